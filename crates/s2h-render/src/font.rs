@@ -1,27 +1,19 @@
 //! The one font shipped with the project (DejaVu Sans, regular and bold; see
 //! `assets/fonts/LICENSE-DejaVu.txt`). Rendering never touches system fonts, so an image is the
 //! same on every machine.
+//!
+//! Text is drawn as SVG paths made from the font's glyph outlines rather than as SVG `<text>`:
+//! labels repeat across thousands of images, so each string is laid out once per thread and
+//! reused, which keeps text layout out of the per-image cost.
 
-use std::sync::{Arc, OnceLock};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::sync::OnceLock;
 
-use resvg::usvg::fontdb;
-
-pub(crate) const FAMILY: &str = "DejaVu Sans";
 pub(crate) static REGULAR: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 pub(crate) static BOLD: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
-
-/// The font database handed to the SVG parser, built once per process.
-pub(crate) fn database() -> Arc<fontdb::Database> {
-    static DB: OnceLock<Arc<fontdb::Database>> = OnceLock::new();
-    DB.get_or_init(|| {
-        let mut db = fontdb::Database::new();
-        db.load_font_data(REGULAR.to_vec());
-        db.load_font_data(BOLD.to_vec());
-        db.set_sans_serif_family(FAMILY);
-        Arc::new(db)
-    })
-    .clone()
-}
 
 fn face(bold: bool) -> &'static ttf_parser::Face<'static> {
     static FACES: OnceLock<[ttf_parser::Face<'static>; 2]> = OnceLock::new();
@@ -58,6 +50,94 @@ pub(crate) fn cap_height_em() -> f32 {
         .map_or(0.73, |h| f32::from(h) / f32::from(face.units_per_em()))
 }
 
+/// A string laid out in ems: SVG path data with the baseline at y = 0 and y pointing up, and its
+/// advance width.
+pub(crate) struct Outline {
+    pub path: String,
+    pub width_em: f32,
+}
+
+/// The outline of `text`, laid out once per thread and shared afterwards.
+pub(crate) fn outline(text: &str, bold: bool) -> Rc<Outline> {
+    thread_local! {
+        static CACHE: RefCell<HashMap<(bool, String), Rc<Outline>>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|cache| {
+        if let Some(hit) = cache.borrow().get(&(bold, text.to_string())) {
+            return hit.clone();
+        }
+        let laid_out = Rc::new(lay_out(text, bold));
+        cache.borrow_mut().insert((bold, text.to_string()), laid_out.clone());
+        laid_out
+    })
+}
+
+fn lay_out(text: &str, bold: bool) -> Outline {
+    let face = face(bold);
+    let per_em = f32::from(face.units_per_em());
+    let mut builder = PathBuilder {
+        path: String::new(),
+        x0: 0.0,
+        scale: 1.0 / per_em,
+    };
+    let mut pen = 0.0;
+    for c in text.chars() {
+        let Some(glyph) = face.glyph_index(c) else {
+            pen += 0.6;
+            continue;
+        };
+        builder.x0 = pen;
+        face.outline_glyph(glyph, &mut builder);
+        pen += face.glyph_hor_advance(glyph).map_or(0.6, |a| f32::from(a) / per_em);
+    }
+    Outline {
+        path: builder.path,
+        width_em: pen,
+    }
+}
+
+/// Writes glyph outlines as SVG path commands in ems, offset by the pen position.
+struct PathBuilder {
+    path: String,
+    x0: f32,
+    scale: f32,
+}
+
+impl PathBuilder {
+    fn point(&mut self, x: f32, y: f32) {
+        let _ = write!(self.path, "{:.4} {:.4} ", self.x0 + x * self.scale, y * self.scale);
+    }
+}
+
+impl ttf_parser::OutlineBuilder for PathBuilder {
+    fn move_to(&mut self, x: f32, y: f32) {
+        self.path.push('M');
+        self.point(x, y);
+    }
+
+    fn line_to(&mut self, x: f32, y: f32) {
+        self.path.push('L');
+        self.point(x, y);
+    }
+
+    fn quad_to(&mut self, x1: f32, y1: f32, x: f32, y: f32) {
+        self.path.push('Q');
+        self.point(x1, y1);
+        self.point(x, y);
+    }
+
+    fn curve_to(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, x: f32, y: f32) {
+        self.path.push('C');
+        self.point(x1, y1);
+        self.point(x2, y2);
+        self.point(x, y);
+    }
+
+    fn close(&mut self) {
+        self.path.push('Z');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,10 +148,14 @@ mod tests {
         let b = text_width_em("September", true);
         assert!(a > 4.0 && b > a, "{a} {b}");
         assert!((text_width_em("ab", false) - text_width_em("a", false) - text_width_em("b", false)).abs() < 1e-6);
+        assert!((outline("September", true).width_em - b).abs() < 1e-6);
     }
 
     #[test]
-    fn latin_glyphs_exist() {
+    fn latin_glyphs_exist_and_have_outlines() {
         assert!(has_glyph('A', false) && has_glyph('z', true));
+        let o = outline("AB", false);
+        // A has 2 contours (outline and counter), B has 3.
+        assert_eq!(o.path.matches('M').count(), 5);
     }
 }

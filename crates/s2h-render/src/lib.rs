@@ -98,14 +98,35 @@ pub struct TextOptions {
 /// A rendered image and the layout of what it shows.
 #[derive(Debug, Clone)]
 pub struct RenderedImage {
-    pub image: RgbImage,
+    pixmap: resvg::tiny_skia::Pixmap,
     pub layout: Layout,
 }
 
 impl RenderedImage {
+    pub fn width(&self) -> u32 {
+        self.pixmap.width()
+    }
+
+    pub fn height(&self) -> u32 {
+        self.pixmap.height()
+    }
+
+    /// The colour at `(x, y)`, or `None` outside the image.
+    pub fn pixel(&self, x: u32, y: u32) -> Option<[u8; 3]> {
+        let p = self.pixmap.pixel(x, y)?;
+        Some([p.red(), p.green(), p.blue()])
+    }
+
+    /// The pixels as an `image` RGB buffer (canvases are opaque).
+    pub fn to_rgb(&self) -> RgbImage {
+        let rgb = svg::rgb_bytes(self.pixmap.data());
+        // The buffer has exactly width*height*3 bytes, so `from_raw` always succeeds.
+        RgbImage::from_raw(self.width(), self.height(), rgb).unwrap_or_default()
+    }
+
     /// The image as PNG bytes.
     pub fn png(&self) -> Result<Vec<u8>> {
-        svg::encode_png(&self.image)
+        svg::encode_png(self.pixmap.data(), self.width(), self.height())
     }
 }
 

@@ -3,12 +3,10 @@
 
 use std::fmt::Write as _;
 
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{ImageEncoder, RgbImage};
 use resvg::{tiny_skia, usvg};
 
 use crate::font;
-use crate::{RenderError, Result};
+use crate::{Layout, RenderError, RenderedImage, Result};
 
 /// Horizontal anchoring of a text run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,18 +20,22 @@ pub enum Anchor {
 pub struct SvgDoc {
     width: u32,
     height: u32,
+    crisp: bool,
+    background: String,
     body: String,
 }
 
 impl SvgDoc {
-    pub fn new(width: u32, height: u32, background: &str) -> Self {
-        let mut doc = Self {
+    /// A document on a `background` fill. `crisp` turns off anti-aliasing of shapes (not of
+    /// text): right for pixel-aligned tables and grids, wrong for slanted lines and round shapes.
+    pub fn new(width: u32, height: u32, background: &str, crisp: bool) -> Self {
+        Self {
             width,
             height,
-            body: String::with_capacity(16 * 1024),
-        };
-        doc.rect(0.0, 0.0, width as f32, height as f32, background, None);
-        doc
+            crisp,
+            background: background.to_string(),
+            body: String::with_capacity(64 * 1024),
+        }
     }
 
     /// A filled rectangle, optionally outlined (`(colour, width)`).
@@ -75,27 +77,33 @@ impl SvgDoc {
         );
     }
 
-    /// Text whose capital letters are centred vertically on `cy`.
+    /// Text whose capital letters are centred vertically on `cy`, drawn from the shipped font's
+    /// glyph outlines.
+    #[allow(clippy::too_many_arguments)]
     pub fn text(&mut self, x: f32, cy: f32, size: f32, bold: bool, fill: &str, anchor: Anchor, text: &str) {
-        let baseline = cy + size * font::cap_height_em() / 2.0;
-        let anchor = match anchor {
-            Anchor::Start => "start",
-            Anchor::Middle => "middle",
-            Anchor::End => "end",
+        let outline = font::outline(text, bold);
+        let width = outline.width_em * size;
+        let left = match anchor {
+            Anchor::Start => x,
+            Anchor::Middle => x - width / 2.0,
+            Anchor::End => x - width,
         };
-        let weight = if bold { "bold" } else { "normal" };
+        let baseline = cy + size * font::cap_height_em() / 2.0;
+        // Glyph outlines are in ems with y up; the transform scales and flips them into place.
         let _ = write!(
             self.body,
-            r#"<text x="{x:.2}" y="{baseline:.2}" font-family="{}" font-size="{size:.2}" font-weight="{weight}" fill="{fill}" text-anchor="{anchor}">{}</text>"#,
-            font::FAMILY,
-            escape(text)
+            r#"<path transform="matrix({size:.3} 0 0 {neg:.3} {left:.2} {baseline:.2})" fill="{fill}" shape-rendering="geometricPrecision" d="{}"/>"#,
+            outline.path,
+            neg = -size
         );
     }
 
     /// The finished SVG document.
     pub fn finish(&self) -> String {
         format!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">{}</svg>"#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" shape-rendering="{}" style="background-color:{}">{}</svg>"#,
+            if self.crisp { "crispEdges" } else { "geometricPrecision" },
+            self.background,
             self.body,
             w = self.width,
             h = self.height
@@ -104,8 +112,26 @@ impl SvgDoc {
 
     /// Rasterise the document at its own size.
     pub fn rasterize(&self) -> Result<tiny_skia::Pixmap> {
-        rasterize(&self.finish(), self.width, self.height)
+        rasterize(&self.finish(), self.width, self.height, &self.background)
     }
+
+    /// Rasterise the document into a finished image with the layout of what it drew.
+    pub fn render(&self, layout: Layout) -> Result<RenderedImage> {
+        Ok(RenderedImage {
+            pixmap: self.rasterize()?,
+            layout,
+        })
+    }
+}
+
+/// `#rrggbb` as an opaque colour.
+fn parse_hex(hex: &str) -> Option<tiny_skia::Color> {
+    let hex = hex.strip_prefix('#')?;
+    if hex.len() != 6 {
+        return None;
+    }
+    let channel = |i: usize| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok();
+    Some(tiny_skia::Color::from_rgba8(channel(0)?, channel(2)?, channel(4)?, 255))
 }
 
 fn stroke_attrs(stroke: Option<(&str, f32)>) -> String {
@@ -115,42 +141,135 @@ fn stroke_attrs(stroke: Option<(&str, f32)>) -> String {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-/// Rasterise an SVG document into a `width` x `height` pixmap, with only the shipped font.
-pub fn rasterize(svg: &str, width: u32, height: u32) -> Result<tiny_skia::Pixmap> {
-    let options = usvg::Options {
-        font_family: font::FAMILY.to_string(),
-        fontdb: font::database(),
-        ..usvg::Options::default()
-    };
+/// Rasterise an SVG document into a `width` x `height` pixmap filled with `background` (a
+/// `#rrggbb` colour) first. Text must already be paths (see [`SvgDoc::text`]): no system font is
+/// ever consulted.
+pub fn rasterize(svg: &str, width: u32, height: u32, background: &str) -> Result<tiny_skia::Pixmap> {
+    let options = usvg::Options::default();
     let tree = usvg::Tree::from_str(svg, &options).map_err(|e| RenderError::Svg(e.to_string()))?;
     let mut pixmap = tiny_skia::Pixmap::new(width, height).ok_or(RenderError::CanvasTooSmall {
         width,
         height,
         min: 1,
     })?;
+    pixmap.fill(parse_hex(background).ok_or_else(|| RenderError::Svg(format!("bad background colour `{background}`")))?);
     resvg::render(&tree, tiny_skia::Transform::identity(), &mut pixmap.as_mut());
     Ok(pixmap)
 }
 
-/// Drop the alpha channel (our canvases are opaque) so the PNG stores 3 bytes per pixel.
-pub fn to_rgb(pixmap: &tiny_skia::Pixmap) -> RgbImage {
-    let mut rgb = Vec::with_capacity(pixmap.width() as usize * pixmap.height() as usize * 3);
-    for px in pixmap.data().chunks_exact(4) {
-        rgb.extend_from_slice(&px[..3]);
-    }
-    // The buffer has exactly width*height*3 bytes, so this cannot fail.
-    RgbImage::from_raw(pixmap.width(), pixmap.height(), rgb).unwrap_or_default()
+/// Encode opaque RGBA pixels (tiny-skia's layout, alpha always 255) as PNG. Our drawings use
+/// few colours (flat fills, and anti-aliased text with a limited number of coverage levels), so
+/// most fit an 8-bit palette, a third of the raw size that compresses far better; images with
+/// more than 256 colours are stored as RGB.
+pub fn encode_png(rgba: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_depth(png::BitDepth::Eight);
+    // fdeflate with its own filter choice: several times faster than zlib's default level.
+    encoder.set_compression(png::Compression::Fast);
+    let data = match palette(rgba) {
+        Some((palette, indices)) => {
+            encoder.set_color(png::ColorType::Indexed);
+            encoder.set_palette(palette);
+            indices
+        }
+        None => {
+            encoder.set_color(png::ColorType::Rgb);
+            rgb_bytes(rgba)
+        }
+    };
+    let png_err = |e: png::EncodingError| RenderError::Png(e.to_string());
+    let mut writer = encoder.write_header().map_err(png_err)?;
+    writer.write_image_data(&data).map_err(png_err)?;
+    writer.finish().map_err(png_err)?;
+    Ok(out)
 }
 
-/// Encode an RGB image as PNG.
-pub fn encode_png(image: &RgbImage) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
-        .write_image(image.as_raw(), image.width(), image.height(), image::ExtendedColorType::Rgb8)
-        .map_err(|e| RenderError::Png(e.to_string()))?;
-    Ok(out)
+/// RGBA to RGB, dropping the (opaque) alpha channel.
+pub(crate) fn rgb_bytes(rgba: &[u8]) -> Vec<u8> {
+    let mut rgb = vec![0u8; rgba.len() / 4 * 3];
+    for (dst, src) in rgb.chunks_exact_mut(3).zip(rgba.chunks_exact(4)) {
+        dst.copy_from_slice(&src[..3]);
+    }
+    rgb
+}
+
+/// The palette (RGB triples) and per-pixel indices of RGBA pixels with at most 256 colours.
+fn palette(rgba: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    // An open-addressing table from packed colour to palette index: with at most 256 colours
+    // in 1024 slots, probes stay short.
+    const SLOTS: usize = 1024;
+    const EMPTY: u32 = 0;
+    let mut keys = [EMPTY; SLOTS];
+    let mut values = [0u8; SLOTS];
+    let mut colours: Vec<u8> = Vec::with_capacity(256 * 3);
+    let mut indices = vec![0u8; rgba.len() / 4];
+    let mut last = (EMPTY, 0u8);
+    for (px, out) in rgba.chunks_exact(4).zip(indices.iter_mut()) {
+        // Opaque pixels never pack to 0, so 0 marks an empty slot.
+        let key = u32::from_le_bytes([px[0], px[1], px[2], px[3]]) | 1 << 31;
+        // Runs of one colour are the common case; look up only when the colour changes.
+        if key != last.0 {
+            let mut slot = (key.wrapping_mul(0x9E37_79B1) >> 22) as usize;
+            let index = loop {
+                if keys[slot] == key {
+                    break values[slot];
+                }
+                if keys[slot] == EMPTY {
+                    if colours.len() == 256 * 3 {
+                        return None;
+                    }
+                    let index = (colours.len() / 3) as u8;
+                    colours.extend_from_slice(&px[..3]);
+                    keys[slot] = key;
+                    values[slot] = index;
+                    break index;
+                }
+                slot = (slot + 1) % SLOTS;
+            };
+            last = (key, index);
+        }
+        *out = last.1;
+    }
+    Some((colours, indices))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rgba(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                out.extend(f(x, y));
+                out.push(255);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn palette_images_round_trip_and_many_colours_fall_back_to_rgb() {
+        let few = |x: u32, y: u32| [(x % 7) as u8 * 30, (y % 5) as u8 * 40, 9];
+        let many = |x: u32, y: u32| [x as u8 * 6, y as u8 * 8, (x * y) as u8];
+        for f in [&few as &dyn Fn(u32, u32) -> [u8; 3], &many] {
+            let pixels = rgba(40, 30, f);
+            let png = encode_png(&pixels, 40, 30).unwrap();
+            let back = image::load_from_memory(&png).unwrap().to_rgb8();
+            assert_eq!(back.as_raw(), &rgb_bytes(&pixels));
+        }
+        assert!(palette(&rgba(40, 30, few)).is_some());
+        assert!(palette(&rgba(17, 17, |x, y| [x as u8, y as u8, 0])).is_none());
+    }
+
+    #[test]
+    fn text_is_drawn_without_any_system_font() {
+        let mut doc = SvgDoc::new(120, 40, "#ffffff", false);
+        doc.text(60.0, 20.0, 24.0, true, "#000000", Anchor::Middle, "Hi");
+        let pixmap = doc.rasterize().unwrap();
+        let dark = pixmap.pixels().iter().filter(|p| p.red() < 100).count();
+        assert!(dark > 50, "the glyphs left {dark} dark pixels");
+        assert!(parse_hex("#12345").is_none() && parse_hex("#0a0B0c").is_some());
+    }
 }

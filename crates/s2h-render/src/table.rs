@@ -8,7 +8,7 @@ use s2h_tasks::labels::{DIGIT_WORDS, MONTHS, product_names};
 use s2h_tasks::table::TableInstance;
 
 use crate::svg::{Anchor, SvgDoc};
-use crate::{BBox, ImageOptions, Layout, RenderedImage, Result, Role, font, svg};
+use crate::{BBox, ImageOptions, Layout, RenderedImage, Result, Role, font};
 
 /// Colours of the paper's table look.
 const HEADER_FILL: &str = "#40466e";
@@ -83,9 +83,10 @@ pub fn image(instance: &TableInstance, options: &ImageOptions) -> Result<Rendere
         value: fit(unit, widest(DIGIT_WORDS, false)),
     };
 
-    let mut doc = SvgDoc::new(options.width, options.height, "#ffffff");
+    let mut doc = SvgDoc::new(options.width, options.height, "#ffffff", true);
     let mut layout = Layout::new(options.width, options.height);
-    let stroke = Some((BORDER, border));
+    // Cells are filled without outlines; the borders are drawn once as grid lines at the end.
+    let stroke = None;
     let col_x = |c: usize| margin + label_w + c as f32 * unit;
     let row_y = |r: usize| margin + (r as f32 + 1.0) * row_h;
 
@@ -120,11 +121,17 @@ pub fn image(instance: &TableInstance, options: &ImageOptions) -> Result<Rendere
         }
     }
 
-    let pixmap = doc.rasterize()?;
-    Ok(RenderedImage {
-        image: svg::to_rgb(&pixmap),
-        layout,
-    })
+    let (right, bottom) = (margin + label_w + cols as f32 * unit, margin + (rows as f32 + 1.0) * row_h);
+    for c in 0..=cols + 1 {
+        let x = if c == 0 { margin } else { col_x(c - 1) };
+        doc.rect(x - border / 2.0, margin - border / 2.0, border, bottom - margin + border, BORDER, None);
+    }
+    for r in 0..=rows + 1 {
+        let y = margin + r as f32 * row_h;
+        doc.rect(margin - border / 2.0, y - border / 2.0, right - margin + border, border, BORDER, None);
+    }
+
+    doc.render(layout)
 }
 
 #[cfg(test)]
@@ -165,15 +172,15 @@ mod tests {
         for (w, h) in [(1500, 800), (448, 448)] {
             let options = ImageOptions::paper(TaskKind::Ctr).with_size(w, h);
             let rendered = image(&inst, &options).unwrap();
-            assert_eq!(rendered.image.dimensions(), (w, h));
+            assert_eq!((rendered.width(), rendered.height()), (w, h));
             assert_eq!(rendered.layout.regions.len(), 1 + 10 + 5 + 50);
             for r in 1..=5 {
                 for c in 1..=10 {
                     let cell = Cell::new(r, c);
                     let b = rendered.layout.cell(cell).unwrap();
                     // Sample just inside the top-left corner, away from the border and text.
-                    let px = rendered.image.get_pixel((b.x + b.w * 0.08) as u32, (b.y + b.h * 0.12) as u32);
-                    let yellow = px.0 == [255, 255, 0];
+                    let px = rendered.pixel((b.x + b.w * 0.08) as u32, (b.y + b.h * 0.12) as u32).unwrap();
+                    let yellow = px == [255, 255, 0];
                     assert_eq!(yellow, inst.path.contains(&cell), "{cell} at {w}x{h}: {px:?}");
                 }
             }
