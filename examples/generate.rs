@@ -61,7 +61,10 @@ fn parse_with<T: std::str::FromStr<Err: std::fmt::Display>>(s: &str) -> Result<T
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let err = || format!("`{s}` is not a size; write WIDTHxHEIGHT, e.g. 448x448");
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(err)?;
-    Ok((w.trim().parse().map_err(|_| err())?, h.trim().parse().map_err(|_| err())?))
+    Ok((
+        w.trim().parse().map_err(|_| err())?,
+        h.trim().parse().map_err(|_| err())?,
+    ))
 }
 
 fn parse_text_format(s: &str) -> Result<AnalogyTextFormat, String> {
@@ -77,7 +80,13 @@ fn main() -> Result<()> {
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
-    let mut spec = DatasetSpec::new(args.task, args.split, args.seed, args.count, args.supervision);
+    let mut spec = DatasetSpec::new(
+        args.task,
+        args.split,
+        args.seed,
+        args.count,
+        args.supervision,
+    );
     spec.start_index = args.start_index;
     spec.text.analogy = args.text_format;
     let mut image = ImageOptions::paper(args.task);

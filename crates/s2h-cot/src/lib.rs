@@ -91,7 +91,10 @@ pub fn parse_answer(task: TaskKind, output: &str) -> Result<Answer> {
 /// The structured answer of an output: every line opening with `Answer:` is parsed with
 /// `parse_line` (given the text after the keyword), and all of them must agree — two answer
 /// lines that say different things are ambiguous, and a malformed one is an error.
-pub(crate) fn parse_answer_lines<T: PartialEq>(output: &str, parse_line: impl Fn(&str) -> Result<T>) -> Result<T> {
+pub(crate) fn parse_answer_lines<T: PartialEq>(
+    output: &str,
+    parse_line: impl Fn(&str) -> Result<T>,
+) -> Result<T> {
     let mut found: Option<(T, &str)> = None;
     for line in output.lines() {
         let trimmed = line.trim().trim_start_matches(['*', '#', ' ']);
@@ -101,7 +104,10 @@ pub(crate) fn parse_answer_lines<T: PartialEq>(output: &str, parse_line: impl Fn
         if !keyword.eq_ignore_ascii_case(ANSWER_PREFIX) {
             continue;
         }
-        let rest = trimmed[ANSWER_PREFIX.len()..].trim().trim_start_matches('*').trim();
+        let rest = trimmed[ANSWER_PREFIX.len()..]
+            .trim()
+            .trim_start_matches('*')
+            .trim();
         let answer = parse_line(rest)?;
         match &found {
             Some((prev, prev_text)) if *prev != answer => {
@@ -113,5 +119,7 @@ pub(crate) fn parse_answer_lines<T: PartialEq>(output: &str, parse_line: impl Fn
             _ => found = Some((answer, rest)),
         }
     }
-    found.map(|(answer, _)| answer).ok_or(ParseError::NoAnswerLine)
+    found
+        .map(|(answer, _)| answer)
+        .ok_or(ParseError::NoAnswerLine)
 }

@@ -21,11 +21,17 @@ pub fn question(instance: &TableInstance, modality: Modality) -> String {
         }
     };
     let rule = match &instance.params {
-        TableParams::Ctr { direction: ReadingDirection::Forward, .. } => {
+        TableParams::Ctr {
+            direction: ReadingDirection::Forward,
+            ..
+        } => {
             "The highlighted cells are consecutive: read them from left to right, and at the end of a row \
              continue with the first column of the next row."
         }
-        TableParams::Ctr { direction: ReadingDirection::Backward, .. } => {
+        TableParams::Ctr {
+            direction: ReadingDirection::Backward,
+            ..
+        } => {
             "The highlighted cells are consecutive: read them from right to left, and at the start of a row \
              continue with the last column of the row above."
         }
@@ -94,7 +100,11 @@ fn parse_answer_line(task: TaskKind, line: &str) -> Result<TableAnswer> {
     let lower = body.to_ascii_lowercase();
     let open = match lower.rfind('(') {
         Some(i) if lower[i + 1..].trim_start().starts_with("sum") => i,
-        _ => return Err(malformed("expected the sum in parentheses at the end, as in `(sum 19)`")),
+        _ => {
+            return Err(malformed(
+                "expected the sum in parentheses at the end, as in `(sum 19)`",
+            ));
+        }
     };
     let Some(close) = lower[open..].find(')').map(|i| open + i) else {
         return Err(malformed("the `(sum` is not closed by `)`"));
@@ -102,7 +112,12 @@ fn parse_answer_line(task: TaskKind, line: &str) -> Result<TableAnswer> {
     if !lower[close + 1..].trim().is_empty() {
         return Err(malformed("unexpected text after the sum"));
     }
-    let sum_text = lower[open + 1..close].trim().trim_start_matches("sum").trim().trim_start_matches([':', '=']).trim();
+    let sum_text = lower[open + 1..close]
+        .trim()
+        .trim_start_matches("sum")
+        .trim()
+        .trim_start_matches([':', '='])
+        .trim();
     let sum: u32 = sum_text
         .parse()
         .map_err(|_| malformed(&format!("the sum `{sum_text}` is not a whole number")))?;
@@ -112,7 +127,10 @@ fn parse_answer_line(task: TaskKind, line: &str) -> Result<TableAnswer> {
     }
     let values = list
         .split([',', ';'])
-        .map(|token| parse_digit(token.trim()).ok_or_else(|| malformed(&format!("`{}` is not a digit 0-9", token.trim()))))
+        .map(|token| {
+            parse_digit(token.trim())
+                .ok_or_else(|| malformed(&format!("`{}` is not a digit 0-9", token.trim())))
+        })
         .collect::<Result<Vec<u8>>>()?;
     Ok(TableAnswer { values, sum })
 }
@@ -192,15 +210,20 @@ fn parse_step_line(line: &str) -> Option<CotStep> {
 fn index_and_label(text: &str) -> (Option<u32>, Option<String>) {
     let text = text.trim();
     let (index, label) = match text.find('(') {
-        Some(i) => (&text[..i], Some(text[i + 1..].trim_end_matches(')').trim().to_string())),
+        Some(i) => (
+            &text[..i],
+            Some(text[i + 1..].trim_end_matches(')').trim().to_string()),
+        ),
         None => (text, None),
     };
     (index.trim().parse().ok(), label.filter(|l| !l.is_empty()))
 }
 
 fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    (text.len() >= prefix.len() && text.is_char_boundary(prefix.len()) && text[..prefix.len()].eq_ignore_ascii_case(prefix))
-        .then(|| &text[prefix.len()..])
+    (text.len() >= prefix.len()
+        && text.is_char_boundary(prefix.len())
+        && text[..prefix.len()].eq_ignore_ascii_case(prefix))
+    .then(|| &text[prefix.len()..])
 }
 
 fn split_ci<'a>(text: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
@@ -247,7 +270,10 @@ mod tests {
 
     #[test]
     fn harmless_variation_is_tolerated() {
-        let want = TableAnswer { values: vec![7, 3, 0, 9], sum: 19 };
+        let want = TableAnswer {
+            values: vec![7, 3, 0, 9],
+            sum: 19,
+        };
         for text in [
             "Answer: 7, 3, 0, 9 (sum 19)",
             "answer:7,3,0,9 (SUM 19).",
@@ -261,7 +287,10 @@ mod tests {
 
     #[test]
     fn broken_answers_are_rejected_with_a_reason() {
-        assert_eq!(parse("the values are 1, 2").unwrap_err(), ParseError::NoAnswerLine);
+        assert_eq!(
+            parse("the values are 1, 2").unwrap_err(),
+            ParseError::NoAnswerLine
+        );
         let cases = [
             ("Answer: 7, 3, 0, 9", "sum"),
             ("Answer: 7, 13, 0 (sum 20)", "`13`"),
@@ -289,7 +318,9 @@ mod tests {
 
     #[test]
     fn damaged_cot_lines_keep_what_can_be_read() {
-        let steps = parse_chain_of_thought("Step 1: row 2 (NovaDrone), column 5 (March): SEVEN (7)\nStep 2: row x (Nova), column 6 (May): banana");
+        let steps = parse_chain_of_thought(
+            "Step 1: row 2 (NovaDrone), column 5 (March): SEVEN (7)\nStep 2: row x (Nova), column 6 (May): banana",
+        );
         assert_eq!(steps.len(), 2);
         assert_eq!(steps[0].value, Some(7));
         assert_eq!(steps[1].row, None);

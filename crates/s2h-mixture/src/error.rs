@@ -13,7 +13,9 @@ pub enum MixtureError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("`{0}` already holds a dataset (records.jsonl); choose another directory or allow overwriting")]
+    #[error(
+        "`{0}` already holds a dataset (records.jsonl); choose another directory or allow overwriting"
+    )]
     OutputExists(PathBuf),
     #[error("{path}, line {line}: {reason}")]
     BadRecord {
@@ -26,9 +28,16 @@ pub enum MixtureError {
 }
 
 impl MixtureError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| MixtureError::Io { action, path, source }
+        move |source| MixtureError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }
 

@@ -35,7 +35,13 @@ pub struct DatasetSpec {
 
 impl DatasetSpec {
     /// The paper's configuration and canvas for a task.
-    pub fn new(task: TaskKind, split: Split, seed: u64, count: u64, supervision: Supervision) -> Self {
+    pub fn new(
+        task: TaskKind,
+        split: Split,
+        seed: u64,
+        count: u64,
+        supervision: Supervision,
+    ) -> Self {
         Self {
             task,
             split,
@@ -61,7 +67,8 @@ impl DatasetSpec {
             ));
         }
         // One draw proves the task configuration is usable before the pool starts.
-        self.tasks.generate(self.task, self.split, self.seed, self.start_index)?;
+        self.tasks
+            .generate(self.task, self.split, self.seed, self.start_index)?;
         Ok(())
     }
 }
@@ -98,7 +105,10 @@ pub fn write_dataset(
     let with_image = spec.supervision.input() == s2h_tasks::Modality::Image;
     let images_dir = out.join(IMAGES_DIR);
     if with_image {
-        fs::create_dir_all(&images_dir).map_err(MixtureError::io("cannot create image directory", &images_dir))?;
+        fs::create_dir_all(&images_dir).map_err(MixtureError::io(
+            "cannot create image directory",
+            &images_dir,
+        ))?;
     }
     let tmp_path = out.join(format!("{RECORDS_FILE}.tmp"));
     let file = fs::File::create(&tmp_path).map_err(MixtureError::io("cannot write", &tmp_path))?;
@@ -142,13 +152,21 @@ pub fn write_dataset(
         })?
         .sync_all()
         .map_err(MixtureError::io("cannot flush", &tmp_path))?;
-    fs::rename(&tmp_path, &records_path).map_err(MixtureError::io("cannot move into place", &records_path))?;
+    fs::rename(&tmp_path, &records_path)
+        .map_err(MixtureError::io("cannot move into place", &records_path))?;
     Ok(summary)
 }
 
 /// Generate, render and serialise one record; returns the JSON line and the PNG size.
-fn one_record(spec: &DatasetSpec, index: u64, images_dir: &Path, with_image: bool) -> Result<(String, u64)> {
-    let instance = spec.tasks.generate(spec.task, spec.split, spec.seed, index)?;
+fn one_record(
+    spec: &DatasetSpec,
+    index: u64,
+    images_dir: &Path,
+    with_image: bool,
+) -> Result<(String, u64)> {
+    let instance = spec
+        .tasks
+        .generate(spec.task, spec.split, spec.seed, index)?;
     let (image, png_bytes) = if with_image {
         let rendered = s2h_render::render_image(&instance, &spec.image)?;
         let png = rendered.png()?;
@@ -163,9 +181,18 @@ fn one_record(spec: &DatasetSpec, index: u64, images_dir: &Path, with_image: boo
     } else {
         (None, 0)
     };
-    let record = build_record(&instance, spec.split, spec.seed, index, spec.supervision, image, &spec.text)?;
-    let line = serde_json::to_string(&record)
-        .map_err(|e| MixtureError::InvalidRequest(format!("record {} cannot be serialised: {e}", record.id)))?;
+    let record = build_record(
+        &instance,
+        spec.split,
+        spec.seed,
+        index,
+        spec.supervision,
+        image,
+        &spec.text,
+    )?;
+    let line = serde_json::to_string(&record).map_err(|e| {
+        MixtureError::InvalidRequest(format!("record {} cannot be serialised: {e}", record.id))
+    })?;
     Ok((line, png_bytes))
 }
 
@@ -178,7 +205,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Read every record of a `records.jsonl` (or of the `records.jsonl` inside a directory).
 pub fn read_records(path: &Path) -> Result<Vec<Record>> {
-    let path = if path.is_dir() { path.join(RECORDS_FILE) } else { path.to_path_buf() };
+    let path = if path.is_dir() {
+        path.join(RECORDS_FILE)
+    } else {
+        path.to_path_buf()
+    };
     let file = fs::File::open(&path).map_err(MixtureError::io("cannot open", &path))?;
     let mut records = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
@@ -209,8 +240,13 @@ mod tests {
 
     fn run(spec: &DatasetSpec, threads: usize) -> (tempfile::TempDir, DatasetSummary) {
         let dir = tempfile::tempdir().unwrap();
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let summary = pool.install(|| write_dataset(spec, dir.path(), false, &|| {})).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let summary = pool
+            .install(|| write_dataset(spec, dir.path(), false, &|| {}))
+            .unwrap();
         (dir, summary)
     }
 
@@ -225,7 +261,11 @@ mod tests {
         for index in 0..12 {
             let name = image_file_name(TaskKind::Tr, Split::Simple, 3, index);
             let pa = fs::read(a.path().join(IMAGES_DIR).join(&name)).unwrap();
-            assert_eq!(pa, fs::read(b.path().join(IMAGES_DIR).join(&name)).unwrap(), "{name}");
+            assert_eq!(
+                pa,
+                fs::read(b.path().join(IMAGES_DIR).join(&name)).unwrap(),
+                "{name}"
+            );
         }
     }
 
@@ -253,9 +293,17 @@ mod tests {
                     Supervision::ImageViaText => {
                         assert_eq!(
                             kinds,
-                            [SegmentKind::ConvertPrompt, SegmentKind::ConvertedText, SegmentKind::Cot, SegmentKind::Answer]
+                            [
+                                SegmentKind::ConvertPrompt,
+                                SegmentKind::ConvertedText,
+                                SegmentKind::Cot,
+                                SegmentKind::Answer
+                            ]
                         );
-                        assert!(r.segment_text(SegmentKind::ConvertedText).starts_with("\\begin{tabular}"));
+                        assert!(
+                            r.segment_text(SegmentKind::ConvertedText)
+                                .starts_with("\\begin{tabular}")
+                        );
                     }
                 }
                 if let Some(path) = &r.image {
@@ -279,8 +327,13 @@ mod tests {
         let mut medium_tr = spec.clone();
         medium_tr.task = TaskKind::Tr;
         medium_tr.split = Split::Medium;
-        let err = write_dataset(&medium_tr, dir.path(), true, &|| {}).unwrap_err().to_string();
-        assert!(err.contains("medium") && err.contains("simple, hard"), "{err}");
+        let err = write_dataset(&medium_tr, dir.path(), true, &|| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("medium") && err.contains("simple, hard"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub enum Supervision {
 }
 
 impl Supervision {
-    pub const ALL: [Supervision; 3] = [Supervision::Text, Supervision::Image, Supervision::ImageViaText];
+    pub const ALL: [Supervision; 3] = [
+        Supervision::Text,
+        Supervision::Image,
+        Supervision::ImageViaText,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -49,11 +53,14 @@ impl std::str::FromStr for Supervision {
     type Err = MixtureError;
     fn from_str(s: &str) -> Result<Self> {
         let wanted = s.trim().to_ascii_lowercase().replace('-', "_");
-        Supervision::ALL.into_iter().find(|v| v.name() == wanted).ok_or_else(|| {
-            MixtureError::InvalidRequest(format!(
-                "unknown supervision `{s}`; expected one of: text, image, image_via_text"
-            ))
-        })
+        Supervision::ALL
+            .into_iter()
+            .find(|v| v.name() == wanted)
+            .ok_or_else(|| {
+                MixtureError::InvalidRequest(format!(
+                    "unknown supervision `{s}`; expected one of: text, image, image_via_text"
+                ))
+            })
     }
 }
 
@@ -100,7 +107,13 @@ pub struct Record {
 }
 
 /// The id of a record: unique per (task, split, seed, index, supervision).
-pub fn record_id(task: TaskKind, split: Split, seed: u64, index: u64, supervision: Supervision) -> String {
+pub fn record_id(
+    task: TaskKind,
+    split: Split,
+    seed: u64,
+    index: u64,
+    supervision: Supervision,
+) -> String {
     format!("{task}-{split}-s{seed}-i{index}-{supervision}")
 }
 
@@ -122,7 +135,9 @@ pub fn build_record(
         Supervision::Text => (s2h_cot::prompt(instance, PromptInput::Text(&text)), None),
         Supervision::Image | Supervision::ImageViaText => {
             let image = image.ok_or_else(|| {
-                MixtureError::InvalidRequest(format!("a {supervision} record needs its image rendered first"))
+                MixtureError::InvalidRequest(format!(
+                    "a {supervision} record needs its image rendered first"
+                ))
             })?;
             (s2h_cot::prompt(instance, PromptInput::Image), Some(image))
         }
@@ -192,9 +207,10 @@ impl Record {
     /// Read one JSONL line; the error says which field is wrong.
     pub fn from_json_line(line: &str) -> std::result::Result<Record, String> {
         let raw: RawRecord = serde_json::from_str(line).map_err(|e| e.to_string())?;
-        let answer = Answer::from_json(raw.task, raw.answer).map_err(|e| format!("field `answer`: {e}"))?;
-        let instance =
-            Instance::from_json(raw.task, raw.instance).map_err(|e| format!("field `instance`: {e}"))?;
+        let answer =
+            Answer::from_json(raw.task, raw.answer).map_err(|e| format!("field `answer`: {e}"))?;
+        let instance = Instance::from_json(raw.task, raw.instance)
+            .map_err(|e| format!("field `instance`: {e}"))?;
         let record = Record {
             id: raw.id,
             task: raw.task,
@@ -219,6 +235,10 @@ impl Record {
 
     /// The text of the segments of one kind, concatenated.
     pub fn segment_text(&self, kind: SegmentKind) -> String {
-        self.segments.iter().filter(|s| s.kind == kind).map(|s| s.text.as_str()).collect()
+        self.segments
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.text.as_str())
+            .collect()
     }
 }

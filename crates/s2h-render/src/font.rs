@@ -67,7 +67,9 @@ pub(crate) fn outline(text: &str, bold: bool) -> Rc<Outline> {
             return hit.clone();
         }
         let laid_out = Rc::new(lay_out(text, bold));
-        cache.borrow_mut().insert((bold, text.to_string()), laid_out.clone());
+        cache
+            .borrow_mut()
+            .insert((bold, text.to_string()), laid_out.clone());
         laid_out
     })
 }
@@ -88,7 +90,9 @@ fn lay_out(text: &str, bold: bool) -> Outline {
         };
         builder.x0 = pen;
         face.outline_glyph(glyph, &mut builder);
-        pen += face.glyph_hor_advance(glyph).map_or(0.6, |a| f32::from(a) / per_em);
+        pen += face
+            .glyph_hor_advance(glyph)
+            .map_or(0.6, |a| f32::from(a) / per_em);
     }
     Outline {
         path: builder.path,
@@ -105,7 +109,12 @@ struct PathBuilder {
 
 impl PathBuilder {
     fn point(&mut self, x: f32, y: f32) {
-        let _ = write!(self.path, "{:.4} {:.4} ", self.x0 + x * self.scale, y * self.scale);
+        let _ = write!(
+            self.path,
+            "{:.4} {:.4} ",
+            self.x0 + x * self.scale,
+            y * self.scale
+        );
     }
 }
 
@@ -147,7 +156,11 @@ mod tests {
         let a = text_width_em("September", false);
         let b = text_width_em("September", true);
         assert!(a > 4.0 && b > a, "{a} {b}");
-        assert!((text_width_em("ab", false) - text_width_em("a", false) - text_width_em("b", false)).abs() < 1e-6);
+        assert!(
+            (text_width_em("ab", false) - text_width_em("a", false) - text_width_em("b", false))
+                .abs()
+                < 1e-6
+        );
         assert!((outline("September", true).width_em - b).abs() < 1e-6);
     }
 

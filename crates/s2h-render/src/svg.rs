@@ -39,7 +39,15 @@ impl SvgDoc {
     }
 
     /// A filled rectangle, optionally outlined (`(colour, width)`).
-    pub fn rect(&mut self, x: f32, y: f32, w: f32, h: f32, fill: &str, stroke: Option<(&str, f32)>) {
+    pub fn rect(
+        &mut self,
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+        fill: &str,
+        stroke: Option<(&str, f32)>,
+    ) {
         let _ = write!(
             self.body,
             r#"<rect x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{h:.2}" fill="{fill}"{}/>"#,
@@ -63,7 +71,13 @@ impl SvgDoc {
     }
 
     /// A polygon (closed) or polyline (open, `fill = "none"`) through `points`.
-    pub fn polygon(&mut self, points: &[(f32, f32)], closed: bool, fill: &str, stroke: Option<(&str, f32)>) {
+    pub fn polygon(
+        &mut self,
+        points: &[(f32, f32)],
+        closed: bool,
+        fill: &str,
+        stroke: Option<(&str, f32)>,
+    ) {
         let tag = if closed { "polygon" } else { "polyline" };
         let mut pts = String::new();
         for (x, y) in points {
@@ -80,7 +94,16 @@ impl SvgDoc {
     /// Text whose capital letters are centred vertically on `cy`, drawn from the shipped font's
     /// glyph outlines.
     #[allow(clippy::too_many_arguments)]
-    pub fn text(&mut self, x: f32, cy: f32, size: f32, bold: bool, fill: &str, anchor: Anchor, text: &str) {
+    pub fn text(
+        &mut self,
+        x: f32,
+        cy: f32,
+        size: f32,
+        bold: bool,
+        fill: &str,
+        anchor: Anchor,
+        text: &str,
+    ) {
         let outline = font::outline(text, bold);
         let width = outline.width_em * size;
         let left = match anchor {
@@ -102,7 +125,11 @@ impl SvgDoc {
     pub fn finish(&self) -> String {
         format!(
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" shape-rendering="{}" style="background-color:{}">{}</svg>"#,
-            if self.crisp { "crispEdges" } else { "geometricPrecision" },
+            if self.crisp {
+                "crispEdges"
+            } else {
+                "geometricPrecision"
+            },
             self.background,
             self.body,
             w = self.width,
@@ -131,7 +158,12 @@ fn parse_hex(hex: &str) -> Option<tiny_skia::Color> {
         return None;
     }
     let channel = |i: usize| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok();
-    Some(tiny_skia::Color::from_rgba8(channel(0)?, channel(2)?, channel(4)?, 255))
+    Some(tiny_skia::Color::from_rgba8(
+        channel(0)?,
+        channel(2)?,
+        channel(4)?,
+        255,
+    ))
 }
 
 fn stroke_attrs(stroke: Option<(&str, f32)>) -> String {
@@ -144,7 +176,12 @@ fn stroke_attrs(stroke: Option<(&str, f32)>) -> String {
 /// Rasterise an SVG document into a `width` x `height` pixmap filled with `background` (a
 /// `#rrggbb` colour) first. Text must already be paths (see [`SvgDoc::text`]): no system font is
 /// ever consulted.
-pub fn rasterize(svg: &str, width: u32, height: u32, background: &str) -> Result<tiny_skia::Pixmap> {
+pub fn rasterize(
+    svg: &str,
+    width: u32,
+    height: u32,
+    background: &str,
+) -> Result<tiny_skia::Pixmap> {
     let options = usvg::Options::default();
     let tree = usvg::Tree::from_str(svg, &options).map_err(|e| RenderError::Svg(e.to_string()))?;
     let mut pixmap = tiny_skia::Pixmap::new(width, height).ok_or(RenderError::CanvasTooSmall {
@@ -152,8 +189,15 @@ pub fn rasterize(svg: &str, width: u32, height: u32, background: &str) -> Result
         height,
         min: 1,
     })?;
-    pixmap.fill(parse_hex(background).ok_or_else(|| RenderError::Svg(format!("bad background colour `{background}`")))?);
-    resvg::render(&tree, tiny_skia::Transform::identity(), &mut pixmap.as_mut());
+    pixmap.fill(
+        parse_hex(background)
+            .ok_or_else(|| RenderError::Svg(format!("bad background colour `{background}`")))?,
+    );
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::identity(),
+        &mut pixmap.as_mut(),
+    );
     Ok(pixmap)
 }
 

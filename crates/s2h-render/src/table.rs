@@ -39,7 +39,11 @@ pub fn latex(instance: &TableInstance) -> String {
         out.push_str(label);
         for (c, value) in table.values[r].iter().enumerate() {
             let cell = Cell::new(r as u32 + 1, c as u32 + 1);
-            let mark = if highlighted.contains(&cell) { HIGHLIGHT_MARK } else { "" };
+            let mark = if highlighted.contains(&cell) {
+                HIGHLIGHT_MARK
+            } else {
+                ""
+            };
             let _ = write!(out, " & {value}{mark}");
         }
         out.push_str(" \\\\\n\\hline\n");
@@ -76,7 +80,9 @@ pub fn image(instance: &TableInstance, options: &ImageOptions) -> Result<Rendere
     let label_w = 2.0 * unit;
     let row_h = (height - 2.0 * margin) / (rows as f32 + 1.0);
 
-    let fit = |cell_w: f32, text_em: f32| (row_h * 0.45).min(cell_w * 0.88 / text_em) * options.font_scale;
+    let fit = |cell_w: f32, text_em: f32| {
+        (row_h * 0.45).min(cell_w * 0.88 / text_em) * options.font_scale
+    };
     let fonts = Fonts {
         header: fit(unit, widest(MONTHS, true)),
         label: fit(label_w, widest(product_names(), true)),
@@ -98,7 +104,15 @@ pub fn image(instance: &TableInstance, options: &ImageOptions) -> Result<Rendere
         let b = BBox::new(col_x(c), margin, unit, row_h);
         doc.rect(b.x, b.y, b.w, b.h, HEADER_FILL, stroke);
         let (cx, cy) = b.center();
-        doc.text(cx, cy, fonts.header, true, HEADER_TEXT, Anchor::Middle, label);
+        doc.text(
+            cx,
+            cy,
+            fonts.header,
+            true,
+            HEADER_TEXT,
+            Anchor::Middle,
+            label,
+        );
         layout.push_cell(Role::ColLabel, Cell::new(0, c as u32 + 1), b);
     }
 
@@ -107,28 +121,65 @@ pub fn image(instance: &TableInstance, options: &ImageOptions) -> Result<Rendere
         let b = BBox::new(margin, row_y(r), label_w, row_h);
         doc.rect(b.x, b.y, b.w, b.h, HEADER_FILL, stroke);
         let (cx, cy) = b.center();
-        doc.text(cx, cy, fonts.label, true, HEADER_TEXT, Anchor::Middle, label);
+        doc.text(
+            cx,
+            cy,
+            fonts.label,
+            true,
+            HEADER_TEXT,
+            Anchor::Middle,
+            label,
+        );
         layout.push_cell(Role::RowLabel, Cell::new(r as u32 + 1, 0), b);
 
         for (c, &value) in table.values[r].iter().enumerate() {
             let cell = Cell::new(r as u32 + 1, c as u32 + 1);
             let b = BBox::new(col_x(c), row_y(r), unit, row_h);
-            let fill = if highlighted.contains(&cell) { HIGHLIGHT_FILL } else { BODY_FILL };
+            let fill = if highlighted.contains(&cell) {
+                HIGHLIGHT_FILL
+            } else {
+                BODY_FILL
+            };
             doc.rect(b.x, b.y, b.w, b.h, fill, stroke);
             let (cx, cy) = b.center();
-            doc.text(cx, cy, fonts.value, false, "#000000", Anchor::Middle, DIGIT_WORDS[usize::from(value)]);
+            doc.text(
+                cx,
+                cy,
+                fonts.value,
+                false,
+                "#000000",
+                Anchor::Middle,
+                DIGIT_WORDS[usize::from(value)],
+            );
             layout.push_cell(Role::Cell, cell, b);
         }
     }
 
-    let (right, bottom) = (margin + label_w + cols as f32 * unit, margin + (rows as f32 + 1.0) * row_h);
+    let (right, bottom) = (
+        margin + label_w + cols as f32 * unit,
+        margin + (rows as f32 + 1.0) * row_h,
+    );
     for c in 0..=cols + 1 {
         let x = if c == 0 { margin } else { col_x(c - 1) };
-        doc.rect(x - border / 2.0, margin - border / 2.0, border, bottom - margin + border, BORDER, None);
+        doc.rect(
+            x - border / 2.0,
+            margin - border / 2.0,
+            border,
+            bottom - margin + border,
+            BORDER,
+            None,
+        );
     }
     for r in 0..=rows + 1 {
         let y = margin + r as f32 * row_h;
-        doc.rect(margin - border / 2.0, y - border / 2.0, right - margin + border, border, BORDER, None);
+        doc.rect(
+            margin - border / 2.0,
+            y - border / 2.0,
+            right - margin + border,
+            border,
+            BORDER,
+            None,
+        );
     }
 
     doc.render(layout)
@@ -150,18 +201,33 @@ mod tests {
         let tex = latex(&inst);
         assert_eq!(tex.matches(HIGHLIGHT_MARK).count(), inst.path.len());
         let spec_line = tex.lines().next().unwrap();
-        let spec = spec_line.trim_start_matches("\\begin{tabular}{").trim_end_matches('}');
+        let spec = spec_line
+            .trim_start_matches("\\begin{tabular}{")
+            .trim_end_matches('}');
         let columns: HashSet<char> = spec.chars().filter(|c| *c != '|').collect();
         assert_eq!(columns, HashSet::from(['c']), "{spec_line}");
         assert_eq!(spec.matches('c').count(), inst.table.cols() as usize + 1);
         // Every highlighted value sits in the row and column of a path cell.
-        for (r, line) in tex.lines().skip(4).step_by(2).take(inst.table.rows() as usize).enumerate() {
+        for (r, line) in tex
+            .lines()
+            .skip(4)
+            .step_by(2)
+            .take(inst.table.rows() as usize)
+            .enumerate()
+        {
             let cells: Vec<&str> = line.trim_end_matches(" \\\\").split(" & ").collect();
             assert_eq!(cells[0], inst.table.row_labels[r]);
             for (c, text) in cells[1..].iter().enumerate() {
                 let cell = Cell::new(r as u32 + 1, c as u32 + 1);
-                assert_eq!(text.ends_with(" *"), inst.path.contains(&cell), "{text} at {cell}");
-                assert_eq!(text.trim_end_matches(" *"), inst.table.value(cell).to_string());
+                assert_eq!(
+                    text.ends_with(" *"),
+                    inst.path.contains(&cell),
+                    "{text} at {cell}"
+                );
+                assert_eq!(
+                    text.trim_end_matches(" *"),
+                    inst.table.value(cell).to_string()
+                );
             }
         }
     }
@@ -179,9 +245,15 @@ mod tests {
                     let cell = Cell::new(r, c);
                     let b = rendered.layout.cell(cell).unwrap();
                     // Sample just inside the top-left corner, away from the border and text.
-                    let px = rendered.pixel((b.x + b.w * 0.08) as u32, (b.y + b.h * 0.12) as u32).unwrap();
+                    let px = rendered
+                        .pixel((b.x + b.w * 0.08) as u32, (b.y + b.h * 0.12) as u32)
+                        .unwrap();
                     let yellow = px == [255, 255, 0];
-                    assert_eq!(yellow, inst.path.contains(&cell), "{cell} at {w}x{h}: {px:?}");
+                    assert_eq!(
+                        yellow,
+                        inst.path.contains(&cell),
+                        "{cell} at {w}x{h}: {px:?}"
+                    );
                 }
             }
         }
@@ -193,7 +265,12 @@ mod tests {
         let options = ImageOptions::paper(TaskKind::Ctr);
         let unit = (1500.0 - 30.0) / 12.0;
         let rendered = image(&tr(), &options).unwrap();
-        let header = rendered.layout.regions.iter().find(|r| r.role == Role::ColLabel).unwrap();
+        let header = rendered
+            .layout
+            .regions
+            .iter()
+            .find(|r| r.role == Role::ColLabel)
+            .unwrap();
         assert!(header.bbox.w <= unit + 1.0);
         assert!(widest(MONTHS, true) > 0.0);
     }

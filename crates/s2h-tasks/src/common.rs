@@ -69,11 +69,11 @@ macro_rules! named_enum {
         impl ::std::str::FromStr for $name {
             type Err = $crate::TaskError;
             fn from_str(s: &str) -> ::std::result::Result<Self, $crate::TaskError> {
-                let wanted = s.trim().to_ascii_lowercase();
+                let wanted = s.trim();
                 $name::ALL
                     .iter()
                     .copied()
-                    .find(|v| v.name() == wanted)
+                    .find(|v| v.name().eq_ignore_ascii_case(wanted))
                     .ok_or_else(|| $crate::TaskError::UnknownName {
                         what: $what,
                         given: s.to_string(),
@@ -201,7 +201,12 @@ impl TaskKind {
             Err(TaskError::UnsupportedSplit {
                 task: self,
                 split,
-                available: self.splits().iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
+                available: self
+                    .splits()
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
         }
     }
@@ -250,7 +255,10 @@ mod tests {
     fn names_round_trip_and_unknown_names_are_explained() {
         for &s in Split::ALL {
             assert_eq!(s.name().parse::<Split>().unwrap(), s);
-            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.name())
+            );
         }
         let err = "mediun".parse::<Split>().unwrap_err().to_string();
         assert!(err.contains("mediun") && err.contains("medium"), "{err}");
@@ -259,7 +267,10 @@ mod tests {
     #[test]
     fn only_ctr_has_medium() {
         assert!(TaskKind::Ctr.check_split(Split::Medium).is_ok());
-        let err = TaskKind::Tr.check_split(Split::Medium).unwrap_err().to_string();
+        let err = TaskKind::Tr
+            .check_split(Split::Medium)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("simple, hard"), "{err}");
     }
 }

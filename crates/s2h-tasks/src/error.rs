@@ -29,7 +29,10 @@ pub enum TaskError {
         expected: String,
     },
     #[error("an answer for task {answer} cannot be checked against a {instance} instance")]
-    TaskMismatch { instance: TaskKind, answer: TaskKind },
+    TaskMismatch {
+        instance: TaskKind,
+        answer: TaskKind,
+    },
 }
 
 pub type Result<T, E = TaskError> = std::result::Result<T, E>;

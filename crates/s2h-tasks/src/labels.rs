@@ -2,8 +2,18 @@
 
 /// English month names in calendar order; tables draw them without repetition, in random order.
 pub const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 
 const PRODUCT_PREFIXES: [&str; 10] = [

@@ -20,12 +20,20 @@ pub struct TaskConfig {
 
 impl TaskConfig {
     /// Generate instance `(task, split, seed, index)`.
-    pub fn generate(&self, task: TaskKind, split: Split, seed: u64, index: u64) -> Result<Instance> {
+    pub fn generate(
+        &self,
+        task: TaskKind,
+        split: Split,
+        seed: u64,
+        index: u64,
+    ) -> Result<Instance> {
         Ok(match task {
             TaskKind::Ctr => Instance::Table(table::generate_ctr(&self.ctr, split, seed, index)?),
             TaskKind::Tr => Instance::Table(table::generate_tr(&self.tr, split, seed, index)?),
             TaskKind::Grid => Instance::Grid(grid::generate(&self.grid, split, seed, index)?),
-            TaskKind::Va => Instance::Analogy(analogy::generate(&self.va, split, seed, index)?),
+            TaskKind::Va => {
+                Instance::Analogy(Box::new(analogy::generate(&self.va, split, seed, index)?))
+            }
         })
     }
 }
@@ -37,7 +45,8 @@ impl TaskConfig {
 pub enum Instance {
     Table(TableInstance),
     Grid(GridInstance),
-    Analogy(AnalogyInstance),
+    // Boxed: a puzzle (ten panels) is several times larger than the other instances.
+    Analogy(Box<AnalogyInstance>),
 }
 
 /// A structured answer of any task, serialised as the task's own answer object.
@@ -84,7 +93,7 @@ impl Instance {
         Ok(match task {
             TaskKind::Ctr | TaskKind::Tr => Instance::Table(serde_json::from_value(value)?),
             TaskKind::Grid => Instance::Grid(serde_json::from_value(value)?),
-            TaskKind::Va => Instance::Analogy(serde_json::from_value(value)?),
+            TaskKind::Va => Instance::Analogy(Box::new(serde_json::from_value(value)?)),
         })
     }
 }

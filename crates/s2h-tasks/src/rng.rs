@@ -120,7 +120,10 @@ mod tests {
             assert_ne!(base, other);
         }
         // Same coordinates, same stream.
-        assert_eq!(base, TaskRng::for_instance(TaskKind::Ctr, Split::Simple, 0, 0).next_u64());
+        assert_eq!(
+            base,
+            TaskRng::for_instance(TaskKind::Ctr, Split::Simple, 0, 0).next_u64()
+        );
     }
 
     #[test]

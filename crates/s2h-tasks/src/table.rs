@@ -273,14 +273,20 @@ impl CtrConfig {
                 reason,
             })
         };
-        check_table_shape(TaskKind::Ctr, [self.rows, self.rows], [self.cols, self.cols])?;
+        check_table_shape(
+            TaskKind::Ctr,
+            [self.rows, self.rows],
+            [self.cols, self.cols],
+        )?;
         for (name, [lo, hi]) in [
             ("simple_length", self.simple_length),
             ("medium_length", self.medium_length),
             ("hard_length", self.hard_length),
         ] {
             if lo == 0 || lo > hi {
-                return bad(format!("{name} [{lo}, {hi}] must be a range with 1 <= low <= high"));
+                return bad(format!(
+                    "{name} [{lo}, {hi}] must be a range with 1 <= low <= high"
+                ));
             }
             if hi > self.rows * self.cols {
                 return bad(format!(
@@ -312,7 +318,12 @@ fn check_table_shape(task: TaskKind, rows: [u32; 2], cols: [u32; 2]) -> Result<(
 }
 
 /// Generate the CTR instance `(split, seed, index)`.
-pub fn generate_ctr(config: &CtrConfig, split: Split, seed: u64, index: u64) -> Result<TableInstance> {
+pub fn generate_ctr(
+    config: &CtrConfig,
+    split: Split,
+    seed: u64,
+    index: u64,
+) -> Result<TableInstance> {
     config.validate()?;
     let [lo, hi] = config.length_range(split)?;
     let mut rng = TaskRng::for_instance(TaskKind::Ctr, split, seed, index);
@@ -473,7 +484,9 @@ impl TrConfig {
             ("hard_length", self.hard_length),
         ] {
             if lo < 2 || lo > hi {
-                return bad(format!("{name} [{lo}, {hi}] must be a range with 2 <= low <= high"));
+                return bad(format!(
+                    "{name} [{lo}, {hi}] must be a range with 2 <= low <= high"
+                ));
             }
             if lo <= 2 * self.max_trim + 1 {
                 return bad(format!(
@@ -485,7 +498,10 @@ impl TrConfig {
         }
         let [s_lo, s_hi] = self.simple_segments;
         if s_lo == 0 || s_lo > s_hi {
-            return bad(format!("simple_segments {:?} must be a range with 1 <= low <= high", self.simple_segments));
+            return bad(format!(
+                "simple_segments {:?} must be a range with 1 <= low <= high",
+                self.simple_segments
+            ));
         }
         Ok(())
     }
@@ -493,7 +509,12 @@ impl TrConfig {
 
 /// Generate the TR instance `(split, seed, index)`: draw a pattern, cut it to the drawn length,
 /// trim and maybe reverse it, and resample until the split's segment rule holds.
-pub fn generate_tr(config: &TrConfig, split: Split, seed: u64, index: u64) -> Result<TableInstance> {
+pub fn generate_tr(
+    config: &TrConfig,
+    split: Split,
+    seed: u64,
+    index: u64,
+) -> Result<TableInstance> {
     config.validate()?;
     TaskKind::Tr.check_split(split)?;
     let mut rng = TaskRng::for_instance(TaskKind::Tr, split, seed, index);
@@ -523,7 +544,9 @@ pub fn generate_tr(config: &TrConfig, split: Split, seed: u64, index: u64) -> Re
         }
         let segments = count_segments(&path) as u32;
         let segments_ok = match split {
-            Split::Simple => (config.simple_segments[0]..=config.simple_segments[1]).contains(&segments),
+            Split::Simple => {
+                (config.simple_segments[0]..=config.simple_segments[1]).contains(&segments)
+            }
             _ => segments >= config.hard_min_segments,
         };
         if !segments_ok {
@@ -636,7 +659,7 @@ fn draw_pattern(
             break;
         }
     }
-    turtle.done().then(|| DrawnPattern {
+    turtle.done().then_some(DrawnPattern {
         path: turtle.path,
         start_corner,
         first_move,
@@ -653,7 +676,10 @@ fn draw_l_random(rng: &mut TaskRng, rows: u32, cols: u32, length: usize) -> Opti
         bottom: rows,
         right: cols,
     };
-    let start = Cell::new(rng.range(1, rows as usize) as u32, rng.range(1, cols as usize) as u32);
+    let start = Cell::new(
+        rng.range(1, rows as usize) as u32,
+        rng.range(1, cols as usize) as u32,
+    );
     let segments = rng.range(1, 4).min(length - 1);
     // Split the length-1 moves into `segments` positive runs.
     let mut cuts: Vec<usize> = rng
@@ -675,7 +701,11 @@ fn draw_l_random(rng: &mut TaskRng, rows: u32, cols: u32, length: usize) -> Opti
     for (i, run) in cuts.windows(2).enumerate() {
         if i > 0 {
             // The first turn's sense is recorded; later ones are drawn afresh.
-            let sense = if i == 1 || rng.coin() { turn } else { turn.flip() };
+            let sense = if i == 1 || rng.coin() {
+                turn
+            } else {
+                turn.flip()
+            };
             dir = sense.apply(dir);
         }
         for _ in run[0]..run[1] {
@@ -771,7 +801,10 @@ mod tests {
             let [lo, hi] = CtrConfig::default().length_range(split).unwrap();
             for i in 0..500 {
                 let inst = ctr(split, i);
-                let TableParams::Ctr { length, direction, .. } = inst.params else {
+                let TableParams::Ctr {
+                    length, direction, ..
+                } = inst.params
+                else {
                     panic!("not a CTR instance");
                 };
                 assert_eq!(inst.path.len() as u32, length);
@@ -819,7 +852,11 @@ mod tests {
             assert_eq!(rows.len(), t.row_labels.len());
             assert_eq!(cols.len(), t.col_labels.len());
             assert!((8..=12).contains(&t.rows()) && (8..=12).contains(&t.cols()));
-            assert!(t.values.iter().all(|r| r.len() == t.cols() as usize && r.iter().all(|&v| v <= 9)));
+            assert!(
+                t.values
+                    .iter()
+                    .all(|r| r.len() == t.cols() as usize && r.iter().all(|&v| v <= 9))
+            );
         }
     }
 
@@ -838,7 +875,15 @@ mod tests {
                     Split::Simple => assert!((1..=4).contains(&segments), "{segments}"),
                     _ => assert!(segments >= 5, "{segments}"),
                 }
-                let TableParams::Tr { pattern, start_corner, first_move, segments: s, length, .. } = inst.params else {
+                let TableParams::Tr {
+                    pattern,
+                    start_corner,
+                    first_move,
+                    segments: s,
+                    length,
+                    ..
+                } = inst.params
+                else {
                     panic!("not a TR instance");
                 };
                 assert_eq!(s as usize, segments);
@@ -868,9 +913,19 @@ mod tests {
 
     #[test]
     fn induced_path_checker_rejects_touching_cells() {
-        let u = [Cell::new(1, 1), Cell::new(1, 2), Cell::new(2, 2), Cell::new(2, 1)];
+        let u = [
+            Cell::new(1, 1),
+            Cell::new(1, 2),
+            Cell::new(2, 2),
+            Cell::new(2, 1),
+        ];
         assert!(!is_induced_path(&u));
-        let l = [Cell::new(1, 1), Cell::new(1, 2), Cell::new(2, 2), Cell::new(3, 2)];
+        let l = [
+            Cell::new(1, 1),
+            Cell::new(1, 2),
+            Cell::new(2, 2),
+            Cell::new(3, 2),
+        ];
         assert!(is_induced_path(&l));
         assert_eq!(count_segments(&l), 2);
         assert!(!is_induced_path(&[Cell::new(1, 1), Cell::new(1, 3)]));
@@ -879,7 +934,11 @@ mod tests {
     #[test]
     fn gold_answers_verify_and_wrong_ones_do_not() {
         for i in 0..100 {
-            let inst = if i % 2 == 0 { ctr(Split::Medium, i) } else { tr(Split::Simple, i) };
+            let inst = if i % 2 == 0 {
+                ctr(Split::Medium, i)
+            } else {
+                tr(Split::Simple, i)
+            };
             let gold = inst.gold_answer();
             let v = verify(&inst, &gold);
             assert!(v.correct);
@@ -890,7 +949,10 @@ mod tests {
             let v = verify(&inst, &wrong_value);
             assert!(!v.correct);
             assert_eq!(v.metric("sum_correct"), Some(1.0));
-            assert_eq!(v.metric("correct_prefix"), Some(1.0 / gold.values.len() as f64));
+            assert_eq!(
+                v.metric("correct_prefix"),
+                Some(1.0 / gold.values.len() as f64)
+            );
 
             let mut wrong_sum = gold.clone();
             wrong_sum.sum += 1;
@@ -906,9 +968,13 @@ mod tests {
             hard_length: [25, 60],
             ..CtrConfig::default()
         };
-        let err = generate_ctr(&too_long, Split::Hard, 0, 0).unwrap_err().to_string();
+        let err = generate_ctr(&too_long, Split::Hard, 0, 0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("hard_length") && err.contains("50"), "{err}");
-        let err = generate_tr(&TrConfig::default(), Split::Medium, 0, 0).unwrap_err().to_string();
+        let err = generate_tr(&TrConfig::default(), Split::Medium, 0, 0)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("medium"), "{err}");
         let too_wide = TrConfig {
             cols: [8, 13],
@@ -928,7 +994,10 @@ mod tests {
         };
         let inst = generate_ctr(&config, Split::Hard, 5, 5).unwrap();
         assert_eq!(inst.table.rows(), 3);
-        let TableParams::Ctr { config: recorded, .. } = &inst.params else {
+        let TableParams::Ctr {
+            config: recorded, ..
+        } = &inst.params
+        else {
             panic!("not a CTR instance");
         };
         assert_eq!(recorded, &config);
