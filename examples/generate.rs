@@ -75,8 +75,17 @@ fn parse_text_format(s: &str) -> Result<AnalogyTextFormat, String> {
     }
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
@@ -89,6 +98,9 @@ fn main() -> Result<()> {
     );
     spec.start_index = args.start_index;
     spec.text.analogy = args.text_format;
+    if args.supervision == Supervision::Text && (args.size.is_some() || args.font_scale != 1.0) {
+        bail!("--size and --font-scale apply to images; --supervision text writes none");
+    }
     let mut image = ImageOptions::paper(args.task);
     if let Some((w, h)) = args.size {
         image = image.with_size(w, h);

@@ -7,11 +7,11 @@ pub enum MixtureError {
     Task(#[from] s2h_tasks::TaskError),
     #[error(transparent)]
     Render(#[from] s2h_render::RenderError),
-    #[error("{action} `{path}`: {source}")]
+    #[error("{action} `{path}`: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "`{0}` already holds a dataset (records.jsonl); choose another directory or allow overwriting"
@@ -33,10 +33,10 @@ impl MixtureError {
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| MixtureError::Io {
+        move |error| MixtureError::Io {
             action,
             path,
-            source,
+            error,
         }
     }
 }

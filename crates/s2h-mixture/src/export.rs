@@ -148,7 +148,7 @@ pub fn write_dataset(
         .map_err(|e| MixtureError::Io {
             action: "cannot write",
             path: tmp_path.clone(),
-            source: e.into_error(),
+            error: e.into_error(),
         })?
         .sync_all()
         .map_err(MixtureError::io("cannot flush", &tmp_path))?;

@@ -96,8 +96,9 @@ pub enum TableParams {
     },
     Tr {
         pattern: TrPattern,
-        /// Corner of the bounding box the pattern starts from (before trimming and reversal).
-        start_corner: Corner,
+        /// Corner of the bounding box the pattern starts from (before trimming and reversal);
+        /// none for `l_random`, which starts anywhere.
+        start_corner: Option<Corner>,
         /// First move of the pattern from that corner.
         first_move: Move,
         /// Sense of the pattern's first turn.
@@ -445,8 +446,10 @@ pub struct TrConfig {
     /// Inclusive ranges of the table's row and column counts.
     pub rows: [u32; 2],
     pub cols: [u32; 2],
-    /// Inclusive range of the length drawn before trimming, per split. With 0–2 cells trimmed
-    /// at each end the mean final lengths are 12 (simple) and 35 (hard), the paper's.
+    /// Inclusive range of the length drawn before trimming, per split. After trimming 0–2 cells
+    /// at each end and resampling draws that break the segment rule, the mean final lengths
+    /// come out near the paper's 12 (simple) and 35 (hard); `tr_split_targets_hold_over_2000_instances`
+    /// checks the ranges the spec allows.
     pub simple_length: [u32; 2],
     pub hard_length: [u32; 2],
     /// Inclusive segment-count range of simple paths, and the minimum of hard ones.
@@ -461,8 +464,8 @@ impl Default for TrConfig {
         Self {
             rows: [8, 12],
             cols: [8, 12],
-            simple_length: [10, 18],
-            hard_length: [30, 44],
+            simple_length: [11, 19],
+            hard_length: [32, 46],
             simple_segments: [1, 4],
             hard_min_segments: 5,
             max_trim: 2,
@@ -529,8 +532,10 @@ pub fn generate_tr(
         Split::Simple => &[TrPattern::Spiral, TrPattern::Snake, TrPattern::LRandom],
         _ => &[TrPattern::Spiral, TrPattern::Snake, TrPattern::Composition],
     };
+    // The family is drawn once, so rejections (more frequent for some families) cannot skew the
+    // mix; geometry and length are redrawn until the split's rules hold.
+    let pattern = *rng.choose(patterns);
     for _ in 0..MAX_ATTEMPTS {
-        let pattern = *rng.choose(patterns);
         let drawn_length = rng.range(len_lo as usize, len_hi as usize);
         let Some(drawn) = draw_pattern(&mut rng, pattern, rows, cols, drawn_length) else {
             continue;
@@ -585,7 +590,7 @@ pub fn generate_tr(
 /// A pattern cut to its drawn length, before trimming and reversal.
 struct DrawnPattern {
     path: Vec<Cell>,
-    start_corner: Corner,
+    start_corner: Option<Corner>,
     first_move: Move,
     turn: TurnSense,
     bounding_box: CellRect,
@@ -661,7 +666,7 @@ fn draw_pattern(
     }
     turtle.done().then_some(DrawnPattern {
         path: turtle.path,
-        start_corner,
+        start_corner: Some(start_corner),
         first_move,
         turn,
         bounding_box: rect,
@@ -716,7 +721,7 @@ fn draw_l_random(rng: &mut TaskRng, rows: u32, cols: u32, length: usize) -> Opti
     }
     Some(DrawnPattern {
         path: turtle.path,
-        start_corner: Corner::TopLeft,
+        start_corner: None,
         first_move,
         turn,
         bounding_box: rect,
@@ -864,7 +869,7 @@ mod tests {
     fn tr_split_targets_hold_over_2000_instances() {
         for split in [Split::Simple, Split::Hard] {
             let mut total = 0usize;
-            let mut patterns = HashSet::new();
+            let mut patterns = std::collections::HashMap::new();
             let mut orientations = HashSet::new();
             for i in 0..2000 {
                 let inst = tr(split, i);
@@ -888,7 +893,7 @@ mod tests {
                 };
                 assert_eq!(s as usize, segments);
                 assert_eq!(length as usize, inst.path.len());
-                patterns.insert(pattern);
+                *patterns.entry(pattern).or_insert(0usize) += 1;
                 if pattern != TrPattern::LRandom {
                     orientations.insert((start_corner, first_move));
                 }
@@ -899,15 +904,17 @@ mod tests {
                 Split::Simple => {
                     assert!((10.0..=14.0).contains(&mean), "simple mean length {mean}");
                     assert_eq!(patterns.len(), 3);
-                    assert!(!patterns.contains(&TrPattern::Composition));
+                    assert!(!patterns.contains_key(&TrPattern::Composition));
                 }
                 _ => {
                     assert!((30.0..=40.0).contains(&mean), "hard mean length {mean}");
                     assert_eq!(patterns.len(), 3);
-                    assert!(!patterns.contains(&TrPattern::LRandom));
+                    assert!(!patterns.contains_key(&TrPattern::LRandom));
                 }
             }
             assert_eq!(orientations.len(), 8, "all 8 orientations appear");
+            // Families are drawn once per instance, so rejections do not skew the mix.
+            assert!(patterns.values().all(|&n| n > 500), "{patterns:?}");
         }
     }
 
