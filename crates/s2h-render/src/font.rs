@@ -50,11 +50,12 @@ pub(crate) fn cap_height_em() -> f32 {
         .map_or(0.73, |h| f32::from(h) / f32::from(face.units_per_em()))
 }
 
-/// A string laid out in ems: SVG path data with the baseline at y = 0 and y pointing up, and its
-/// advance width.
+/// A string laid out in ems: SVG path data with the baseline at y = 0 and y pointing up, and the
+/// bounds `[x0, y0, x1, y1]` of its points (control points included, so
+/// the curves lie inside).
 pub(crate) struct Outline {
     pub path: String,
-    pub width_em: f32,
+    pub bounds: [f32; 4],
 }
 
 /// The outline of `text`, laid out once per thread and shared afterwards.
@@ -81,6 +82,7 @@ fn lay_out(text: &str, bold: bool) -> Outline {
         path: String::new(),
         x0: 0.0,
         scale: 1.0 / per_em,
+        bounds: [f32::MAX, f32::MAX, f32::MIN, f32::MIN],
     };
     let mut pen = 0.0;
     for c in text.chars() {
@@ -94,9 +96,14 @@ fn lay_out(text: &str, bold: bool) -> Outline {
             .glyph_hor_advance(glyph)
             .map_or(0.6, |a| f32::from(a) / per_em);
     }
+    let bounds = if builder.bounds[0] <= builder.bounds[2] {
+        builder.bounds
+    } else {
+        [0.0; 4] // only blank glyphs
+    };
     Outline {
         path: builder.path,
-        width_em: pen,
+        bounds,
     }
 }
 
@@ -105,16 +112,15 @@ struct PathBuilder {
     path: String,
     x0: f32,
     scale: f32,
+    bounds: [f32; 4],
 }
 
 impl PathBuilder {
     fn point(&mut self, x: f32, y: f32) {
-        let _ = write!(
-            self.path,
-            "{:.4} {:.4} ",
-            self.x0 + x * self.scale,
-            y * self.scale
-        );
+        let (x, y) = (self.x0 + x * self.scale, y * self.scale);
+        let b = &mut self.bounds;
+        *b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+        let _ = write!(self.path, "{x:.4} {y:.4} ");
     }
 }
 
@@ -161,7 +167,8 @@ mod tests {
                 .abs()
                 < 1e-6
         );
-        assert!((outline("September", true).width_em - b).abs() < 1e-6);
+        let [x0, _, x1, _] = outline("September", true).bounds;
+        assert!(x0 >= -0.1 && x1 <= b + 0.1 && x1 > b - 1.0, "{x0} {x1} {b}");
     }
 
     #[test]

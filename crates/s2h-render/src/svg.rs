@@ -1,7 +1,16 @@
-//! A small SVG writer and the rasteriser: every image is drawn as SVG text, parsed by usvg with
-//! the shipped font, rasterised by resvg/tiny-skia and encoded as PNG by `image`.
+//! A small SVG writer and the rasteriser: every image is an SVG document (text as glyph-outline
+//! paths of the shipped font), rasterised by resvg/tiny-skia and encoded as PNG.
+//!
+//! Text is the costly part of rasterising (anti-aliased curves), and the same strings recur in
+//! every image (digit words, month and product names, grid symbols). So the rasteriser draws the
+//! shapes of a document in one pass and then stamps each text run from a per-thread cache of
+//! pre-rendered runs, at whole-pixel positions; [`SvgDoc::finish`] writes the same runs, at the
+//! same positions, as paths, so the SVG and the raster agree.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::rc::Rc;
 
 use resvg::{tiny_skia, usvg};
 
@@ -23,6 +32,17 @@ pub struct SvgDoc {
     crisp: bool,
     background: String,
     body: String,
+    texts: Vec<TextRun>,
+}
+
+/// A text run placed at whole pixels: `left` and `baseline` of its first glyph's origin.
+struct TextRun {
+    left: i32,
+    baseline: i32,
+    size: f32,
+    bold: bool,
+    fill: String,
+    text: String,
 }
 
 impl SvgDoc {
@@ -35,6 +55,7 @@ impl SvgDoc {
             crisp,
             background: background.to_string(),
             body: String::with_capacity(64 * 1024),
+            texts: Vec::new(),
         }
     }
 
@@ -92,7 +113,7 @@ impl SvgDoc {
     }
 
     /// Text whose capital letters are centred vertically on `cy`, drawn from the shipped font's
-    /// glyph outlines.
+    /// glyph outlines, snapped to whole pixels. Text is drawn above every shape of the document.
     #[allow(clippy::too_many_arguments)]
     pub fn text(
         &mut self,
@@ -104,27 +125,42 @@ impl SvgDoc {
         anchor: Anchor,
         text: &str,
     ) {
-        let outline = font::outline(text, bold);
-        let width = outline.width_em * size;
+        let width = font::text_width_em(text, bold) * size;
         let left = match anchor {
             Anchor::Start => x,
             Anchor::Middle => x - width / 2.0,
             Anchor::End => x - width,
         };
         let baseline = cy + size * font::cap_height_em() / 2.0;
-        // Glyph outlines are in ems with y up; the transform scales and flips them into place.
-        let _ = write!(
-            self.body,
-            r#"<path transform="matrix({size:.3} 0 0 {neg:.3} {left:.2} {baseline:.2})" fill="{fill}" shape-rendering="geometricPrecision" d="{}"/>"#,
-            outline.path,
-            neg = -size
-        );
+        self.texts.push(TextRun {
+            left: left.round() as i32,
+            baseline: baseline.round() as i32,
+            size,
+            bold,
+            fill: fill.to_string(),
+            text: text.to_string(),
+        });
     }
 
-    /// The finished SVG document.
+    /// The finished SVG document, text included as paths.
     pub fn finish(&self) -> String {
+        let mut text_paths = String::new();
+        for run in &self.texts {
+            let outline = font::outline(&run.text, run.bold);
+            text_paths.push_str(&text_path(
+                &outline.path,
+                run.size,
+                run.left as f32,
+                run.baseline as f32,
+                &run.fill,
+            ));
+        }
+        self.document(&text_paths)
+    }
+
+    fn document(&self, extra: &str) -> String {
         format!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" shape-rendering="{}" style="background-color:{}">{}</svg>"#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" shape-rendering="{}" style="background-color:{}">{}{extra}</svg>"#,
             if self.crisp {
                 "crispEdges"
             } else {
@@ -137,9 +173,27 @@ impl SvgDoc {
         )
     }
 
-    /// Rasterise the document at its own size.
+    /// Rasterise the document at its own size: shapes in one pass, then every text run stamped
+    /// from the per-thread cache.
     pub fn rasterize(&self) -> Result<tiny_skia::Pixmap> {
-        rasterize(&self.finish(), self.width, self.height, &self.background)
+        let mut pixmap = rasterize(
+            &self.document(""),
+            self.width,
+            self.height,
+            &self.background,
+        )?;
+        for run in &self.texts {
+            let sprite = sprite(run)?;
+            pixmap.draw_pixmap(
+                run.left - sprite.origin.0,
+                run.baseline - sprite.origin.1,
+                sprite.pixmap.as_ref(),
+                &tiny_skia::PixmapPaint::default(),
+                tiny_skia::Transform::identity(),
+                None,
+            );
+        }
+        Ok(pixmap)
     }
 
     /// Rasterise the document into a finished image with the layout of what it drew.
@@ -149,6 +203,78 @@ impl SvgDoc {
             layout,
         })
     }
+}
+
+/// A glyph-outline path (ems, y up) placed with its origin at `(left, baseline)`.
+fn text_path(path: &str, size: f32, left: f32, baseline: f32, fill: &str) -> String {
+    format!(
+        r#"<path transform="matrix({size:.3} 0 0 {neg:.3} {left:.2} {baseline:.2})" fill="{fill}" shape-rendering="geometricPrecision" d="{path}"/>"#,
+        neg = -size
+    )
+}
+
+/// A text run rendered once on a transparent canvas; `origin` is where its pen starts.
+struct Sprite {
+    pixmap: tiny_skia::Pixmap,
+    origin: (i32, i32),
+}
+
+/// The rendered run, from this thread's cache.
+fn sprite(run: &TextRun) -> Result<Rc<Sprite>> {
+    type Key = (String, bool, u32, String);
+    thread_local! {
+        static CACHE: RefCell<HashMap<Key, Rc<Sprite>>> = RefCell::new(HashMap::new());
+    }
+    let key: Key = (
+        run.text.clone(),
+        run.bold,
+        run.size.to_bits(),
+        run.fill.clone(),
+    );
+    if let Some(hit) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        return Ok(hit);
+    }
+    let outline = font::outline(&run.text, run.bold);
+    let [x0, y0, x1, y1] = outline.bounds;
+    // One pixel of margin around the outline's bounds keeps anti-aliased edges whole.
+    let origin = (
+        (-x0 * run.size).ceil() as i32 + 1,
+        (y1 * run.size).ceil() as i32 + 1,
+    );
+    let width = (origin.0 + (x1 * run.size).ceil() as i32 + 2).max(1) as u32;
+    let height = (origin.1 + (-y0 * run.size).ceil() as i32 + 2).max(1) as u32;
+    let svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">{}</svg>"#,
+        text_path(
+            &outline.path,
+            run.size,
+            origin.0 as f32,
+            origin.1 as f32,
+            &run.fill
+        )
+    );
+    let tree = usvg::Tree::from_str(&svg, &usvg::Options::default())
+        .map_err(|e| RenderError::Svg(e.to_string()))?;
+    let mut pixmap = tiny_skia::Pixmap::new(width, height).ok_or(RenderError::CanvasTooSmall {
+        width,
+        height,
+        min: 1,
+    })?;
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::identity(),
+        &mut pixmap.as_mut(),
+    );
+    let sprite = Rc::new(Sprite { pixmap, origin });
+    CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        // Sizes follow the canvas; a process rendering many canvas sizes must not grow forever.
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        cache.insert(key, sprite.clone());
+    });
+    Ok(sprite)
 }
 
 /// `#rrggbb` as an opaque colour.
@@ -305,6 +431,31 @@ mod tests {
         }
         assert!(palette(&rgba(40, 30, few)).is_some());
         assert!(palette(&rgba(17, 17, |x, y| [x as u8, y as u8, 0])).is_none());
+    }
+
+    #[test]
+    fn stamped_text_matches_the_svg_document_it_belongs_to() {
+        let mut doc = SvgDoc::new(200, 60, "#f5f5f5", true);
+        doc.rect(10.0, 10.0, 80.0, 40.0, "#ffff00", None);
+        doc.text(50.0, 30.0, 21.3, false, "#000000", Anchor::Middle, "SEVEN");
+        doc.text(150.0, 30.0, 17.0, true, "#40466e", Anchor::Middle, "May");
+        let stamped = doc.rasterize().unwrap();
+        let svg = doc.finish();
+        assert_eq!(svg.matches("<path").count(), 2);
+        let whole = rasterize(&svg, 200, 60, "#f5f5f5").unwrap();
+        let worst = stamped
+            .data()
+            .iter()
+            .zip(whole.data())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(
+            worst <= 2,
+            "stamped text differs from the document by up to {worst}"
+        );
+        let dark = stamped.pixels().iter().filter(|p| p.red() < 100).count();
+        assert!(dark > 100, "{dark}");
     }
 
     #[test]

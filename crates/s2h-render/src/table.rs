@@ -1,6 +1,5 @@
 //! Renderings of the table tasks, CTR and TR (SPEC §6–7.1).
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use s2h_tasks::Cell;
@@ -91,74 +90,27 @@ pub fn image(instance: &TableInstance, options: &ImageOptions) -> Result<Rendere
 
     let mut doc = SvgDoc::new(options.width, options.height, "#ffffff", true);
     let mut layout = Layout::new(options.width, options.height);
-    // Cells are filled without outlines; the borders are drawn once as grid lines at the end.
-    let stroke = None;
     let col_x = |c: usize| margin + label_w + c as f32 * unit;
     let row_y = |r: usize| margin + (r as f32 + 1.0) * row_h;
+    let (right, bottom) = (col_x(cols), row_y(rows));
 
-    let corner = BBox::new(margin, margin, label_w, row_h);
-    doc.rect(corner.x, corner.y, corner.w, corner.h, HEADER_FILL, stroke);
-    layout.push_cell(Role::Corner, Cell::new(0, 0), corner);
-
-    for (c, label) in table.col_labels.iter().enumerate() {
-        let b = BBox::new(col_x(c), margin, unit, row_h);
-        doc.rect(b.x, b.y, b.w, b.h, HEADER_FILL, stroke);
-        let (cx, cy) = b.center();
-        doc.text(
-            cx,
-            cy,
-            fonts.header,
-            true,
-            HEADER_TEXT,
-            Anchor::Middle,
-            label,
-        );
-        layout.push_cell(Role::ColLabel, Cell::new(0, c as u32 + 1), b);
-    }
-
-    let highlighted: HashSet<Cell> = instance.highlighted();
-    for (r, label) in table.row_labels.iter().enumerate() {
-        let b = BBox::new(margin, row_y(r), label_w, row_h);
-        doc.rect(b.x, b.y, b.w, b.h, HEADER_FILL, stroke);
-        let (cx, cy) = b.center();
-        doc.text(
-            cx,
-            cy,
-            fonts.label,
-            true,
-            HEADER_TEXT,
-            Anchor::Middle,
-            label,
-        );
-        layout.push_cell(Role::RowLabel, Cell::new(r as u32 + 1, 0), b);
-
-        for (c, &value) in table.values[r].iter().enumerate() {
-            let cell = Cell::new(r as u32 + 1, c as u32 + 1);
-            let b = BBox::new(col_x(c), row_y(r), unit, row_h);
-            let fill = if highlighted.contains(&cell) {
-                HIGHLIGHT_FILL
-            } else {
-                BODY_FILL
-            };
-            doc.rect(b.x, b.y, b.w, b.h, fill, stroke);
-            let (cx, cy) = b.center();
-            doc.text(
-                cx,
-                cy,
-                fonts.value,
-                false,
-                "#000000",
-                Anchor::Middle,
-                DIGIT_WORDS[usize::from(value)],
-            );
-            layout.push_cell(Role::Cell, cell, b);
-        }
-    }
-
-    let (right, bottom) = (
-        margin + label_w + cols as f32 * unit,
-        margin + (rows as f32 + 1.0) * row_h,
+    // Fills go down as a few large rectangles (header band, label column, body) plus one per
+    // highlighted cell, and the borders as grid lines: far fewer shapes than one outlined
+    // rectangle per cell, for the same pixels.
+    doc.rect(margin, margin, right - margin, row_h, HEADER_FILL, None);
+    doc.rect(margin, margin, label_w, bottom - margin, HEADER_FILL, None);
+    doc.rect(
+        col_x(0),
+        row_y(0),
+        right - col_x(0),
+        bottom - row_y(0),
+        BODY_FILL,
+        None,
     );
+    for cell in &instance.path {
+        let (r, c) = (cell.row as usize - 1, cell.col as usize - 1);
+        doc.rect(col_x(c), row_y(r), unit, row_h, HIGHLIGHT_FILL, None);
+    }
     for c in 0..=cols + 1 {
         let x = if c == 0 { margin } else { col_x(c - 1) };
         doc.rect(
@@ -182,6 +134,47 @@ pub fn image(instance: &TableInstance, options: &ImageOptions) -> Result<Rendere
         );
     }
 
+    layout.push_cell(
+        Role::Corner,
+        Cell::new(0, 0),
+        BBox::new(margin, margin, label_w, row_h),
+    );
+    for (c, label) in table.col_labels.iter().enumerate() {
+        let b = BBox::new(col_x(c), margin, unit, row_h);
+        let (cx, cy) = b.center();
+        doc.text(
+            cx,
+            cy,
+            fonts.header,
+            true,
+            HEADER_TEXT,
+            Anchor::Middle,
+            label,
+        );
+        layout.push_cell(Role::ColLabel, Cell::new(0, c as u32 + 1), b);
+    }
+    for (r, label) in table.row_labels.iter().enumerate() {
+        let b = BBox::new(margin, row_y(r), label_w, row_h);
+        let (cx, cy) = b.center();
+        doc.text(
+            cx,
+            cy,
+            fonts.label,
+            true,
+            HEADER_TEXT,
+            Anchor::Middle,
+            label,
+        );
+        layout.push_cell(Role::RowLabel, Cell::new(r as u32 + 1, 0), b);
+        for (c, &value) in table.values[r].iter().enumerate() {
+            let cell = Cell::new(r as u32 + 1, c as u32 + 1);
+            let b = BBox::new(col_x(c), row_y(r), unit, row_h);
+            let (cx, cy) = b.center();
+            let word = DIGIT_WORDS[usize::from(value)];
+            doc.text(cx, cy, fonts.value, false, "#000000", Anchor::Middle, word);
+            layout.push_cell(Role::Cell, cell, b);
+        }
+    }
     doc.render(layout)
 }
 
@@ -190,6 +183,7 @@ mod tests {
     use super::*;
     use s2h_tasks::table::{CtrConfig, TrConfig, generate_ctr, generate_tr};
     use s2h_tasks::{Split, TaskKind};
+    use std::collections::HashSet;
 
     fn tr() -> TableInstance {
         generate_tr(&TrConfig::default(), Split::Hard, 0, 4).unwrap()
