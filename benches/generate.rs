@@ -11,17 +11,22 @@ use s2h::mixture::{Supervision, build_record};
 use s2h::render::{ImageOptions, TextOptions, render_image};
 use s2h::tasks::{Split, TaskConfig, TaskKind};
 
-/// (task, split, canvas) settings measured; `None` canvas means the paper's.
-const IMAGE_SETTINGS: &[(TaskKind, Split, Option<(u32, u32)>)] = &[
+/// A canvas size; `None` means the paper's for the task.
+type Canvas = Option<(u32, u32)>;
+
+/// (task, split, canvas) settings measured.
+const IMAGE_SETTINGS: &[(TaskKind, Split, Canvas)] = &[
     (TaskKind::Ctr, Split::Simple, None),
     (TaskKind::Ctr, Split::Simple, Some((448, 448))),
     (TaskKind::Tr, Split::Hard, None),
     (TaskKind::Tr, Split::Hard, Some((448, 448))),
     (TaskKind::Grid, Split::Hard, None),
+    (TaskKind::Grid, Split::Hard, Some((448, 448))),
     (TaskKind::Va, Split::Hard, None),
+    (TaskKind::Va, Split::Hard, Some((448, 504))),
 ];
 
-fn options(task: TaskKind, size: Option<(u32, u32)>) -> ImageOptions {
+fn options(task: TaskKind, size: Canvas) -> ImageOptions {
     let paper = ImageOptions::paper(task);
     match size {
         Some((w, h)) => paper.with_size(w, h),
@@ -66,7 +71,7 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    for task in [TaskKind::Ctr, TaskKind::Tr] {
+    for task in TaskKind::ALL.iter().copied() {
         let mut index = 0u64;
         group.bench_function(format!("{task}-hard-text"), |b| {
             b.iter(|| {

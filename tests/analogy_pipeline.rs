@@ -1,6 +1,8 @@
 //! Visual Analogy end to end: generate records with the dataset writer for every split and
 //! supervision, then check them the way a consumer of the files would.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 
@@ -28,23 +30,7 @@ fn write(spec: &DatasetSpec) -> (tempfile::TempDir, Vec<Record>, Vec<Value>) {
 
 /// The field layout of SPEC §10 for a VA record.
 fn check_fields(raw: &Value) {
-    for field in [
-        "id",
-        "task",
-        "split",
-        "seed",
-        "index",
-        "supervision",
-        "image",
-        "prompt",
-        "target",
-        "segments",
-        "answer",
-        "instance",
-        "layout",
-    ] {
-        assert!(raw.get(field).is_some(), "missing field {field}");
-    }
+    common::assert_record_fields(raw);
     assert_eq!(raw["task"], "va");
     let inst = &raw["instance"];
     let check_panel = |p: &Value| {

@@ -1,6 +1,8 @@
 //! The table tasks end to end: generator → renderers → CoT → canonical JSONL + PNG → read back,
 //! parsed and verified, across crates.
 
+mod common;
+
 use std::collections::HashSet;
 
 use s2h::mixture::{DatasetSpec, SegmentKind, Supervision, read_records, write_dataset};
@@ -27,23 +29,7 @@ fn records_carry_the_spec_fields_and_their_images_show_the_path() {
         let text = std::fs::read_to_string(dir.path().join("records.jsonl")).expect("jsonl");
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("json line");
-            for field in [
-                "id",
-                "task",
-                "split",
-                "seed",
-                "index",
-                "supervision",
-                "image",
-                "prompt",
-                "target",
-                "segments",
-                "answer",
-                "instance",
-                "layout",
-            ] {
-                assert!(v.get(field).is_some(), "missing {field}");
-            }
+            common::assert_record_fields(&v);
             let table = &v["instance"]["table"];
             assert!(table["row_labels"].is_array() && table["col_labels"].is_array());
             assert!(table["values"][0].is_array());
