@@ -1,0 +1,96 @@
+//! Scoring of any model's outputs on s2h evaluation sets (SPEC §13), without a model: parse
+//! each output with the task's parser ([`s2h_cot::parse_answer`]), verify it
+//! ([`s2h_tasks::Instance::verify`]), read the chain of thought of the table tasks step by
+//! step, and aggregate per task and split.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), s2h_eval::EvalError> {
+//! use std::path::Path;
+//!
+//! let scored = s2h_eval::score_files(Path::new("data/ctr-hard"), Path::new("preds.jsonl"))?;
+//! println!("{}", s2h_eval::render_table(&scored.metrics));
+//! let files = scored.write(Path::new("results/metrics.json"))?;
+//! # let _ = files;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Files: a predictions file is JSONL with one `{"id", "output"}` object per eval record;
+//! results are `metrics.json` ([`Metrics`]) and, beside it, `metrics.per_example.jsonl`
+//! ([`ExampleResult`] per line). `docs/scoring.md` defines every metric.
+
+mod error;
+mod example;
+mod metrics;
+mod predictions;
+mod report;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use s2h_mixture::Record;
+use serde::Serialize;
+
+pub use error::{EvalError, LISTED_IDS, Result};
+pub use example::{
+    ExampleResult, StepFieldAccuracy, TableCotScore, score_output, score_parsed, score_record,
+    score_table_cot,
+};
+pub use metrics::{
+    GroupMetrics, Metrics, ParseFailure, aggregate, display_order, is_rate, names, verdict_metrics,
+};
+pub use predictions::{Prediction, match_predictions, read_predictions};
+pub use report::{
+    PER_EXAMPLE_SUFFIX, per_example_path, read_example_results, read_metrics, render_table,
+    write_example_results, write_metrics,
+};
+
+/// The outcome of scoring a predictions file: one result per eval record, in eval-set order,
+/// and their metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub results: Vec<ExampleResult>,
+    pub metrics: Metrics,
+}
+
+/// Where [`Scored::write`] put its files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScoredFiles {
+    pub metrics: PathBuf,
+    pub per_example: PathBuf,
+}
+
+impl Scored {
+    /// Write `metrics_path` (pretty JSON) and the per-example results beside it
+    /// ([`per_example_path`]).
+    pub fn write(&self, metrics_path: &Path) -> Result<ScoredFiles> {
+        let per_example = per_example_path(metrics_path);
+        write_metrics(metrics_path, &self.metrics)?;
+        write_example_results(&per_example, &self.results)?;
+        Ok(ScoredFiles {
+            metrics: metrics_path.to_path_buf(),
+            per_example,
+        })
+    }
+}
+
+/// Score predictions against eval records: every record needs exactly one prediction and every
+/// prediction must belong to a record ([`match_predictions`]).
+pub fn score(records: &[Record], predictions: &[Prediction]) -> Result<Scored> {
+    let results = match_predictions(records, predictions)?
+        .into_iter()
+        .map(|(record, prediction)| score_record(record, &prediction.output))
+        .collect::<Result<Vec<_>>>()?;
+    let metrics = aggregate(&results);
+    Ok(Scored { results, metrics })
+}
+
+/// Read an eval set (a dataset directory or its `records.jsonl`) and a predictions file, and
+/// score them.
+pub fn score_files(eval: &Path, predictions: &Path) -> Result<Scored> {
+    let records = s2h_mixture::read_records(eval)?;
+    let predictions = read_predictions(predictions)?;
+    score(&records, &predictions)
+}
