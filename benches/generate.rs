@@ -57,12 +57,16 @@ fn bench(c: &mut Criterion) {
             eprintln!("skipping {task}/{split}: it cannot be rendered in this build");
             continue;
         };
-        let sizes: Vec<usize> = (0..200)
-            .filter_map(|i| image_record(&config, task, split, i, &options))
-            .collect();
-        let mean = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
         let name = format!("{task}-{split}-image-{}x{}", options.width, options.height);
-        eprintln!("{name}: mean PNG {:.1} KB", mean / 1000.0);
+        // Only under `cargo bench` (which passes `--bench`): `cargo test --all-targets` runs
+        // each benchmark once, unoptimised, and needs no size statistics.
+        if std::env::args().any(|a| a == "--bench") {
+            let sizes: Vec<usize> = (0..200)
+                .filter_map(|i| image_record(&config, task, split, i, &options))
+                .collect();
+            let mean = sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64;
+            eprintln!("{name}: mean PNG {:.1} KB", mean / 1000.0);
+        }
         let mut index = 0u64;
         group.bench_function(&name, |b| {
             b.iter(|| {
