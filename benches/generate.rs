@@ -11,8 +11,11 @@ use s2h::mixture::{Supervision, build_record};
 use s2h::render::{ImageOptions, TextOptions, render_image};
 use s2h::tasks::{Split, TaskConfig, TaskKind};
 
-/// (task, split, canvas) settings measured; `None` canvas means the paper's.
-const IMAGE_SETTINGS: &[(TaskKind, Split, Option<(u32, u32)>)] = &[
+/// A canvas `(width, height)`; `None` means the paper's.
+type Canvas = Option<(u32, u32)>;
+
+/// (task, split, canvas) settings measured.
+const IMAGE_SETTINGS: &[(TaskKind, Split, Canvas)] = &[
     (TaskKind::Ctr, Split::Simple, None),
     (TaskKind::Ctr, Split::Simple, Some((448, 448))),
     (TaskKind::Tr, Split::Hard, None),

@@ -150,7 +150,9 @@ impl EvalTexts {
 
     /// Add one rendering, shown by evaluation record `id`.
     pub fn insert(&mut self, text: &str, id: impl Into<String>) {
-        self.ids.entry(text_digest(text)).or_insert_with(|| id.into());
+        self.ids
+            .entry(text_digest(text))
+            .or_insert_with(|| id.into());
     }
 
     /// The id of the evaluation record with this text rendering, if any.
@@ -229,5 +231,28 @@ impl EvalTexts {
             Some(Err(e)) => Err(e),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_and_evaluation_seeds_are_disjoint() {
+        assert!(check_training_seed(0).is_ok());
+        assert!(check_training_seed(EVAL_SEED_BIT - 1).is_ok());
+        let err = check_training_seed(EVAL_SEED_BIT).unwrap_err().to_string();
+        assert!(err.contains("reserved for evaluation"), "{err}");
+        let spec = EvalSetSpec::default_set(TaskKind::Tr, Split::Hard);
+        assert_eq!(spec.instance_seed(), EVAL_SEED_BIT);
+        assert!(is_eval_seed(spec.instance_seed()));
+        let refs = spec.references().unwrap();
+        assert_eq!(refs.len() as u64, DEFAULT_EVAL_COUNT);
+        assert!(refs.iter().all(|r| check_training_seed(r.seed).is_err()));
+        let bad = EvalSetSpec::new(TaskKind::Tr, Split::Medium, Modality::Text, 3);
+        assert!(bad.references().unwrap_err().to_string().contains("medium"));
+        let empty = EvalSetSpec::new(TaskKind::Tr, Split::Hard, Modality::Text, 0);
+        assert!(empty.references().is_err());
     }
 }

@@ -373,6 +373,9 @@ mod tests {
         assert!(f.llava && f.tsv);
         assert_eq!("none".parse::<Formats>().unwrap(), Formats::default());
         let err = "llava,parquet".parse::<Formats>().unwrap_err().to_string();
-        assert!(err.contains("parquet") && err.contains("llava, tsv"), "{err}");
+        assert!(
+            err.contains("parquet") && err.contains("llava, tsv"),
+            "{err}"
+        );
     }
 }

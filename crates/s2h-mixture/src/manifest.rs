@@ -84,9 +84,8 @@ pub(crate) fn file_entries(dir: &Path, mut rels: Vec<String>) -> Result<Vec<File
 
 pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
     let path = dir.join(MANIFEST_FILE);
-    let text = serde_json::to_string_pretty(manifest).map_err(|e| {
-        MixtureError::InvalidRequest(format!("manifest cannot be serialised: {e}"))
-    })?;
+    let text = serde_json::to_string_pretty(manifest)
+        .map_err(|e| MixtureError::InvalidRequest(format!("manifest cannot be serialised: {e}")))?;
     fs::write(&path, text + "\n").map_err(MixtureError::io("cannot write", &path))
 }
 
@@ -101,10 +100,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     if manifest.format != MANIFEST_FORMAT {
         return Err(MixtureError::BadFile {
             path,
-            reason: format!(
-                "format `{}` is not `{MANIFEST_FORMAT}`",
-                manifest.format
-            ),
+            reason: format!("format `{}` is not `{MANIFEST_FORMAT}`", manifest.format),
         });
     }
     Ok(manifest)

@@ -429,3 +429,7 @@ fn write_refs(
     files.push(RECORDS_FILE.to_string());
     Ok((summary, files))
 }
+
+#[cfg(test)]
+#[path = "materialize_tests.rs"]
+mod tests;

@@ -184,7 +184,10 @@ pub enum CotKeep {
     Full,
     Nothing,
     /// Keep ⌊lines × keep / of⌋ lines.
-    Fraction { keep: u64, of: u64 },
+    Fraction {
+        keep: u64,
+        of: u64,
+    },
 }
 
 impl CotKeep {

@@ -58,12 +58,20 @@ fn paper_budgets_give_the_paper_numbers() {
         let t = tally(&r);
         for &sup in kind.simple_types() {
             assert_eq!(t[&(Split::Simple, sup)], per_type, "{kind} {sup}");
-            assert_eq!(unique(&r, Split::Simple, sup).len() as u64, u, "{kind} {sup}");
+            assert_eq!(
+                unique(&r, Split::Simple, sup).len() as u64,
+                u,
+                "{kind} {sup}"
+            );
         }
         if n_hard > 0 {
             assert_eq!(t[&(Split::Hard, Supervision::Text)], n_hard, "{kind}");
             // Hard records are all unique.
-            assert_eq!(unique(&r, Split::Hard, Supervision::Text).len() as u64, n_hard, "{kind}");
+            assert_eq!(
+                unique(&r, Split::Hard, Supervision::Text).len() as u64,
+                n_hard,
+                "{kind}"
+            );
         }
         assert_eq!(t.len(), kind.simple_types().len() + usize::from(n_hard > 0));
     }
@@ -80,7 +88,10 @@ fn counts_follow_algorithm_1_for_awkward_budgets() {
             let u = n_simple / kind.unique_divisor();
             let types = kind.simple_types();
             let m_types = types.len() as u64;
-            assert_eq!((c.n_simple, c.n_hard, c.unique_simple), (n_simple, n_hard, u));
+            assert_eq!(
+                (c.n_simple, c.n_hard, c.unique_simple),
+                (n_simple, n_hard, u)
+            );
             assert_eq!(c.unique_hard, n_hard);
             assert!((c.simple_epochs - n_simple as f64 / (u * m_types) as f64).abs() < 1e-12);
 
@@ -103,7 +114,11 @@ fn counts_follow_algorithm_1_for_awkward_budgets() {
             // The manifest's per-type counts are the ones Algorithm 1 announced.
             for tc in &c.types {
                 let rt = tc.record_type;
-                assert_eq!(t[&(rt.split, rt.supervision)], tc.records, "{kind} {budget}");
+                assert_eq!(
+                    t[&(rt.split, rt.supervision)],
+                    tc.records,
+                    "{kind} {budget}"
+                );
             }
             assert_eq!(count_types(&r).len(), c.types.len());
         }
@@ -125,7 +140,10 @@ fn repeats_are_whole_shuffled_sets() {
         r[..40].iter().map(|r| (r.index, r.supervision)).collect();
     assert_eq!(first.len(), 40);
     let t = tally(&r[40..]);
-    assert_eq!((t[&(Split::Simple, Text)], t[&(Split::Simple, Image)]), (10, 10));
+    assert_eq!(
+        (t[&(Split::Simple, Text)], t[&(Split::Simple, Image)]),
+        (10, 10)
+    );
 }
 
 #[test]
@@ -156,7 +174,10 @@ fn paired_views_share_instances() {
             views.entry(x.index).or_default().insert(x.supervision);
         }
         let all: BTreeSet<Supervision> = kind.simple_types().iter().copied().collect();
-        assert_eq!(views.len() as u64, (budget - budget / 2 * u64::from(kind.has_hard())) / kind.unique_divisor());
+        assert_eq!(
+            views.len() as u64,
+            (budget - budget / 2 * u64::from(kind.has_hard())) / kind.unique_divisor()
+        );
         for (i, v) in &views {
             assert_eq!(v, &all, "{kind}: instance {i}");
         }
@@ -167,8 +188,18 @@ fn paired_views_share_instances() {
 fn order_is_deterministic_for_a_seed_and_differs_between_seeds() {
     let m = |seed| Mixture::new(MixtureKind::MixPlus, TaskKind::Tr, 600, seed);
     assert_eq!(m(3).references().unwrap(), m(3).references().unwrap());
-    let a: Vec<_> = m(3).references().unwrap().iter().map(|r| (r.split, r.index, r.supervision)).collect();
-    let b: Vec<_> = m(4).references().unwrap().iter().map(|r| (r.split, r.index, r.supervision)).collect();
+    let a: Vec<_> = m(3)
+        .references()
+        .unwrap()
+        .iter()
+        .map(|r| (r.split, r.index, r.supervision))
+        .collect();
+    let b: Vec<_> = m(4)
+        .references()
+        .unwrap()
+        .iter()
+        .map(|r| (r.split, r.index, r.supervision))
+        .collect();
     assert_ne!(a, b);
     assert!(m(4).references().unwrap().iter().all(|r| r.seed == 4));
     // The order is shuffled: hard records are spread over the whole phase.
@@ -192,14 +223,20 @@ fn interleaving_keeps_the_nominal_ratio_in_every_batch() {
             let mixed = m.references().unwrap();
             // Same records, other order.
             let sorted = |v: &[RecordRef]| {
-                let mut v: Vec<_> = v.iter().map(|r| (r.split, r.index, r.supervision)).collect();
+                let mut v: Vec<_> = v
+                    .iter()
+                    .map(|r| (r.split, r.index, r.supervision))
+                    .collect();
                 v.sort();
                 v
             };
             assert_eq!(sorted(&plain), sorted(&mixed));
             let total = mixed.len() as u64;
             let totals = tally(&mixed);
-            for chunk in mixed.chunks(batch as usize).filter(|c| c.len() as u64 == batch) {
+            for chunk in mixed
+                .chunks(batch as usize)
+                .filter(|c| c.len() as u64 == batch)
+            {
                 let t = tally(chunk);
                 for (key, &c) in &totals {
                     let ideal = batch * c;
@@ -273,8 +310,13 @@ fn explicit_counts_override_algorithm_1() {
     assert_eq!(unique(&r, Split::Simple, Image), (0..4).collect());
     m.budget = Some(22);
     assert!(m.counts().unwrap_err().to_string().contains("differs"));
-    let err = ExplicitCount::parse("simple_txt", 1).unwrap_err().to_string();
-    assert!(err.contains("simple_txt") && err.contains("simple_text"), "{err}");
+    let err = ExplicitCount::parse("simple_txt", 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("simple_txt") && err.contains("simple_text"),
+        "{err}"
+    );
     m.budget = None;
     m.counts = vec![ExplicitCount::parse("medium_text", 3).unwrap()];
     let err = m.counts().unwrap_err().to_string();
@@ -287,12 +329,31 @@ fn bad_mixtures_are_refused_with_clear_errors() {
         let err = m.references().unwrap_err().to_string();
         assert!(err.contains(needle), "`{err}` lacks `{needle}`");
     };
-    check(Mixture::new(MixtureKind::Mix, TaskKind::Tr, 0, 0), "at least 1");
-    check(Mixture::new(MixtureKind::Mix, TaskKind::Tr, 2, 0), "needs at least 3");
-    check(Mixture::new(MixtureKind::MixPlus, TaskKind::Tr, 4, 0), "needs at least 5");
-    check(Mixture::new(MixtureKind::TextWarmup, TaskKind::Tr, 1, 0), "needs at least 2");
-    assert!(Mixture::new(MixtureKind::MixPlus, TaskKind::Tr, 5, 0).references().is_ok());
-    check(Mixture::new(MixtureKind::Text, TaskKind::Tr, 5, 1 << 63), "reserved for evaluation");
+    check(
+        Mixture::new(MixtureKind::Mix, TaskKind::Tr, 0, 0),
+        "at least 1",
+    );
+    check(
+        Mixture::new(MixtureKind::Mix, TaskKind::Tr, 2, 0),
+        "needs at least 3",
+    );
+    check(
+        Mixture::new(MixtureKind::MixPlus, TaskKind::Tr, 4, 0),
+        "needs at least 5",
+    );
+    check(
+        Mixture::new(MixtureKind::TextWarmup, TaskKind::Tr, 1, 0),
+        "needs at least 2",
+    );
+    assert!(
+        Mixture::new(MixtureKind::MixPlus, TaskKind::Tr, 5, 0)
+            .references()
+            .is_ok()
+    );
+    check(
+        Mixture::new(MixtureKind::Text, TaskKind::Tr, 5, 1 << 63),
+        "reserved for evaluation",
+    );
     let mut m = Mixture::new(MixtureKind::Mix, TaskKind::Tr, 30, 0);
     m.hard_supervision = Image;
     check(m, "hard_supervision");
@@ -319,17 +380,35 @@ fn mixture_names_parse_leniently_and_reject_unknown_ones() {
         assert_eq!(kind.name().parse::<MixtureKind>().unwrap(), kind);
     }
     let err = "mixplus".parse::<MixtureKind>().unwrap_err().to_string();
-    assert!(err.contains("`mixplus`") && err.contains("mix_plus, image_via_text_plus"), "{err}");
+    assert!(
+        err.contains("`mixplus`") && err.contains("mix_plus, image_via_text_plus"),
+        "{err}"
+    );
 }
 
 #[test]
 fn cot_modes_set_what_each_record_keeps() {
     let mut m = Mixture::new(MixtureKind::Text, TaskKind::Tr, 10, 0);
-    assert!(m.references().unwrap().iter().all(|r| r.cot == CotKeep::Full));
+    assert!(
+        m.references()
+            .unwrap()
+            .iter()
+            .all(|r| r.cot == CotKeep::Full)
+    );
     m.cot = CotMode::None;
-    assert!(m.references().unwrap().iter().all(|r| r.cot == CotKeep::Nothing));
+    assert!(
+        m.references()
+            .unwrap()
+            .iter()
+            .all(|r| r.cot == CotKeep::Nothing)
+    );
     m.cot = CotMode::Truncated;
-    let kept: Vec<usize> = m.references().unwrap().iter().map(|r| r.cot.lines_kept(20)).collect();
+    let kept: Vec<usize> = m
+        .references()
+        .unwrap()
+        .iter()
+        .map(|r| r.cot.lines_kept(20))
+        .collect();
     assert_eq!(kept, [20, 18, 16, 14, 12, 10, 8, 6, 4, 2]);
     assert_eq!(CotKeep::Fraction { keep: 1, of: 3 }.lines_kept(7), 2);
 }

@@ -107,7 +107,10 @@ pub fn count_types(refs: &[RecordRef]) -> Vec<TypeCount> {
     order
         .into_iter()
         .map(|t| {
-            let (records, unique) = counts.get(&t).map(|(n, u)| (*n, u.len() as u64)).unwrap_or((0, 0));
+            let (records, unique) = counts
+                .get(&t)
+                .map(|(n, u)| (*n, u.len() as u64))
+                .unwrap_or((0, 0));
             TypeCount {
                 record_type: t,
                 records,
@@ -116,4 +119,3 @@ pub fn count_types(refs: &[RecordRef]) -> Vec<TypeCount> {
         })
         .collect()
 }
-

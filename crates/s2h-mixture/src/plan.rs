@@ -215,8 +215,9 @@ impl Phase {
         }
         if let Some(train) = &self.train {
             if train.is_empty() {
-                return Err("`train` lists no component; leave it out to train everything"
-                    .to_string());
+                return Err(
+                    "`train` lists no component; leave it out to train everything".to_string(),
+                );
             }
             for (i, c) in train.iter().enumerate() {
                 if train[..i].contains(c) {
@@ -314,7 +315,7 @@ impl Plan {
 
     /// The plan as TOML; [`Plan::from_toml_str`] reads it back equal.
     pub fn to_toml_string(&self) -> Result<String> {
-        toml::to_string_pretty(self).map_err(|e| MixtureError::InvalidPlan {
+        toml::to_string(self).map_err(|e| MixtureError::InvalidPlan {
             path: None,
             reason: format!("cannot be written as TOML: {e}"),
         })

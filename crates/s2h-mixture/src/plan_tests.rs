@@ -28,7 +28,10 @@ fn the_documented_example_parses() {
     assert_eq!(plan.phase_dir(1), "02-mix-plus");
     let m = plan.phases[1].mixture(plan.seed).unwrap();
     assert_eq!(m.counts().unwrap()[0].unique_simple, 5000);
-    assert_eq!(plan.render_options(&plan.phases[0]).image_size, Some([448, 448]));
+    assert_eq!(
+        plan.render_options(&plan.phases[0]).image_size,
+        Some([448, 448])
+    );
 }
 
 #[test]
@@ -47,7 +50,11 @@ fn a_plan_with_every_option_round_trips_through_toml() {
     main.train = Some(vec![Component::Projector, Component::Lm]);
     let mut explicit = Phase::new(MixtureKind::Mix, TaskKind::Grid, 0);
     explicit.budget = None;
-    explicit.counts = [("simple_text".to_string(), 5), ("hard_image".to_string(), 3)].into();
+    explicit.counts = [
+        ("simple_text".to_string(), 5),
+        ("hard_image".to_string(), 3),
+    ]
+    .into();
     explicit.cot = CotMode::None;
     let mut plan = Plan::single(warmup, 3);
     plan.phases.push(main);
@@ -76,26 +83,65 @@ fn text_warmup_trains_the_language_model_only() {
         "[[phase]]\nsupervision = \"text_warmup\"\ntasks = [\"tr\"]\nbudget = 10\ntrain = [\"lm\", \"vision\"]\n",
     )
     .unwrap();
-    assert_eq!(plan.phases[0].trainable(), [Component::Lm, Component::Vision]);
+    assert_eq!(
+        plan.phases[0].trainable(),
+        [Component::Lm, Component::Vision]
+    );
 }
 
 #[test]
 fn bad_plans_name_what_is_wrong() {
     let phase = |body: &str| format!("[[phase]]\n{body}\n");
     let cases: &[(String, &[&str])] = &[
-        (phase("supervision = \"mixplus\"\ntask = \"tr\"\nbudget = 10"), &["mixplus", "mix_plus"]),
-        (phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 0"), &["phase 1", "at least 1"]),
-        (phase("supervision = \"mix\"\ntask = \"tr\"\nbudgett = 10"), &["unknown field", "budgett"]),
-        (phase("supervision = \"mix\"\ntask = \"chess\"\nbudget = 10"), &["chess", "ctr, tr, grid, va"]),
-        (phase("supervision = \"mix\"\nbudget = 10"), &["missing field", "tasks"]),
-        (phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10\ntrain = [\"decoder\"]"), &["decoder", "lm"]),
-        (phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10\nlr = -1.0"), &["lr"]),
-        (phase("supervision = \"mix\"\ntask = \"tr\"\ncounts = { simple_txt = 3 }"), &["simple_txt"]),
-        (phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 2"), &["phase 1 (`mix`)", "at least 3"]),
-        (phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10\nname = \"a b\""), &["name"]),
+        (
+            phase("supervision = \"mixplus\"\ntask = \"tr\"\nbudget = 10"),
+            &["mixplus", "mix_plus"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 0"),
+            &["phase 1", "at least 1"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudgett = 10"),
+            &["unknown field", "budgett"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"chess\"\nbudget = 10"),
+            &["chess", "ctr, tr, grid, va"],
+        ),
+        (
+            phase("supervision = \"mix\"\nbudget = 10"),
+            &["missing field", "tasks"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10\ntrain = [\"decoder\"]"),
+            &["decoder", "lm"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10\nlr = -1.0"),
+            &["lr"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\ncounts = { simple_txt = 3 }"),
+            &["simple_txt"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 2"),
+            &["phase 1 (`mix`)", "at least 3"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10\nname = \"a b\""),
+            &["name"],
+        ),
         ("seed = 1\n".to_string(), &["no phase"]),
         ("sed = 1\n".to_string(), &["unknown field", "sed"]),
-        (format!("seed = -1\n{}", phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10")), &["seed"]),
+        (
+            format!(
+                "seed = -1\n{}",
+                phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10")
+            ),
+            &["seed"],
+        ),
         (
             format!(
                 "{}{}",
@@ -105,19 +151,29 @@ fn bad_plans_name_what_is_wrong() {
             &["phase 2", "named `mix`"],
         ),
         (
-            format!("image_size = [8, 8]\n{}", phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10")),
+            format!(
+                "image_size = [8, 8]\n{}",
+                phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10")
+            ),
             &["image_size"],
         ),
     ];
     for (text, needles) in cases {
         let err = Plan::from_toml_str(text).unwrap_err().to_string();
         for needle in *needles {
-            assert!(err.contains(needle), "error `{err}` lacks `{needle}` for:\n{text}");
+            assert!(
+                err.contains(needle),
+                "error `{err}` lacks `{needle}` for:\n{text}"
+            );
         }
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
-    std::fs::write(&path, phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 0")).unwrap();
+    std::fs::write(
+        &path,
+        phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 0"),
+    )
+    .unwrap();
     let err = Plan::read(&path).unwrap_err().to_string();
     assert!(err.contains("bad.toml"), "{err}");
 }
