@@ -3,6 +3,7 @@
 //! It holds no timestamps: the same export gives the same manifest on any machine.
 
 use std::fs;
+use std::io::Read;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -64,14 +65,27 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Size and SHA-256 of `dir/rel`.
+/// Size and SHA-256 of `dir/rel`, read in blocks (record files can be gigabytes).
 pub fn file_entry(dir: &Path, rel: &str) -> Result<FileEntry> {
     let path = dir.join(rel);
-    let bytes = fs::read(&path).map_err(MixtureError::io("cannot read", &path))?;
+    let mut file = fs::File::open(&path).map_err(MixtureError::io("cannot read", &path))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .map_err(MixtureError::io("cannot read", &path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        bytes += n as u64;
+    }
     Ok(FileEntry {
         path: rel.to_string(),
-        bytes: bytes.len() as u64,
-        sha256: hex(&Sha256::digest(&bytes)),
+        bytes,
+        sha256: hex(&hasher.finalize()),
     })
 }
 
