@@ -225,8 +225,13 @@ impl Phase {
                 }
             }
         }
-        let mixture = self.mixture(plan_seed).map_err(|e| e.to_string())?;
-        mixture.counts().map_err(|e| e.to_string())?;
+        let reason = |e: MixtureError| match e {
+            MixtureError::InvalidMixture(reason) => reason,
+            other => other.to_string(),
+        };
+        self.mixture(plan_seed)
+            .and_then(|m| m.counts())
+            .map_err(reason)?;
         Ok(())
     }
 }
