@@ -1,30 +1,52 @@
-//! Generate a dataset: `DIR/records.jsonl` plus `DIR/images/*.png` (SPEC §10).
+//! Generate datasets (SPEC §9–10).
 //!
-//! cargo run --release --example generate -- --task ctr --split simple --count 1000 --seed 0 \
-//!     --supervision image --out data/ctr-simple
+//! One index range of one supervision type, `DIR/records.jsonl` plus `DIR/images/*.png`:
+//!
+//!     cargo run --release --example generate -- --task ctr --split simple --count 1000 --seed 0 \
+//!         --supervision image --out data/ctr-simple
+//!
+//! A training mixture (Algorithm 1), or every phase of a training plan:
+//!
+//!     cargo run --release --example generate -- mixture --task tr --supervision mix_plus \
+//!         --budget 30000 --seed 0 --out data/tr-mix-plus
+//!     cargo run --release --example generate -- mixture --plan plan.toml --out data/plan
+//!
+//! An evaluation set (seeds disjoint from training):
+//!
+//!     cargo run --release --example generate -- eval-set --task ctr --split medium \
+//!         --modality image --count 500 --out data/ctr-medium-eval
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use s2h::mixture::{DatasetSpec, Supervision, write_dataset};
-use s2h::render::{AnalogyTextFormat, ImageOptions};
-use s2h::tasks::{Split, TaskKind};
+use s2h::mixture::{
+    CotMode, DatasetSpec, EvalSetSpec, EvalTexts, ExportSummary, Formats, MixtureKind, Phase, Plan,
+    RenderOptions, Supervision, WriteOptions, write_dataset, write_eval_set, write_mixture,
+};
+use s2h::render::{AnalogyTextFormat, ImageOptions, TextOptions};
+use s2h::tasks::{Modality, Split, TaskKind};
 
 #[derive(Parser, Debug)]
-#[command(about = "Generate s2h task records (JSONL + PNG)")]
-struct Args {
+#[command(
+    about = "Generate s2h datasets (JSONL + PNG): an index range, a training mixture or plan, or an evaluation set",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Task: ctr, tr, grid or va.
-    #[arg(long, value_parser = parse_with::<TaskKind>)]
-    task: TaskKind,
+    #[arg(long, required = true, value_parser = parse_with::<TaskKind>)]
+    task: Option<TaskKind>,
     /// Split: simple, medium (ctr only), hard, pattern_heldout (va only).
-    #[arg(long, value_parser = parse_with::<Split>)]
-    split: Split,
+    #[arg(long, required = true, value_parser = parse_with::<Split>)]
+    split: Option<Split>,
     /// Number of instances.
-    #[arg(long)]
-    count: u64,
+    #[arg(long, required = true)]
+    count: Option<u64>,
     /// Dataset seed; every instance is a function of (task, split, seed, index).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -32,11 +54,65 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     start_index: u64,
     /// Supervision: text, image or image_via_text.
-    #[arg(long, value_parser = parse_with::<Supervision>)]
-    supervision: Supervision,
+    #[arg(long, required = true, value_parser = parse_with::<Supervision>)]
+    supervision: Option<Supervision>,
     /// Output directory (created if missing).
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    render: RenderArgs,
+    /// Worker threads (default: all cores).
     #[arg(long)]
+    threads: Option<usize>,
+    /// Replace an existing records.jsonl in --out.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+impl Cli {
+    /// The plain form's arguments; clap has checked the required ones.
+    fn plain(self) -> Option<PlainArgs> {
+        Some(PlainArgs {
+            task: self.task?,
+            split: self.split?,
+            count: self.count?,
+            seed: self.seed,
+            start_index: self.start_index,
+            supervision: self.supervision?,
+            out: self.out?,
+            render: self.render,
+            threads: self.threads,
+            overwrite: self.overwrite,
+        })
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// A training mixture (Algorithm 1) or every phase of a training plan.
+    Mixture(MixtureArgs),
+    /// A fixed-size evaluation set, on seeds disjoint from training seeds.
+    EvalSet(EvalSetArgs),
+}
+
+/// The plain form: one index range of one task, split and supervision.
+#[derive(Debug)]
+struct PlainArgs {
+    task: TaskKind,
+    split: Split,
+    count: u64,
+    seed: u64,
+    start_index: u64,
+    supervision: Supervision,
     out: PathBuf,
+    render: RenderArgs,
+    threads: Option<usize>,
+    overwrite: bool,
+}
+
+/// How images and texts are drawn.
+#[derive(Args, Debug)]
+struct RenderArgs {
     /// Image size as WIDTHxHEIGHT (default: the paper's size for the task).
     #[arg(long, value_parser = parse_size)]
     size: Option<(u32, u32)>,
@@ -46,12 +122,94 @@ struct Args {
     /// Text rendering of Visual Analogy puzzles: lossy (paper default) or lossless.
     #[arg(long, default_value = "lossy", value_parser = parse_text_format)]
     text_format: AnalogyTextFormat,
+}
+
+impl RenderArgs {
+    fn is_default(&self) -> bool {
+        self.size.is_none()
+            && self.font_scale == 1.0
+            && self.text_format == AnalogyTextFormat::Lossy
+    }
+}
+
+/// Output options of the mixture and evaluation-set forms.
+#[derive(Args, Debug)]
+struct OutputArgs {
+    /// Output directory (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Extra formats beside records.jsonl: a comma-separated list of llava, tsv.
+    #[arg(long, default_value = "none", value_parser = parse_with::<Formats>)]
+    formats: Formats,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
     /// Replace an existing records.jsonl in --out.
     #[arg(long)]
     overwrite: bool,
+}
+
+#[derive(Args, Debug)]
+struct MixtureArgs {
+    /// A training plan (TOML); writes each phase into its own directory under --out.
+    #[arg(long, conflicts_with_all = ["task", "supervision", "budget"])]
+    plan: Option<PathBuf>,
+    /// Task(s): ctr, tr, grid, va; several (comma-separated) for a multi-task mixture.
+    #[arg(long, value_delimiter = ',', value_parser = parse_with::<TaskKind>, required_unless_present = "plan")]
+    task: Vec<TaskKind>,
+    /// Mixture: text, image, image_via_text, text_image, mix, mix_plus, image_via_text_plus,
+    /// align, text_warmup.
+    #[arg(long, value_parser = parse_with::<MixtureKind>, required_unless_present = "plan")]
+    supervision: Option<MixtureKind>,
+    /// Number of records.
+    #[arg(long, required_unless_present = "plan")]
+    budget: Option<u64>,
+    /// Seed of instances and order; below 2^63.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Supervision of the hard records (text, or image for the G.4 ablation).
+    #[arg(long, value_parser = parse_with::<Supervision>)]
+    hard_supervision: Option<Supervision>,
+    /// Repeat each hard record k times, keeping the budget (I.9 ablation).
+    #[arg(long)]
+    hard_repeat: Option<u64>,
+    /// Chain of thought: full, none or truncated (I.7 ablation).
+    #[arg(long, default_value = "full", value_parser = parse_cot)]
+    cot: CotMode,
+    /// Keep the nominal ratio of record types in every batch of this size.
+    #[arg(long)]
+    interleave_batch: Option<u64>,
+    /// An evaluation set directory the training set must not overlap (repeatable).
+    #[arg(long)]
+    eval_dir: Vec<PathBuf>,
+    /// Skip the check against the default evaluation sets and --eval-dir.
+    #[arg(long)]
+    no_eval_check: bool,
+    #[command(flatten)]
+    render: RenderArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+struct EvalSetArgs {
+    #[arg(long, value_parser = parse_with::<TaskKind>)]
+    task: TaskKind,
+    #[arg(long, value_parser = parse_with::<Split>)]
+    split: Split,
+    /// text or image.
+    #[arg(long, value_parser = parse_with::<Modality>)]
+    modality: Modality,
+    /// Number of instances.
+    #[arg(long)]
+    count: u64,
+    /// Base seed below 2^63; instances use seed | 2^63.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    render: RenderArgs,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn parse_with<T: std::str::FromStr<Err: std::fmt::Display>>(s: &str) -> Result<T, String> {
@@ -75,8 +233,31 @@ fn parse_text_format(s: &str) -> Result<AnalogyTextFormat, String> {
     }
 }
 
+fn parse_cot(s: &str) -> Result<CotMode, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "full" => Ok(CotMode::Full),
+        "none" => Ok(CotMode::None),
+        "truncated" => Ok(CotMode::Truncated),
+        _ => Err(format!(
+            "`{s}` is not a chain-of-thought mode; use full, none or truncated"
+        )),
+    }
+}
+
 fn main() -> std::process::ExitCode {
-    match run(Args::parse()) {
+    let mut cli = Cli::parse();
+    let result = match cli.command.take() {
+        Some(Command::Mixture(args)) => run_mixture(args),
+        Some(Command::EvalSet(args)) => run_eval_set(args),
+        None => match cli.plain() {
+            Some(args) => run_plain(args),
+            None => Err(anyhow::anyhow!(
+                "give --task, --split, --count, --supervision and --out, or a subcommand \
+                 (mixture, eval-set); see --help"
+            )),
+        },
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -85,7 +266,29 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<()> {
+fn pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(threads) = threads {
+        if threads == 0 {
+            bail!("--threads must be at least 1");
+        }
+        pool = pool.num_threads(threads);
+    }
+    pool.build().context("cannot start the worker threads")
+}
+
+fn bar(len: u64, message: String) -> Result<ProgressBar> {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    bar.set_message(message);
+    Ok(bar)
+}
+
+fn run_plain(args: PlainArgs) -> Result<()> {
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
@@ -97,33 +300,24 @@ fn run(args: Args) -> Result<()> {
         args.supervision,
     );
     spec.start_index = args.start_index;
-    spec.text.analogy = args.text_format;
-    if args.supervision == Supervision::Text && (args.size.is_some() || args.font_scale != 1.0) {
+    spec.text.analogy = args.render.text_format;
+    if args.supervision == Supervision::Text
+        && (args.render.size.is_some() || args.render.font_scale != 1.0)
+    {
         bail!("--size and --font-scale apply to images; --supervision text writes none");
     }
     let mut image = ImageOptions::paper(args.task);
-    if let Some((w, h)) = args.size {
+    if let Some((w, h)) = args.render.size {
         image = image.with_size(w, h);
     }
-    image.font_scale = args.font_scale;
+    image.font_scale = args.render.font_scale;
     spec.image = image;
 
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(threads) = args.threads {
-        if threads == 0 {
-            bail!("--threads must be at least 1");
-        }
-        pool = pool.num_threads(threads);
-    }
-    let pool = pool.build().context("cannot start the worker threads")?;
-
-    let bar = ProgressBar::new(args.count);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
-            .context("progress bar template")?
-            .progress_chars("=> "),
-    );
-    bar.set_message(format!("{}/{} {}", args.task, args.split, args.supervision));
+    let pool = pool(args.threads)?;
+    let bar = bar(
+        args.count,
+        format!("{}/{} {}", args.task, args.split, args.supervision),
+    )?;
     let started = Instant::now();
     let summary = pool
         .install(|| write_dataset(&spec, &args.out, args.overwrite, &|| bar.inc(1)))
@@ -145,4 +339,138 @@ fn run(args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn render_options(render: &RenderArgs) -> RenderOptions {
+    RenderOptions {
+        image_size: render.size.map(|(w, h)| [w, h]),
+        font_scale: render.font_scale,
+        text: TextOptions {
+            analogy: render.text_format,
+        },
+        ..RenderOptions::default()
+    }
+}
+
+fn run_mixture(args: MixtureArgs) -> Result<()> {
+    let (plan, single) = match &args.plan {
+        Some(path) => {
+            if !args.render.is_default() {
+                bail!(
+                    "--size, --font-scale and --text-format come from the plan with --plan \
+                     (image_size, font_scale, text_format)"
+                );
+            }
+            (Plan::read(path)?, false)
+        }
+        None => {
+            let (Some(kind), Some(budget)) = (args.supervision, args.budget) else {
+                bail!("--supervision and --budget are required without --plan");
+            };
+            let mut phase = Phase::new(kind, TaskKind::Ctr, budget);
+            phase.tasks = args.task.clone();
+            phase.hard_supervision = args.hard_supervision;
+            phase.hard_repeat = args.hard_repeat;
+            phase.cot = args.cot;
+            phase.interleave_batch = args.interleave_batch;
+            phase.text_format = args.render.text_format;
+            let mut plan = Plan::single(phase, args.seed);
+            plan.image_size = args.render.size.map(|(w, h)| [w, h]);
+            plan.font_scale = Some(args.render.font_scale);
+            plan.validate()?;
+            (plan, true)
+        }
+    };
+    let pool = pool(args.output.threads)?;
+    let options = WriteOptions {
+        overwrite: args.output.overwrite,
+        formats: args.output.formats,
+    };
+    if !single {
+        std::fs::create_dir_all(&args.output.out)
+            .with_context(|| format!("creating {}", args.output.out.display()))?;
+        plan.write(&args.output.out.join("plan.toml"))?;
+    }
+    for (i, phase) in plan.phases.iter().enumerate() {
+        let out = if single {
+            args.output.out.clone()
+        } else {
+            args.output.out.join(plan.phase_dir(i))
+        };
+        let mixture = phase.mixture(plan.seed)?;
+        let render = plan.render_options(phase);
+        let eval = pool.install(|| eval_texts(&args, &mixture.tasks, &render))?;
+        let records = mixture.counts()?.iter().map(|c| c.budget).sum();
+        let tasks: Vec<&str> = mixture.tasks.iter().map(|t| t.name()).collect();
+        let bar = bar(records, format!("{} {}", tasks.join("+"), phase.label()))?;
+        let started = Instant::now();
+        let summary = pool
+            .install(|| write_mixture(&mixture, &render, &eval, &out, &options, &|| bar.inc(1)))
+            .with_context(|| format!("generating into {}", out.display()))?;
+        bar.finish_and_clear();
+        report(&summary, &out, started);
+    }
+    Ok(())
+}
+
+/// The evaluation texts a training phase is checked against.
+fn eval_texts(args: &MixtureArgs, tasks: &[TaskKind], render: &RenderOptions) -> Result<EvalTexts> {
+    let mut eval = EvalTexts::new(render.text);
+    if args.no_eval_check {
+        return Ok(eval);
+    }
+    for &task in tasks {
+        eval.add_default_sets(task, &render.tasks)?;
+    }
+    for dir in &args.eval_dir {
+        eval.add_dir(dir)
+            .with_context(|| format!("reading the evaluation set {}", dir.display()))?;
+    }
+    Ok(eval)
+}
+
+fn run_eval_set(args: EvalSetArgs) -> Result<()> {
+    let spec = EvalSetSpec {
+        seed: args.seed,
+        ..EvalSetSpec::new(args.task, args.split, args.modality, args.count)
+    };
+    if args.modality == Modality::Text
+        && (args.render.size.is_some() || args.render.font_scale != 1.0)
+    {
+        bail!("--size and --font-scale apply to images; --modality text writes none");
+    }
+    let render = render_options(&args.render);
+    let pool = pool(args.output.threads)?;
+    let options = WriteOptions {
+        overwrite: args.output.overwrite,
+        formats: args.output.formats,
+    };
+    let out = &args.output.out;
+    let bar = bar(
+        args.count,
+        format!("eval {}/{} {}", args.task, args.split, args.modality),
+    )?;
+    let started = Instant::now();
+    let summary = pool
+        .install(|| write_eval_set(&spec, &render, out, &options, &|| bar.inc(1)))
+        .with_context(|| format!("generating into {}", out.display()))?;
+    bar.finish_and_clear();
+    report(&summary, out, started);
+    Ok(())
+}
+
+fn report(summary: &ExportSummary, out: &Path, started: Instant) {
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "wrote {} records to {} in {:.1} s ({:.0} records/s); {} images ({:.1} MB PNG), \
+         {:.1} MB JSONL, {:.1} MB in all",
+        summary.records,
+        out.join("records.jsonl").display(),
+        seconds,
+        summary.records as f64 / seconds,
+        summary.images,
+        summary.png_bytes as f64 / 1e6,
+        summary.jsonl_bytes as f64 / 1e6,
+        summary.total_bytes as f64 / 1e6
+    );
 }

@@ -25,6 +25,31 @@ pub enum MixtureError {
     },
     #[error("invalid dataset request: {0}")]
     InvalidRequest(String),
+    #[error("unknown {what} `{given}`; expected one of: {expected}")]
+    UnknownName {
+        what: &'static str,
+        given: String,
+        expected: String,
+    },
+    #[error("invalid mixture: {0}")]
+    InvalidMixture(String),
+    #[error("invalid training plan{}: {reason}", .path.as_ref().map(|p| format!(" `{}`", p.display())).unwrap_or_default())]
+    InvalidPlan {
+        path: Option<PathBuf>,
+        reason: String,
+    },
+    #[error(
+        "training seed {0} is 2^63 or more; seeds with the top bit set are reserved for evaluation sets"
+    )]
+    TrainingSeed(u64),
+    #[error(
+        "refusing to write a training set that overlaps an evaluation set: training record `{train_id}` has the same text rendering as evaluation record `{eval_id}`"
+    )]
+    EvalOverlap { train_id: String, eval_id: String },
+    #[error("{path}: {reason}")]
+    BadFile { path: PathBuf, reason: String },
+    #[error("manifest check failed for `{path}`: {reason}")]
+    ManifestMismatch { path: PathBuf, reason: String },
 }
 
 impl MixtureError {

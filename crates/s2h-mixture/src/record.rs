@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{MixtureError, Result};
 
 /// How one record is built from an instance (SPEC §9). Mixtures combine these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Supervision {
     /// Text prompt → chain of thought + answer.

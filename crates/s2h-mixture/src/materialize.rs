@@ -1,0 +1,435 @@
+//! Writing mixtures and evaluation sets: their record references become `records.jsonl` (in the
+//! references' order), one PNG per instance that has an image record (paired views share it),
+//! the optional LLaVA / VLMEvalKit files and `manifest.json`.
+//!
+//! Work runs in chunks of references on the current rayon pool; each chunk first renders the
+//! images it is the first to need, then builds its records in parallel, and lines are written in
+//! order — so the output is identical for any thread count. A layout is kept in memory only
+//! until the last record that shows its image.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use s2h_render::{ImageOptions, Layout, TextOptions};
+use s2h_tasks::{Modality, TaskConfig, TaskKind};
+use serde::Serialize;
+
+use crate::eval_set::{EvalSetSpec, EvalTexts};
+use crate::export::{IMAGES_DIR, RECORDS_FILE, image_file_name};
+use crate::interop::{Formats, JsonArray, LLAVA_FILE, TSV_FILE, TsvRow, llava_json, tsv_header};
+use crate::manifest::{self, MANIFEST_FORMAT, Manifest, Seeds, file_entries, write_manifest};
+use crate::mixture::{CotKeep, InstanceKey, Mixture, RecordRef};
+use crate::order::count_types;
+use crate::record::{Record, RecordImage, SegmentKind, build_record};
+use crate::{MixtureError, Result};
+
+/// References per chunk: enough to keep every worker busy, few enough to bound memory.
+const CHUNK: usize = 1024;
+
+/// How instances are generated and drawn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenderOptions {
+    pub tasks: TaskConfig,
+    /// Canvas `[width, height]`; `None` uses the paper's canvas of each task.
+    pub image_size: Option<[u32; 2]>,
+    pub font_scale: f32,
+    pub text: TextOptions,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            tasks: TaskConfig::default(),
+            image_size: None,
+            font_scale: 1.0,
+            text: TextOptions::default(),
+        }
+    }
+}
+
+impl RenderOptions {
+    pub fn image_options(&self, task: TaskKind) -> ImageOptions {
+        let mut options = ImageOptions::paper(task);
+        if let Some([w, h]) = self.image_size {
+            options = options.with_size(w, h);
+        }
+        options.font_scale = self.font_scale;
+        options
+    }
+}
+
+/// What to do about existing output and which extra formats to write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Replace an existing `records.jsonl`.
+    pub overwrite: bool,
+    pub formats: Formats,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExportSummary {
+    pub records: u64,
+    pub images: u64,
+    pub png_bytes: u64,
+    pub jsonl_bytes: u64,
+    /// Every file listed in the manifest, added up.
+    pub total_bytes: u64,
+}
+
+/// Write a training mixture into `out`, after checking that no instance's text rendering is
+/// one of `eval` (pass an empty [`EvalTexts`] to skip the check; see
+/// [`EvalTexts::add_default_sets`] for the default evaluation sets).
+pub fn write_mixture(
+    mixture: &Mixture,
+    render: &RenderOptions,
+    eval: &EvalTexts,
+    out: &Path,
+    options: &WriteOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<ExportSummary> {
+    let counts = mixture.counts()?;
+    let refs = mixture.references()?;
+    check_output(out, options.overwrite)?;
+    eval.check(&refs, &render.tasks)?;
+    let parameters = to_json(&serde_json::json!({"mixture": mixture, "render": render}))?;
+    let algorithm1 = to_json(&counts)?;
+    let seeds = Seeds {
+        instance: vec![mixture.seed],
+        order: Some(mixture.seed),
+    };
+    write_with_manifest(&refs, render, out, options, progress, |counts| Manifest {
+        format: MANIFEST_FORMAT.to_string(),
+        generator: generator(),
+        kind: "mixture".to_string(),
+        parameters,
+        seeds,
+        counts: manifest::Counts {
+            algorithm1: Some(algorithm1),
+            ..counts
+        },
+        files: Vec::new(),
+    })
+}
+
+/// Write an evaluation set into `out`.
+pub fn write_eval_set(
+    spec: &EvalSetSpec,
+    render: &RenderOptions,
+    out: &Path,
+    options: &WriteOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<ExportSummary> {
+    let refs = spec.references()?;
+    check_output(out, options.overwrite)?;
+    let parameters = to_json(&serde_json::json!({"eval_set": spec, "render": render}))?;
+    let seeds = Seeds {
+        instance: vec![spec.instance_seed()],
+        order: None,
+    };
+    write_with_manifest(&refs, render, out, options, progress, |counts| Manifest {
+        format: MANIFEST_FORMAT.to_string(),
+        generator: generator(),
+        kind: "eval_set".to_string(),
+        parameters,
+        seeds,
+        counts,
+        files: Vec::new(),
+    })
+}
+
+fn generator() -> String {
+    format!("s2h-mixture {}", env!("CARGO_PKG_VERSION"))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value)
+        .map_err(|e| MixtureError::InvalidRequest(format!("parameters cannot be serialised: {e}")))
+}
+
+fn check_output(out: &Path, overwrite: bool) -> Result<()> {
+    if out.join(RECORDS_FILE).exists() && !overwrite {
+        return Err(MixtureError::OutputExists(out.to_path_buf()));
+    }
+    Ok(())
+}
+
+fn write_with_manifest(
+    refs: &[RecordRef],
+    render: &RenderOptions,
+    out: &Path,
+    options: &WriteOptions,
+    progress: &(dyn Fn() + Sync),
+    manifest: impl FnOnce(manifest::Counts) -> Manifest,
+) -> Result<ExportSummary> {
+    let (mut summary, files) = write_refs(refs, render, out, options, progress)?;
+    let unique: HashSet<InstanceKey> = refs.iter().map(RecordRef::instance_key).collect();
+    let mut manifest = manifest(manifest::Counts {
+        records: summary.records,
+        images: summary.images,
+        unique_instances: unique.len() as u64,
+        by_type: count_types(refs),
+        algorithm1: None,
+    });
+    manifest.files = file_entries(out, files)?;
+    summary.total_bytes = manifest.files.iter().map(|f| f.bytes).sum();
+    write_manifest(out, &manifest)?;
+    Ok(summary)
+}
+
+/// Keep only the chain-of-thought lines a record's [`CotKeep`] allows; the target follows.
+pub fn apply_cot(record: &mut Record, keep: CotKeep) {
+    if keep == CotKeep::Full {
+        return;
+    }
+    if let Some(pos) = record
+        .segments
+        .iter()
+        .position(|s| s.kind == SegmentKind::Cot)
+    {
+        let lines: Vec<&str> = record.segments[pos].text.lines().collect();
+        let kept = keep.lines_kept(lines.len());
+        if kept == 0 {
+            record.segments.remove(pos);
+        } else {
+            record.segments[pos].text = format!("{}\n", lines[..kept].join("\n"));
+        }
+    }
+    record.target = record.segments.iter().map(|s| s.text.as_str()).collect();
+}
+
+/// Generate one record of a reference; image records need the layout of their image.
+pub fn make_record(
+    r: &RecordRef,
+    render: &RenderOptions,
+    layout: Option<&Layout>,
+) -> Result<Record> {
+    let instance = render.tasks.generate(r.task, r.split, r.seed, r.index)?;
+    let image = if r.supervision.input() == Modality::Image {
+        let layout = layout.ok_or_else(|| {
+            MixtureError::InvalidRequest(format!(
+                "the image of {} {} instance {} was not rendered",
+                r.task, r.split, r.index
+            ))
+        })?;
+        Some(RecordImage {
+            path: format!(
+                "{IMAGES_DIR}/{}",
+                image_file_name(r.task, r.split, r.seed, r.index)
+            ),
+            layout: layout.clone(),
+        })
+    } else {
+        None
+    };
+    let mut record = build_record(
+        &instance,
+        r.split,
+        r.seed,
+        r.index,
+        r.supervision,
+        image,
+        &render.text,
+    )?;
+    apply_cot(&mut record, r.cot);
+    Ok(record)
+}
+
+/// Render and write the image of one instance; returns its layout, file name and PNG size.
+fn render_one(
+    r: &RecordRef,
+    render: &RenderOptions,
+    images_dir: &Path,
+) -> Result<(Layout, String, u64)> {
+    let instance = render.tasks.generate(r.task, r.split, r.seed, r.index)?;
+    let rendered = s2h_render::render_image(&instance, &render.image_options(r.task))?;
+    let png = rendered.png()?;
+    let name = image_file_name(r.task, r.split, r.seed, r.index);
+    let path = images_dir.join(&name);
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    fs::write(&tmp, &png).map_err(MixtureError::io("cannot write", &tmp))?;
+    fs::rename(&tmp, &path).map_err(MixtureError::io("cannot move into place", &path))?;
+    Ok((rendered.layout, name, png.len() as u64))
+}
+
+/// One output file written under a temporary name and renamed when complete.
+struct OutFile {
+    tmp: PathBuf,
+    path: PathBuf,
+    writer: BufWriter<fs::File>,
+}
+
+impl OutFile {
+    fn create(dir: &Path, name: &str) -> Result<Self> {
+        let path = dir.join(name);
+        let tmp = dir.join(format!("{name}.tmp"));
+        let file = fs::File::create(&tmp).map_err(MixtureError::io("cannot write", &tmp))?;
+        Ok(Self {
+            tmp,
+            path,
+            writer: BufWriter::new(file),
+        })
+    }
+
+    fn write(&mut self, text: &str) -> Result<()> {
+        self.writer
+            .write_all(text.as_bytes())
+            .map_err(MixtureError::io("cannot write", &self.tmp))
+    }
+
+    fn finish(self) -> Result<()> {
+        let tmp = self.tmp;
+        self.writer
+            .into_inner()
+            .map_err(|e| MixtureError::Io {
+                action: "cannot write",
+                path: tmp.clone(),
+                error: e.into_error(),
+            })?
+            .sync_all()
+            .map_err(MixtureError::io("cannot flush", &tmp))?;
+        fs::rename(&tmp, &self.path).map_err(MixtureError::io("cannot move into place", &self.path))
+    }
+}
+
+/// The lines one record contributes to each file.
+struct Lines {
+    jsonl: String,
+    llava: Option<String>,
+    tsv: Option<String>,
+}
+
+/// Write the records of `refs` in order; returns the summary and the files written (relative).
+fn write_refs(
+    refs: &[RecordRef],
+    render: &RenderOptions,
+    out: &Path,
+    options: &WriteOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<(ExportSummary, Vec<String>)> {
+    check_output(out, options.overwrite)?;
+    let is_image = |r: &RecordRef| r.supervision.input() == Modality::Image;
+    let mut last_use: HashMap<InstanceKey, usize> = HashMap::new();
+    for (i, r) in refs.iter().enumerate() {
+        if is_image(r) {
+            last_use.insert(r.instance_key(), i);
+        }
+    }
+    let mut checked = HashSet::new();
+    for r in refs.iter().filter(|r| is_image(r)) {
+        if checked.insert(r.task) {
+            render.image_options(r.task).validate()?;
+        }
+    }
+    fs::create_dir_all(out).map_err(MixtureError::io("cannot create output directory", out))?;
+    let images_dir = out.join(IMAGES_DIR);
+    if !last_use.is_empty() {
+        fs::create_dir_all(&images_dir).map_err(MixtureError::io(
+            "cannot create image directory",
+            &images_dir,
+        ))?;
+    }
+
+    let formats = options.formats;
+    let mut jsonl = OutFile::create(out, RECORDS_FILE)?;
+    let mut llava = formats
+        .llava
+        .then(|| OutFile::create(out, LLAVA_FILE))
+        .transpose()?;
+    let mut array = JsonArray::new();
+    if let Some(f) = &mut llava {
+        f.write(JsonArray::open())?;
+    }
+    let mut tsv = formats
+        .tsv
+        .then(|| OutFile::create(out, TSV_FILE))
+        .transpose()?;
+    if let Some(f) = &mut tsv {
+        f.write(&(tsv_header() + "\n"))?;
+    }
+
+    let mut summary = ExportSummary::default();
+    let mut files = Vec::new();
+    let mut layouts: HashMap<InstanceKey, Arc<Layout>> = HashMap::new();
+    for (c, chunk) in refs.chunks(CHUNK).enumerate() {
+        let base = c * CHUNK;
+        let mut first_seen = HashSet::new();
+        let new_images: Vec<&RecordRef> = chunk
+            .iter()
+            .filter(|r| {
+                is_image(r)
+                    && !layouts.contains_key(&r.instance_key())
+                    && first_seen.insert(r.instance_key())
+            })
+            .collect();
+        let rendered: Vec<(Layout, String, u64)> = new_images
+            .par_iter()
+            .map(|r| render_one(r, render, &images_dir))
+            .collect::<Result<_>>()?;
+        for (r, (layout, name, bytes)) in new_images.iter().zip(rendered) {
+            layouts.insert(r.instance_key(), Arc::new(layout));
+            files.push(format!("{IMAGES_DIR}/{name}"));
+            summary.images += 1;
+            summary.png_bytes += bytes;
+        }
+        let lines: Vec<Lines> = chunk
+            .par_iter()
+            .enumerate()
+            .map(|(j, r)| {
+                let layout = layouts.get(&r.instance_key()).map(|l| l.as_ref());
+                let record = make_record(r, render, layout)?;
+                let jsonl = serde_json::to_string(&record).map_err(|e| {
+                    MixtureError::InvalidRequest(format!(
+                        "record {} cannot be serialised: {e}",
+                        record.id
+                    ))
+                })?;
+                let llava = formats.llava.then(|| llava_json(&record)).transpose()?;
+                let tsv = formats
+                    .tsv
+                    .then(|| TsvRow::from_record((base + j) as u64, &record, out))
+                    .transpose()?
+                    .map(|row| row.to_line());
+                progress();
+                Ok(Lines { jsonl, llava, tsv })
+            })
+            .collect::<Result<_>>()?;
+        for line in lines {
+            jsonl.write(&line.jsonl)?;
+            jsonl.write("\n")?;
+            summary.records += 1;
+            summary.jsonl_bytes += line.jsonl.len() as u64 + 1;
+            if let (Some(f), Some(text)) = (&mut llava, line.llava) {
+                f.write(array.separator())?;
+                f.write(&text)?;
+            }
+            if let (Some(f), Some(text)) = (&mut tsv, line.tsv) {
+                f.write(&text)?;
+                f.write("\n")?;
+            }
+        }
+        let end = base + chunk.len();
+        layouts.retain(|k, _| last_use.get(k).is_some_and(|&last| last >= end));
+    }
+    if let Some(mut f) = llava {
+        f.write(array.close())?;
+        f.finish()?;
+        files.push(LLAVA_FILE.to_string());
+    }
+    if let Some(f) = tsv {
+        f.finish()?;
+        files.push(TSV_FILE.to_string());
+    }
+    // Last, so a complete records.jsonl means a complete export.
+    jsonl.finish()?;
+    files.push(RECORDS_FILE.to_string());
+    Ok((summary, files))
+}
+
+#[cfg(test)]
+#[path = "materialize_tests.rs"]
+mod tests;

@@ -1,0 +1,287 @@
+//! Writing mixtures and evaluation sets: order, shared images, formats, manifest, overlap check.
+
+use std::collections::HashMap;
+
+use s2h_tasks::Split;
+
+use super::*;
+use crate::eval_set::EVAL_SEED_BIT;
+use crate::interop::{read_llava, read_tsv};
+use crate::manifest::{MANIFEST_FILE, read_manifest, verify_manifest};
+use crate::mixture::{CotMode, MixtureKind};
+use crate::record::Supervision;
+use crate::{LlavaEntry, read_records};
+
+fn small_render() -> RenderOptions {
+    RenderOptions {
+        image_size: Some([240, 128]),
+        ..RenderOptions::default()
+    }
+}
+
+fn all_formats() -> WriteOptions {
+    WriteOptions {
+        overwrite: false,
+        formats: Formats {
+            llava: true,
+            tsv: true,
+        },
+    }
+}
+
+fn write(mixture: &Mixture, threads: usize) -> (tempfile::TempDir, ExportSummary) {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let eval = EvalTexts::new(TextOptions::default());
+    let summary = pool
+        .install(|| {
+            write_mixture(
+                mixture,
+                &small_render(),
+                &eval,
+                dir.path(),
+                &all_formats(),
+                &|| {},
+            )
+        })
+        .unwrap();
+    (dir, summary)
+}
+
+#[test]
+fn records_follow_the_mixture_order_and_paired_views_share_one_image() {
+    let mixture = Mixture::new(MixtureKind::MixPlus, TaskKind::Ctr, 14, 2);
+    let refs = mixture.references().unwrap();
+    let (dir, summary) = write(&mixture, 2);
+    let records = read_records(dir.path()).unwrap();
+    assert_eq!(records.len(), refs.len());
+    for (r, x) in records.iter().zip(&refs) {
+        assert_eq!(
+            (r.task, r.split, r.seed, r.index, r.supervision),
+            (x.task, x.split, x.seed, x.index, x.supervision)
+        );
+    }
+    // mix_plus 14: 7 simple records over U = 2 instances, 7 hard text records.
+    assert_eq!(summary.images, 2);
+    let mut paths: HashMap<u64, Vec<&str>> = HashMap::new();
+    for r in records.iter().filter(|r| r.image.is_some()) {
+        paths
+            .entry(r.index)
+            .or_default()
+            .push(r.image.as_deref().unwrap_or(""));
+    }
+    for (index, p) in &paths {
+        assert!(p.len() >= 2, "instance {index} has one image view");
+        assert!(p.windows(2).all(|w| w[0] == w[1]), "{p:?}");
+        assert!(dir.path().join(p[0]).is_file());
+    }
+    let manifest = verify_manifest(dir.path()).unwrap();
+    assert_eq!(manifest.kind, "mixture");
+    assert_eq!(manifest.counts.records, 14);
+    assert_eq!(manifest.counts.images, 2);
+    assert_eq!(manifest.counts.unique_instances, 2 + 7);
+    assert_eq!(manifest.seeds.instance, [2]);
+    // records.jsonl, llava.json, vlmevalkit.tsv and the two PNGs.
+    assert_eq!(manifest.files.len(), 5);
+    assert_eq!(
+        summary.total_bytes,
+        manifest.files.iter().map(|f| f.bytes).sum::<u64>()
+    );
+    assert_eq!(manifest.parameters["mixture"]["kind"], "mix_plus");
+}
+
+#[test]
+fn output_is_identical_for_one_and_two_threads() {
+    let mixture = Mixture::new(MixtureKind::Mix, TaskKind::Tr, 9, 0);
+    let (a, _) = write(&mixture, 1);
+    let (b, _) = write(&mixture, 2);
+    for name in [RECORDS_FILE, LLAVA_FILE, TSV_FILE, MANIFEST_FILE] {
+        assert_eq!(
+            fs::read(a.path().join(name)).unwrap(),
+            fs::read(b.path().join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn llava_tsv_and_manifest_read_back_what_was_written() {
+    let mixture = Mixture::new(MixtureKind::TextImage, TaskKind::Ctr, 6, 1);
+    let (dir, _) = write(&mixture, 2);
+    let records = read_records(dir.path()).unwrap();
+
+    let llava = read_llava(&dir.path().join(LLAVA_FILE)).unwrap();
+    let expected: Vec<LlavaEntry> = records.iter().map(LlavaEntry::from_record).collect();
+    assert_eq!(llava, expected);
+    for (e, r) in llava.iter().zip(&records) {
+        assert_eq!(e.conversations[0].from, "human");
+        assert_eq!(e.conversations[1].value, r.target);
+        if e.image.is_some() {
+            assert!(e.conversations[0].value.starts_with("<image>\n"));
+        }
+    }
+
+    let rows = read_tsv(&dir.path().join(TSV_FILE)).unwrap();
+    assert_eq!(rows.len(), records.len());
+    for (i, (row, r)) in rows.iter().zip(&records).enumerate() {
+        assert_eq!(row.index, i as u64);
+        assert_eq!(row.id, r.id);
+        assert!(row.answer.starts_with("Answer:"));
+        assert!(r.prompt.ends_with(&row.question));
+        match &r.image {
+            Some(path) => {
+                assert_eq!(
+                    row.image.as_deref(),
+                    Some(&fs::read(dir.path().join(path)).unwrap()[..])
+                );
+                assert!(!row.question.contains("<image>"));
+            }
+            None => {
+                assert!(row.image.is_none());
+                assert!(row.question.contains("\\begin{tabular}"));
+            }
+        }
+    }
+    assert_eq!(
+        read_manifest(dir.path()).unwrap(),
+        verify_manifest(dir.path()).unwrap()
+    );
+
+    // A changed file no longer matches the manifest.
+    let path = dir.path().join(RECORDS_FILE);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.push(b'\n');
+    fs::write(&path, bytes).unwrap();
+    let err = verify_manifest(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("records.jsonl") && err.contains("SHA-256"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cot_can_be_removed_or_truncated_and_segments_follow() {
+    let mut mixture = Mixture::new(MixtureKind::Text, TaskKind::Ctr, 5, 0);
+    mixture.cot = CotMode::None;
+    let (dir, _) = write(&mixture, 1);
+    for r in read_records(dir.path()).unwrap() {
+        assert_eq!(r.segments.len(), 1);
+        assert_eq!(r.segments[0].kind, SegmentKind::Answer);
+        assert_eq!(r.target, r.segments[0].text);
+        assert!(s2h_cot::parse_answer(r.task, &r.target).is_ok());
+    }
+
+    mixture.cot = CotMode::Truncated;
+    mixture.budget = Some(6);
+    let (dir, _) = write(&mixture, 1);
+    let records = read_records(dir.path()).unwrap();
+    let full: Vec<usize> = records
+        .iter()
+        .map(|r| {
+            let instance = &r.instance;
+            s2h_cot::chain_of_thought(instance).lines().count()
+        })
+        .collect();
+    let kept: Vec<usize> = records
+        .iter()
+        .map(|r| r.segment_text(SegmentKind::Cot).lines().count())
+        .collect();
+    assert_eq!(
+        kept[0], full[0],
+        "the first record keeps its whole chain of thought"
+    );
+    for (p, (&k, &l)) in kept.iter().zip(&full).enumerate() {
+        assert_eq!(k, l * (6 - p) / 6, "record {p}");
+    }
+    for r in &records {
+        let joined: String = r.segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(joined, r.target);
+    }
+}
+
+#[test]
+fn eval_sets_use_the_top_half_of_the_seed_space() {
+    let spec = EvalSetSpec {
+        seed: 5,
+        ..EvalSetSpec::new(TaskKind::Ctr, Split::Medium, Modality::Image, 3)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_eval_set(&spec, &small_render(), dir.path(), &all_formats(), &|| {}).unwrap();
+    let records = read_records(dir.path()).unwrap();
+    assert_eq!(records.len(), 3);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seed, 5 | EVAL_SEED_BIT);
+        assert_eq!(r.index, i as u64);
+        assert_eq!(r.supervision, Supervision::Image);
+    }
+    let manifest = verify_manifest(dir.path()).unwrap();
+    assert_eq!(manifest.kind, "eval_set");
+    assert_eq!(manifest.seeds.instance, [5 | EVAL_SEED_BIT]);
+    assert_eq!(read_tsv(&dir.path().join(TSV_FILE)).unwrap().len(), 3);
+
+    let bad = EvalSetSpec {
+        seed: EVAL_SEED_BIT,
+        ..spec.clone()
+    };
+    let err = write_eval_set(&bad, &small_render(), dir.path(), &all_formats(), &|| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("below 2^63"), "{err}");
+    let err =
+        write_eval_set(&spec, &small_render(), dir.path(), &all_formats(), &|| {}).unwrap_err();
+    assert!(matches!(err, MixtureError::OutputExists(_)), "{err}");
+}
+
+#[test]
+fn training_export_refuses_to_overlap_an_eval_set() {
+    let render = small_render();
+    let mixture = Mixture::new(MixtureKind::Text, TaskKind::Ctr, 4, 0);
+    // The default evaluation sets share nothing with training seed 0.
+    let mut eval = EvalTexts::new(render.text);
+    eval.add_default_sets(TaskKind::Ctr, &render.tasks).unwrap();
+    assert_eq!(eval.len() as u64, 3 * crate::eval_set::DEFAULT_EVAL_COUNT);
+    let dir = tempfile::tempdir().unwrap();
+    write_mixture(
+        &mixture,
+        &render,
+        &eval,
+        dir.path(),
+        &WriteOptions::default(),
+        &|| {},
+    )
+    .unwrap();
+
+    // An "evaluation set" made of training instances is refused, naming both records, and
+    // nothing is written.
+    let train = read_records(dir.path()).unwrap();
+    let mut eval = EvalTexts::new(render.text);
+    eval.add_records(&train[2..3]);
+    let out = tempfile::tempdir().unwrap();
+    let err = write_mixture(
+        &mixture,
+        &render,
+        &eval,
+        out.path(),
+        &WriteOptions::default(),
+        &|| {},
+    )
+    .unwrap_err();
+    let MixtureError::EvalOverlap { train_id, eval_id } = &err else {
+        panic!("expected an overlap error, got {err}");
+    };
+    assert_eq!(eval_id, &train[2].id);
+    assert_eq!(train_id, &train[2].id);
+    assert!(!out.path().join(RECORDS_FILE).exists());
+
+    // Reading the evaluation set back from its directory works the same.
+    let mut from_dir = EvalTexts::new(render.text);
+    assert_eq!(from_dir.add_dir(dir.path()).unwrap(), 4);
+    assert!(
+        from_dir
+            .check(&mixture.references().unwrap(), &render.tasks)
+            .is_err()
+    );
+}

@@ -1,0 +1,348 @@
+//! Training plans (SPEC §9, §12): a list of phases, each a mixture with its own budget, tasks
+//! and seed, plus the fields the trainer reads (learning rate, trainable components). Plans are
+//! small TOML files; unknown fields, unknown names and impossible budgets are errors that name
+//! the phase.
+//!
+//! ```toml
+//! name = "align-mix-plus-tr"
+//! seed = 0                  # default seed of every phase
+//! image_size = [448, 448]   # default: the paper's canvas of each task
+//!
+//! [[phase]]
+//! supervision = "align"
+//! task = "tr"
+//! budget = 10000
+//! lr = 2e-5
+//!
+//! [[phase]]
+//! supervision = "mix_plus"
+//! task = "tr"
+//! budget = 30000
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use s2h_render::{AnalogyTextFormat, TextOptions};
+use s2h_tasks::{TaskConfig, TaskKind};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::materialize::RenderOptions;
+use crate::mixture::{CotMode, ExplicitCount, Mixture, MixtureKind};
+use crate::record::Supervision;
+use crate::{MixtureError, Result};
+
+/// A part of the model the trainer may train or freeze.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Component {
+    Vision,
+    Projector,
+    /// The language model.
+    Lm,
+}
+
+impl Component {
+    pub const ALL: [Component; 3] = [Component::Vision, Component::Projector, Component::Lm];
+}
+
+/// A training plan: phases run in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Seed of every phase that sets none; below 2^63.
+    #[serde(default)]
+    pub seed: u64,
+    /// Canvas `[width, height]` of every image; default: the paper's canvas of each task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<[u32; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub font_scale: Option<f32>,
+    /// Task parameters (default: the paper's).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub task_config: TaskConfig,
+    #[serde(rename = "phase", default)]
+    pub phases: Vec<Phase>,
+}
+
+/// One phase: a mixture and how the trainer treats it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// Names the phase's output directory; letters, digits, `-` and `_`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub supervision: MixtureKind,
+    /// `task = "tr"` or `tasks = ["ctr", "tr", "grid", "va"]` (multi-task, paper I.8).
+    #[serde(alias = "task", deserialize_with = "one_or_many")]
+    pub tasks: Vec<TaskKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<u64>,
+    /// Default: the plan's seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Learning rate, for the trainer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// Components the trainer updates; default: the language model alone for `text_warmup`,
+    /// everything otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<Vec<Component>>,
+    /// Supervision of hard records (default text; `image` is paper G.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_supervision: Option<Supervision>,
+    /// k-fold repeated hard records (paper I.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_repeat: Option<u64>,
+    /// `full`, `none` or `truncated` (paper I.7).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub cot: CotMode,
+    /// Visual Analogy text: `lossy` or `lossless` (paper I.5).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub text_format: AnalogyTextFormat,
+    /// Explicit records per type, e.g. `{ simple_text = 1000, hard_text = 500 }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u64>,
+    /// Keep the nominal type ratio in every batch of this size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interleave_batch: Option<u64>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// A task name or a list of them.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<TaskKind>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Vec<TaskKind>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a task name or a list of task names")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Self::Value, E> {
+            s.parse().map(|t| vec![t]).map_err(E::custom)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut tasks = Vec::new();
+            while let Some(name) = seq.next_element::<String>()? {
+                tasks.push(name.parse().map_err(serde::de::Error::custom)?);
+            }
+            Ok(tasks)
+        }
+    }
+    d.deserialize_any(Visitor)
+}
+
+impl Phase {
+    /// A phase of one task with everything else at its default.
+    pub fn new(supervision: MixtureKind, task: TaskKind, budget: u64) -> Self {
+        Self {
+            name: None,
+            supervision,
+            tasks: vec![task],
+            budget: Some(budget),
+            seed: None,
+            lr: None,
+            train: None,
+            hard_supervision: None,
+            hard_repeat: None,
+            cot: CotMode::Full,
+            text_format: AnalogyTextFormat::Lossy,
+            counts: BTreeMap::new(),
+            interleave_batch: None,
+        }
+    }
+
+    /// The mixture of this phase; `plan_seed` stands in for a missing seed.
+    pub fn mixture(&self, plan_seed: u64) -> Result<Mixture> {
+        let counts = self
+            .counts
+            .iter()
+            .map(|(key, &count)| ExplicitCount::parse(key, count))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Mixture {
+            kind: self.supervision,
+            tasks: self.tasks.clone(),
+            budget: self.budget,
+            seed: self.seed.unwrap_or(plan_seed),
+            hard_supervision: self.hard_supervision.unwrap_or(Supervision::Text),
+            hard_repeat: self.hard_repeat.unwrap_or(1),
+            cot: self.cot,
+            counts,
+            interleave_batch: self.interleave_batch,
+        })
+    }
+
+    /// The components the trainer updates in this phase.
+    pub fn trainable(&self) -> Vec<Component> {
+        match (&self.train, self.supervision) {
+            (Some(list), _) => list.clone(),
+            (None, MixtureKind::TextWarmup) => vec![Component::Lm],
+            (None, _) => Component::ALL.to_vec(),
+        }
+    }
+
+    /// What to call the phase and its directory.
+    pub fn label(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.supervision.name().replace('_', "-"))
+    }
+
+    fn validate(&self, plan_seed: u64) -> std::result::Result<(), String> {
+        if let Some(name) = &self.name {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(format!(
+                    "name `{name}` must be letters, digits, `-` and `_` (it names a directory)"
+                ));
+            }
+        }
+        if let Some(lr) = self.lr {
+            if !(lr.is_finite() && lr > 0.0) {
+                return Err(format!("lr must be a positive number, not {lr}"));
+            }
+        }
+        if let Some(train) = &self.train {
+            if train.is_empty() {
+                return Err(
+                    "`train` lists no component; leave it out to train everything".to_string(),
+                );
+            }
+            for (i, c) in train.iter().enumerate() {
+                if train[..i].contains(c) {
+                    return Err(format!("`train` lists `{c:?}` twice"));
+                }
+            }
+        }
+        let reason = |e: MixtureError| match e {
+            MixtureError::InvalidMixture(reason) => reason,
+            other => other.to_string(),
+        };
+        self.mixture(plan_seed)
+            .and_then(|m| m.counts())
+            .map_err(reason)?;
+        Ok(())
+    }
+}
+
+impl Plan {
+    /// A plan of one phase.
+    pub fn single(phase: Phase, seed: u64) -> Self {
+        Self {
+            name: None,
+            seed,
+            image_size: None,
+            font_scale: None,
+            task_config: TaskConfig::default(),
+            phases: vec![phase],
+        }
+    }
+
+    /// Check every phase; errors name the phase.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| MixtureError::InvalidPlan { path: None, reason };
+        if self.phases.is_empty() {
+            return Err(invalid(
+                "it has no phase; add at least one [[phase]] table".to_string(),
+            ));
+        }
+        crate::eval_set::check_training_seed(self.seed)?;
+        if let Some(f) = self.font_scale {
+            if !(f.is_finite() && f > 0.0) {
+                return Err(invalid(format!("font_scale must be positive, not {f}")));
+            }
+        }
+        if let Some(size) = self.image_size {
+            for task in self.phases.iter().flat_map(|p| &p.tasks) {
+                self.render_options(&self.phases[0])
+                    .image_options(*task)
+                    .validate()
+                    .map_err(|e| invalid(format!("image_size {size:?}: {e}")))?;
+            }
+        }
+        for (i, phase) in self.phases.iter().enumerate() {
+            phase.validate(self.seed).map_err(|reason| {
+                invalid(format!(
+                    "phase {} (`{}`): {reason}",
+                    i + 1,
+                    phase.supervision
+                ))
+            })?;
+            if self.phases[..i].iter().any(|p| p.label() == phase.label()) {
+                return Err(invalid(format!(
+                    "phase {} is named `{}` like an earlier one; give it another `name`",
+                    i + 1,
+                    phase.label()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rendering of a phase: the plan's canvas and task parameters, the phase's text format.
+    pub fn render_options(&self, phase: &Phase) -> RenderOptions {
+        RenderOptions {
+            tasks: self.task_config.clone(),
+            image_size: self.image_size,
+            font_scale: self.font_scale.unwrap_or(1.0),
+            text: TextOptions {
+                analogy: phase.text_format,
+            },
+        }
+    }
+
+    /// The output directory of phase `i` (0-based): `01-align`, `02-mix-plus`, …
+    pub fn phase_dir(&self, i: usize) -> String {
+        let label = self.phases.get(i).map(Phase::label).unwrap_or_default();
+        format!("{:02}-{label}", i + 1)
+    }
+
+    /// Parse and validate a plan.
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        let plan: Plan = toml::from_str(text).map_err(|e| MixtureError::InvalidPlan {
+            path: None,
+            reason: e.to_string().trim_end().to_string(),
+        })?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// The plan as TOML; [`Plan::from_toml_str`] reads it back equal.
+    pub fn to_toml_string(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| MixtureError::InvalidPlan {
+            path: None,
+            reason: format!("cannot be written as TOML: {e}"),
+        })
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(MixtureError::io("cannot read", path))?;
+        Self::from_toml_str(&text).map_err(|e| match e {
+            MixtureError::InvalidPlan { reason, .. } => MixtureError::InvalidPlan {
+                path: Some(path.to_path_buf()),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = self.to_toml_string()?;
+        std::fs::write(path, text).map_err(MixtureError::io("cannot write", path))
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,179 @@
+//! Plans: TOML round trip, defaults, and the errors of bad plans.
+
+use super::*;
+
+const EXAMPLE: &str = r#"
+name = "align-mix-plus-tr"
+seed = 0
+image_size = [448, 448]
+
+[[phase]]
+supervision = "align"
+task = "tr"
+budget = 10000
+lr = 2e-5
+
+[[phase]]
+supervision = "mix_plus"
+task = "tr"
+budget = 30000
+"#;
+
+#[test]
+fn the_documented_example_parses() {
+    let plan = Plan::from_toml_str(EXAMPLE).unwrap();
+    assert_eq!(plan.phases.len(), 2);
+    assert_eq!(plan.phases[0].supervision, MixtureKind::Align);
+    assert_eq!(plan.phases[1].tasks, [TaskKind::Tr]);
+    assert_eq!(plan.phase_dir(1), "02-mix-plus");
+    let m = plan.phases[1].mixture(plan.seed).unwrap();
+    assert_eq!(m.counts().unwrap()[0].unique_simple, 5000);
+    assert_eq!(
+        plan.render_options(&plan.phases[0]).image_size,
+        Some([448, 448])
+    );
+}
+
+#[test]
+fn a_plan_with_every_option_round_trips_through_toml() {
+    let mut warmup = Phase::new(MixtureKind::TextWarmup, TaskKind::Va, 100);
+    warmup.name = Some("warm_up".to_string());
+    warmup.lr = Some(1e-4);
+    warmup.text_format = AnalogyTextFormat::Lossless;
+    let mut main = Phase::new(MixtureKind::MixPlus, TaskKind::Ctr, 99);
+    main.tasks = vec![TaskKind::Ctr, TaskKind::Tr];
+    main.seed = Some(7);
+    main.hard_supervision = Some(Supervision::Image);
+    main.hard_repeat = Some(2);
+    main.cot = CotMode::Truncated;
+    main.interleave_batch = Some(16);
+    main.train = Some(vec![Component::Projector, Component::Lm]);
+    let mut explicit = Phase::new(MixtureKind::Mix, TaskKind::Grid, 0);
+    explicit.budget = None;
+    explicit.counts = [
+        ("simple_text".to_string(), 5),
+        ("hard_image".to_string(), 3),
+    ]
+    .into();
+    explicit.cot = CotMode::None;
+    let mut plan = Plan::single(warmup, 3);
+    plan.phases.push(main);
+    plan.phases.push(explicit);
+    plan.name = Some("everything".to_string());
+    plan.image_size = Some([224, 224]);
+    plan.font_scale = Some(0.9);
+    plan.task_config.ctr.rows = 4;
+    plan.validate().unwrap();
+
+    let text = plan.to_toml_string().unwrap();
+    assert_eq!(Plan::from_toml_str(&text).unwrap(), plan, "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.toml");
+    plan.write(&path).unwrap();
+    assert_eq!(Plan::read(&path).unwrap(), plan);
+}
+
+#[test]
+fn text_warmup_trains_the_language_model_only() {
+    let warmup = Phase::new(MixtureKind::TextWarmup, TaskKind::Tr, 10);
+    assert_eq!(warmup.trainable(), [Component::Lm]);
+    let mix = Phase::new(MixtureKind::MixPlus, TaskKind::Tr, 10);
+    assert_eq!(mix.trainable(), Component::ALL);
+    let plan = Plan::from_toml_str(
+        "[[phase]]\nsupervision = \"text_warmup\"\ntasks = [\"tr\"]\nbudget = 10\ntrain = [\"lm\", \"vision\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        plan.phases[0].trainable(),
+        [Component::Lm, Component::Vision]
+    );
+}
+
+#[test]
+fn bad_plans_name_what_is_wrong() {
+    let phase = |body: &str| format!("[[phase]]\n{body}\n");
+    let cases: &[(String, &[&str])] = &[
+        (
+            phase("supervision = \"mixplus\"\ntask = \"tr\"\nbudget = 10"),
+            &["mixplus", "mix_plus"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 0"),
+            &["phase 1", "at least 1"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudgett = 10"),
+            &["unknown field", "budgett"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"chess\"\nbudget = 10"),
+            &["chess", "ctr, tr, grid, va"],
+        ),
+        (
+            phase("supervision = \"mix\"\nbudget = 10"),
+            &["missing field", "tasks"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10\ntrain = [\"decoder\"]"),
+            &["decoder", "lm"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10\nlr = -1.0"),
+            &["lr"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\ncounts = { simple_txt = 3 }"),
+            &["simple_txt"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 2"),
+            &["phase 1 (`mix`)", "at least 3"],
+        ),
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10\nname = \"a b\""),
+            &["name"],
+        ),
+        ("seed = 1\n".to_string(), &["no phase"]),
+        ("sed = 1\n".to_string(), &["unknown field", "sed"]),
+        (
+            format!(
+                "seed = -1\n{}",
+                phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10")
+            ),
+            &["seed"],
+        ),
+        (
+            format!(
+                "{}{}",
+                phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10"),
+                phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 20")
+            ),
+            &["phase 2", "named `mix`"],
+        ),
+        (
+            format!(
+                "image_size = [8, 8]\n{}",
+                phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 10")
+            ),
+            &["image_size"],
+        ),
+    ];
+    for (text, needles) in cases {
+        let err = Plan::from_toml_str(text).unwrap_err().to_string();
+        for needle in *needles {
+            assert!(
+                err.contains(needle),
+                "error `{err}` lacks `{needle}` for:\n{text}"
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 0"),
+    )
+    .unwrap();
+    let err = Plan::read(&path).unwrap_err().to_string();
+    assert!(err.contains("bad.toml"), "{err}");
+}
