@@ -4,7 +4,9 @@
 //! cargo run --release -p s2h-vlm --example train_step_bench -- [preset] [batch] [seq] [steps] [backend]
 //! # defaults: small 4 256 5 flex
 //! ```
-//! `scripts/bench_vlm_torch.py` runs the same shapes in PyTorch for the ratio.
+//! `scripts/bench_vlm_torch.py` runs the same shapes in PyTorch for the ratio. With
+//! `PEAK_TFLOPS` set (the device's peak for the dtype used, e.g. 67 for H100 FP32), it also
+//! prints the model FLOPs utilisation.
 
 use std::time::Instant;
 
@@ -61,6 +63,30 @@ impl BackendTask for Bench {
     }
 }
 
+/// Approximate training FLOPs of one step (forward + backward = 3 × forward): 2 per weight per
+/// token for the decoder and LM head, the attention score/value products, and the ViT on its
+/// patches. The ConvNeXt and the projector are small and left out, so MFU is slightly understated.
+fn train_flops(config: &VlmConfig, batch: usize, seq: usize) -> f64 {
+    let d = &config.decoder;
+    let hd = d.head_dim();
+    let per_layer = d.d_model * (d.n_heads + 2 * d.n_kv_heads) * hd
+        + d.n_heads * hd * d.d_model
+        + 3 * d.d_model * d.d_ff;
+    let tokens = (batch * seq) as f64;
+    let mut fwd = 2.0 * tokens * (d.n_layers * per_layer + d.d_model * d.vocab_size) as f64;
+    fwd += (d.n_layers * 2 * 2 * batch * seq * seq * d.n_heads * hd) as f64 / 2.0; // causal half
+    if let Some(vit) = config.vision.as_ref().and_then(|v| v.vit.as_ref()) {
+        let n = vit.grid() * vit.grid();
+        let w = vit.d_model;
+        let block = 4 * w * w + 2 * w * w * vit.mlp_ratio;
+        fwd += 2.0
+            * (batch * n) as f64
+            * (vit.n_layers * block + 3 * vit.patch_size * vit.patch_size * w) as f64;
+        fwd += (vit.n_layers * 2 * 2 * batch * n * n * w) as f64;
+    }
+    3.0 * fwd
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_string());
@@ -82,6 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.num_params(),
         config.n_image_tokens()
     );
+    let flops = train_flops(&config, batch, seq);
     let (step, tps) = run_on(
         backend,
         Bench {
@@ -91,6 +118,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             steps,
         },
     )??;
-    println!("forward+backward: {step:.3} s/step, {tps:.0} tokens/s");
+    let achieved = flops / step / 1e12;
+    println!("forward+backward: {step:.3} s/step, {tps:.0} tokens/s, {achieved:.3} TFLOP/s");
+    if let Some(peak) = std::env::var("PEAK_TFLOPS")
+        .ok()
+        .and_then(|p| p.parse::<f64>().ok())
+    {
+        println!("MFU: {:.1}% of {peak} TFLOP/s", 100.0 * achieved / peak);
+    }
     Ok(())
 }

@@ -160,3 +160,59 @@ fn guarded<R>(name: &'static str, f: impl FnOnce() -> R) -> Result<R> {
         VlmError::NoDevice { name, message }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Sum;
+    impl BackendTask for Sum {
+        type Output = f32;
+        fn run<B: AutodiffBackend>(self, device: B::Device) -> f32 {
+            use burn::prelude::*;
+            Tensor::<B, 1>::from_floats([1.0, 2.0, 3.0], &device)
+                .sum()
+                .into_scalar()
+                .elem()
+        }
+    }
+
+    #[test]
+    fn names_parse_and_unknown_names_are_errors() {
+        for kind in BackendKind::ALL {
+            assert_eq!(kind.name().parse::<BackendKind>().unwrap(), kind);
+        }
+        assert_eq!(" CUDA ".parse::<BackendKind>().unwrap(), BackendKind::Cuda);
+        let err = "tpu".parse::<BackendKind>().unwrap_err().to_string();
+        assert!(err.contains("flex, ndarray, wgpu, cuda"), "{err}");
+    }
+
+    #[test]
+    fn compiled_backends_run_and_missing_ones_are_errors() {
+        assert!(BackendKind::compiled().contains(&BackendKind::Flex));
+        assert_eq!(run_on(BackendKind::Flex, Sum).unwrap(), 6.0);
+        for kind in [BackendKind::Ndarray, BackendKind::Wgpu, BackendKind::Cuda] {
+            if kind.is_compiled() {
+                continue;
+            }
+            let err = run_on(kind, Sum).unwrap_err();
+            assert!(
+                matches!(err, VlmError::BackendNotCompiled { .. }),
+                "{kind}: {err}"
+            );
+            assert!(
+                err.to_string().contains(&format!("--features {kind}")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn cuda_without_driver_is_an_error_not_a_panic() {
+        if !BackendKind::Cuda.is_compiled() || cuda_driver_present() {
+            return;
+        }
+        let err = run_on(BackendKind::Cuda, Sum).unwrap_err();
+        assert!(matches!(err, VlmError::NoDevice { .. }), "{err}");
+    }
+}
