@@ -330,8 +330,8 @@ impl VlmConfig {
             }
             if let Some(c) = &v.convnext {
                 let k = c.kernel_size;
-                let stem =
-                    3 * c.stem_stride * c.stem_stride * c.dims[0] + c.dims[0] + 2 * c.dims[0];
+                let d0 = c.dims.first().copied().unwrap_or(0);
+                let stem = 3 * c.stem_stride * c.stem_stride * d0 + d0 + 2 * d0;
                 n += stem;
                 for (i, (&dim, &depth)) in c.dims.iter().zip(&c.depths).enumerate() {
                     if i > 0 {
