@@ -87,7 +87,14 @@ fn train_flops(config: &VlmConfig, batch: usize, seq: usize) -> f64 {
     3.0 * fwd
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    if let Err(e) = bench() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn bench() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_string());
     let config = VlmConfig::preset(&arg(0, "small"))?;
