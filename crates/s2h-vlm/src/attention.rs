@@ -1,0 +1,107 @@
+//! Multi-head self-attention with optional grouped-query heads, optional RoPE, optional causal
+//! mask and optional KV cache. The decoder uses it causally with RoPE; the ViT bidirectionally
+//! without.
+
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::kv_cache::LayerCache;
+use crate::rope::RopeTables;
+
+#[derive(Config, Debug)]
+pub struct AttentionConfig {
+    pub d_model: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    #[config(default = false)]
+    pub bias: bool,
+}
+
+impl AttentionConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Attention<B> {
+        let head_dim = self.d_model / self.n_heads;
+        let lin = |i, o| LinearConfig::new(i, o).with_bias(self.bias).init(device);
+        Attention {
+            q_proj: lin(self.d_model, self.n_heads * head_dim),
+            k_proj: lin(self.d_model, self.n_kv_heads * head_dim),
+            v_proj: lin(self.d_model, self.n_kv_heads * head_dim),
+            o_proj: lin(self.n_heads * head_dim, self.d_model),
+            n_heads: self.n_heads,
+            n_kv_heads: self.n_kv_heads,
+            head_dim,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    pub q_proj: Linear<B>,
+    pub k_proj: Linear<B>,
+    pub v_proj: Linear<B>,
+    pub o_proj: Linear<B>,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// `[len, past + len]`, true where key position `j` lies after query position `past + i`.
+pub fn causal_mask<B: Backend>(len: usize, past: usize, device: &B::Device) -> Tensor<B, 2, Bool> {
+    let total = past + len;
+    let data: Vec<bool> = (0..len)
+        .flat_map(|i| (0..total).map(move |j| j > past + i))
+        .collect();
+    Tensor::from_data(TensorData::new(data, [len, total]), device)
+}
+
+impl<B: Backend> Attention<B> {
+    /// `x`: `[batch, len, d_model]`. `mask`: `[len, keys]`, true = may not attend.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: Option<&RopeTables<B>>,
+        mask: Option<Tensor<B, 2, Bool>>,
+        cache: Option<&mut Option<LayerCache<B>>>,
+    ) -> Tensor<B, 3> {
+        let [b, t, _] = x.dims();
+        let heads = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, self.head_dim]).swap_dims(1, 2);
+        let mut q = heads(self.q_proj.forward(x.clone()), self.n_heads);
+        let mut k = heads(self.k_proj.forward(x.clone()), self.n_kv_heads);
+        let v = heads(self.v_proj.forward(x), self.n_kv_heads);
+        if let Some(rope) = rope {
+            q = rope.apply(q);
+            k = rope.apply(k);
+        }
+        let (k, v) = match cache {
+            Some(slot) => LayerCache::append(slot, k, v),
+            None => (k, v),
+        };
+        let k = self.repeat_kv(k);
+        let v = self.repeat_kv(v);
+        let s = k.dims()[2];
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+        if let Some(mask) = mask {
+            let mask = mask.unsqueeze::<4>().expand([b, self.n_heads, t, s]);
+            scores = scores.mask_fill(mask, f32::NEG_INFINITY);
+        }
+        let weights = softmax(scores, 3);
+        let out = weights
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b, t, self.n_heads * self.head_dim]);
+        self.o_proj.forward(out)
+    }
+
+    /// Repeat each key/value head for the query heads of its group.
+    fn repeat_kv(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let rep = self.n_heads / self.n_kv_heads;
+        if rep == 1 {
+            return x;
+        }
+        let [b, kv, s, d] = x.dims();
+        x.unsqueeze_dim::<5>(2)
+            .expand([b, kv, rep, s, d])
+            .reshape([b, kv * rep, s, d])
+    }
+}

@@ -1,0 +1,170 @@
+//! The Llama-style language model: token embedding, pre-norm blocks of (RMSNorm, causal
+//! attention with RoPE and optional GQA) and (RMSNorm, SwiGLU MLP), final RMSNorm, LM head.
+
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+
+use crate::attention::{Attention, AttentionConfig, causal_mask};
+use crate::config::DecoderConfig;
+use crate::kv_cache::KvCache;
+use crate::rope::RopeTables;
+use crate::{Result, VlmError};
+
+/// `down(silu(gate(x)) * up(x))`.
+#[derive(Module, Debug)]
+pub struct SwiGluMlp<B: Backend> {
+    pub gate_proj: Linear<B>,
+    pub up_proj: Linear<B>,
+    pub down_proj: Linear<B>,
+}
+
+impl<B: Backend> SwiGluMlp<B> {
+    pub fn new(d_model: usize, d_ff: usize, device: &B::Device) -> Self {
+        let lin = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        SwiGluMlp {
+            gate_proj: lin(d_model, d_ff),
+            up_proj: lin(d_model, d_ff),
+            down_proj: lin(d_ff, d_model),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let gated = silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x);
+        self.down_proj.forward(gated)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    pub input_norm: RmsNorm<B>,
+    pub attn: Attention<B>,
+    pub post_attn_norm: RmsNorm<B>,
+    pub mlp: SwiGluMlp<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct Decoder<B: Backend> {
+    pub embed_tokens: Embedding<B>,
+    pub layers: Vec<DecoderLayer<B>>,
+    pub norm: RmsNorm<B>,
+    pub lm_head: Linear<B>,
+    pub head_dim: usize,
+    pub rope_theta: f32,
+    pub max_seq_len: usize,
+}
+
+impl DecoderConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Decoder<B> {
+        let norm = || {
+            RmsNormConfig::new(self.d_model)
+                .with_epsilon(self.norm_eps)
+                .init(device)
+        };
+        let layers = (0..self.n_layers)
+            .map(|_| DecoderLayer {
+                input_norm: norm(),
+                attn: AttentionConfig::new(self.d_model, self.n_heads, self.n_kv_heads)
+                    .init(device),
+                post_attn_norm: norm(),
+                mlp: SwiGluMlp::new(self.d_model, self.d_ff, device),
+            })
+            .collect();
+        Decoder {
+            embed_tokens: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
+            layers,
+            norm: norm(),
+            lm_head: LinearConfig::new(self.d_model, self.vocab_size)
+                .with_bias(false)
+                .init(device),
+            head_dim: self.head_dim(),
+            rope_theta: self.rope_theta,
+            max_seq_len: self.max_seq_len,
+        }
+    }
+}
+
+impl<B: Backend> Decoder<B> {
+    /// Token embeddings `[batch, len, d_model]`.
+    pub fn embed(&self, input_ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        self.embed_tokens.forward(input_ids)
+    }
+
+    /// Logits `[batch, len, vocab]` of a whole sequence of embeddings (positions from 0).
+    pub fn forward_embeds(&self, embeds: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [_, t, _] = embeds.dims();
+        let device = embeds.device();
+        let rope = RopeTables::new(self.head_dim, self.rope_theta, 0, t, &device);
+        let mask = causal_mask::<B>(t, 0, &device);
+        let mut h = embeds;
+        for layer in &self.layers {
+            h = layer.forward(h, &rope, mask.clone(), None);
+        }
+        self.lm_head.forward(self.norm.forward(h))
+    }
+
+    /// Logits of `embeds`, which continue the sequence held in `cache`; the cache grows by their
+    /// length. Fails if the context would overflow.
+    pub fn forward_cached(
+        &self,
+        embeds: Tensor<B, 3>,
+        cache: &mut KvCache<B>,
+    ) -> Result<Tensor<B, 3>> {
+        let [_, t, _] = embeds.dims();
+        let past = cache.len();
+        if past + t > self.max_seq_len {
+            return Err(VlmError::InvalidConfig(format!(
+                "decoding past the context: {past} cached + {t} new tokens > max_seq_len {}",
+                self.max_seq_len
+            )));
+        }
+        if cache.layers.len() != self.layers.len() {
+            return Err(VlmError::InvalidConfig(format!(
+                "KV cache made for {} layers used with a decoder of {}",
+                cache.layers.len(),
+                self.layers.len()
+            )));
+        }
+        let device = embeds.device();
+        let rope = RopeTables::new(self.head_dim, self.rope_theta, past, t, &device);
+        // A single new token may attend to everything cached: no mask needed.
+        let mask = (t > 1).then(|| causal_mask::<B>(t, past, &device));
+        let mut h = embeds;
+        for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            h = layer.forward_with(h, &rope, mask.clone(), Some(slot));
+        }
+        cache.advance(t);
+        Ok(self.lm_head.forward(self.norm.forward(h)))
+    }
+
+    /// An empty cache sized for this decoder.
+    pub fn new_cache(&self) -> KvCache<B> {
+        KvCache::new(self.layers.len())
+    }
+}
+
+impl<B: Backend> DecoderLayer<B> {
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &RopeTables<B>,
+        mask: Tensor<B, 2, Bool>,
+        cache: Option<&mut Option<crate::kv_cache::LayerCache<B>>>,
+    ) -> Tensor<B, 3> {
+        self.forward_with(x, rope, Some(mask), cache)
+    }
+
+    fn forward_with(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &RopeTables<B>,
+        mask: Option<Tensor<B, 2, Bool>>,
+        cache: Option<&mut Option<crate::kv_cache::LayerCache<B>>>,
+    ) -> Tensor<B, 3> {
+        let h = x.clone()
+            + self
+                .attn
+                .forward(self.input_norm.forward(x), Some(rope), mask, cache);
+        h.clone() + self.mlp.forward(self.post_attn_norm.forward(h))
+    }
+}

@@ -1,0 +1,50 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `s2h-vlm`, with a message that says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum VlmError {
+    #[error("invalid model configuration: {0}")]
+    InvalidConfig(String),
+    #[error("unknown preset `{0}`; expected one of: tiny, small, base")]
+    UnknownPreset(String),
+    #[error(
+        "record `{id}` is {len} tokens long but the model's context holds {max}; shorten the record or raise `max_seq_len` (records are never truncated)"
+    )]
+    RecordTooLong { id: String, len: usize, max: usize },
+    #[error("record `{id}`: {message}")]
+    Record { id: String, message: String },
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("image `{path}`: {message}")]
+    Image { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    ModelDir { path: PathBuf, message: String },
+    #[error("unknown backend `{0}`; expected one of: flex, ndarray, wgpu, cuda")]
+    UnknownBackend(String),
+    #[error(
+        "backend `{name}` was not compiled in; rebuild with `--features {name}` (compiled in: {compiled})"
+    )]
+    BackendNotCompiled {
+        name: &'static str,
+        compiled: String,
+    },
+    #[error("backend `{name}` has no usable device: {message}")]
+    NoDevice { name: &'static str, message: String },
+}
+
+pub type Result<T, E = VlmError> = std::result::Result<T, E>;
+
+impl VlmError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        VlmError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

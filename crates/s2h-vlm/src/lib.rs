@@ -1,0 +1,42 @@
+//! `s2h-vlm`: a LLaVA/Eagle-style vision-language model in Burn, generic over the backend
+//! (SPEC §11).
+//!
+//! - vision: a ViT patch encoder ([`vision_vit`]) and a small ConvNeXt ([`vision_convnext`]),
+//!   alone or concatenated channel-wise on one token grid ([`vision`]);
+//! - [`projector`]: 2-layer MLP into the language-model width;
+//! - [`decoder`]: Llama-style decoder (RMSNorm, RoPE, SwiGLU, causal attention with optional
+//!   grouped-query heads) with a [`KvCache`] for incremental decoding;
+//! - [`model`]: image features placed at the `<image>` tokens;
+//! - [`tokenizer`], [`processor`]: records → token ids, images, loss masks by segment kind;
+//! - [`store`]: the model directory (config.json, tokenizer.json, model.safetensors);
+//! - [`backend`]: flex / ndarray / wgpu / cuda chosen by name at run time.
+
+pub mod attention;
+pub mod backend;
+pub mod config;
+pub mod decoder;
+mod error;
+pub mod kv_cache;
+pub mod loss;
+pub mod model;
+pub mod processor;
+pub mod projector;
+pub mod rope;
+pub mod store;
+pub mod tokenizer;
+pub mod vision;
+pub mod vision_convnext;
+pub mod vision_vit;
+
+pub use backend::{BackendKind, BackendTask, run_on};
+pub use burn;
+pub use config::{
+    ConvNextConfig, DecoderConfig, ProjectorConfig, VisionConfig, VitConfig, VlmConfig,
+};
+pub use error::{Result, VlmError};
+pub use kv_cache::KvCache;
+pub use loss::masked_lm_loss;
+pub use model::Vlm;
+pub use processor::{ALL_TARGETS, Batch, EncodedRecord, Processor};
+pub use store::{load_config, load_model, save_model};
+pub use tokenizer::{TokenizerKind, VlmTokenizer, corpus, special};

@@ -1,0 +1,116 @@
+//! The VLM: vision tower → projector → image tokens placed at the `<image>` positions of the
+//! token sequence → decoder.
+
+use burn::prelude::*;
+
+use crate::config::{ProjectorConfig, VlmConfig};
+use crate::decoder::Decoder;
+use crate::kv_cache::KvCache;
+use crate::projector::Projector;
+use crate::vision::VisionTower;
+use crate::{Result, VlmError};
+
+#[derive(Module, Debug)]
+pub struct Vlm<B: Backend> {
+    pub vision: Option<VisionTower<B>>,
+    pub projector: Option<Projector<B>>,
+    pub decoder: Decoder<B>,
+    pub image_token_id: usize,
+    pub n_image_tokens: usize,
+}
+
+impl VlmConfig {
+    /// Build the model with freshly initialised weights; fails on an inconsistent configuration.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Vlm<B>> {
+        self.validate()?;
+        let vision = self.vision.as_ref().map(|v| v.init(device));
+        let projector = self
+            .vision
+            .as_ref()
+            .map(|v| ProjectorConfig::new(v.out_channels(), self.decoder.d_model).init(device));
+        Ok(Vlm {
+            vision,
+            projector,
+            decoder: self.decoder.init(device),
+            image_token_id: self.image_token_id,
+            n_image_tokens: self.n_image_tokens(),
+        })
+    }
+}
+
+impl<B: Backend> Vlm<B> {
+    /// Projected image features `[batch, n_image_tokens, d_model]`, if the model has a vision tower.
+    pub fn encode_images(&self, images: Tensor<B, 4>) -> Option<Tensor<B, 3>> {
+        let vision = self.vision.as_ref()?;
+        let projector = self.projector.as_ref()?;
+        Some(projector.forward(vision.forward(images)))
+    }
+
+    /// Input embeddings: token embeddings, with the k-th `<image>` token of each row replaced by
+    /// the k-th image feature of that row's image. A row holds either no `<image>` token or
+    /// exactly `n_image_tokens` of them (the processor expands the placeholder); rows without
+    /// image tokens ignore their image.
+    pub fn embed(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        images: Option<Tensor<B, 4>>,
+    ) -> Tensor<B, 3> {
+        let text = self.decoder.embed(input_ids.clone());
+        let Some(feats) = images.and_then(|im| self.encode_images(im)) else {
+            return text;
+        };
+        let [b, t, d] = text.dims();
+        let n = feats.dims()[1];
+        let is_image = input_ids.equal_elem(self.image_token_id as i64);
+        let index = is_image
+            .clone()
+            .int()
+            .cumsum(1)
+            .sub_scalar(1)
+            .clamp(0, n.saturating_sub(1) as i64);
+        let gathered = feats.gather(1, index.unsqueeze_dim::<3>(2).expand([b, t, d]));
+        text.mask_where(is_image.unsqueeze_dim::<3>(2).expand([b, t, d]), gathered)
+    }
+
+    /// Logits `[batch, len, vocab]`. `images`: `[batch, 3, size, size]` or `None` for text only.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        images: Option<Tensor<B, 4>>,
+    ) -> Tensor<B, 3> {
+        self.decoder.forward_embeds(self.embed(input_ids, images))
+    }
+
+    /// Logits of `input_ids` continuing the sequence in `cache` (incremental decoding). Pass the
+    /// images with the call whose tokens hold the `<image>` placeholders (the prefill).
+    pub fn forward_cached(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        images: Option<Tensor<B, 4>>,
+        cache: &mut KvCache<B>,
+    ) -> Result<Tensor<B, 3>> {
+        self.decoder
+            .forward_cached(self.embed(input_ids, images), cache)
+    }
+
+    /// An empty KV cache for this model.
+    pub fn new_cache(&self) -> KvCache<B> {
+        self.decoder.new_cache()
+    }
+
+    /// Check that an image batch fits the model before a forward pass.
+    pub fn check_images(&self, images: &Tensor<B, 4>, size: usize) -> Result<()> {
+        let [_, c, h, w] = images.dims();
+        if self.vision.is_none() {
+            return Err(VlmError::InvalidConfig(
+                "this model has no vision tower".into(),
+            ));
+        }
+        if c != 3 || h != size || w != size {
+            return Err(VlmError::InvalidConfig(format!(
+                "images must be [batch, 3, {size}, {size}], got [_, {c}, {h}, {w}]"
+            )));
+        }
+        Ok(())
+    }
+}

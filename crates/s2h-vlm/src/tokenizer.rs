@@ -1,0 +1,375 @@
+//! The tokenizer: a Hugging Face `tokenizers` tokenizer built offline from the task vocabulary
+//! and a generated corpus, saved as `tokenizer.json`.
+//!
+//! Two kinds: word-level (letters runs, single digits, single whitespace characters and single
+//! punctuation marks are tokens; a fuse decoder joins them back exactly) and byte-level BPE
+//! trained on the corpus. Both decode their own encodings back to the exact text.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use s2h_cot::{CONVERT_PROMPT, PromptInput};
+use s2h_tasks::{TaskConfig, TaskKind};
+use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
+use tokenizers::decoders::fuse::Fuse;
+use tokenizers::models::TrainerWrapper;
+use tokenizers::models::bpe::{BPE, BpeTrainer};
+use tokenizers::models::wordlevel::WordLevel;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::split::{Split as SplitPre, SplitPattern};
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
+
+use crate::{Result, VlmError};
+
+/// Special tokens and their fixed ids (the same for every tokenizer built here).
+pub mod special {
+    pub const PAD: &str = "<pad>";
+    pub const BOS: &str = "<s>";
+    pub const EOS: &str = "</s>";
+    pub const UNK: &str = "<unk>";
+    /// The image placeholder of the prompts (`s2h_cot::IMAGE_PLACEHOLDER`).
+    pub const IMAGE: &str = "<image>";
+    pub const USER: &str = "<|user|>";
+    pub const ASSISTANT: &str = "<|assistant|>";
+    pub const ALL: [&str; 7] = [PAD, BOS, EOS, UNK, IMAGE, USER, ASSISTANT];
+    pub const PAD_ID: u32 = 0;
+    pub const BOS_ID: u32 = 1;
+    pub const EOS_ID: u32 = 2;
+    pub const UNK_ID: u32 = 3;
+    pub const IMAGE_ID: u32 = 4;
+    pub const USER_ID: u32 = 5;
+    pub const ASSISTANT_ID: u32 = 6;
+}
+
+/// Word-level pieces: letter runs and single digits (each with the one space before it, if any),
+/// single whitespace characters, single other characters.
+const WORD_PATTERN: &str = r" ?[A-Za-z]+| ?[0-9]|\s|[^A-Za-z0-9\s]";
+
+/// How text is cut into tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenizerKind {
+    WordLevel,
+    /// Byte-level BPE with this vocabulary size (special tokens included).
+    Bpe {
+        vocab_size: usize,
+    },
+}
+
+/// Texts the tokenizer is built from: for every task and split, `per_set` instances rendered as
+/// text prompt, image prompt, conversion prompt, text rendering, chain of thought and answer.
+pub fn corpus(tasks: &TaskConfig, per_set: u64, seed: u64) -> Result<Vec<String>> {
+    let mut texts = vec![format!("{CONVERT_PROMPT}\n")];
+    for &task in TaskKind::ALL {
+        for &split in task.splits() {
+            for index in 0..per_set {
+                let instance = tasks
+                    .generate(task, split, seed, index)
+                    .map_err(|e| VlmError::Tokenizer(format!("corpus generation: {e}")))?;
+                let text = s2h_render::render_text(&instance, &Default::default());
+                texts.push(s2h_cot::prompt(&instance, PromptInput::Text(&text)));
+                texts.push(s2h_cot::prompt(&instance, PromptInput::Image));
+                texts.push(format!("{}\n", s2h_cot::chain_of_thought(&instance)));
+                texts.push(s2h_cot::answer_text(&instance.gold_answer()));
+            }
+        }
+    }
+    Ok(texts)
+}
+
+/// Words and symbols every task can produce, whether or not the corpus happened to show them.
+fn task_vocabulary() -> Vec<String> {
+    let mut words: Vec<String> = s2h_tasks::labels::MONTHS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    words.extend(s2h_tasks::labels::product_names());
+    words.extend(s2h_tasks::labels::DIGIT_WORDS.iter().map(|s| s.to_string()));
+    words.extend(s2h_tasks::grid::OBJECTS.iter().map(|(n, _)| n.to_string()));
+    words.extend(
+        s2h_tasks::grid::OBSTACLES
+            .iter()
+            .map(|(n, _)| n.to_string()),
+    );
+    // The glyphs the grid prompts show next to object and obstacle names.
+    words.extend(s2h_tasks::grid::OBJECTS.iter().map(|(_, c)| c.to_string()));
+    words.extend(
+        s2h_tasks::grid::OBSTACLES
+            .iter()
+            .map(|(_, c)| c.to_string()),
+    );
+    words.extend((0..10).map(|d| d.to_string()));
+    // The pieces the pre-tokenizer cuts them into, with and without a leading space.
+    let pieces = regex_lite_pieces(&words.join(" "));
+    pieces
+        .into_iter()
+        .filter(|w| !w.trim().is_empty())
+        .flat_map(|w| {
+            let bare = w.trim_start().to_string();
+            let spaced = format!(" {bare}");
+            let alnum = bare.starts_with(|c: char| c.is_ascii_alphanumeric());
+            [Some(bare), alnum.then_some(spaced)]
+        })
+        .flatten()
+        .collect()
+}
+
+/// Cut text as the word-level pre-tokenizer ([`WORD_PATTERN`]) does.
+fn regex_lite_pieces(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let start = i;
+        let lead = chars[i] == ' ' && chars.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric());
+        if lead {
+            i += 1;
+        }
+        if chars[i].is_ascii_alphabetic() {
+            while i < chars.len() && chars[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+        out.push(chars[start..i].iter().collect());
+    }
+    out
+}
+
+fn tok_err(e: impl std::fmt::Display) -> VlmError {
+    VlmError::Tokenizer(e.to_string())
+}
+
+/// The model's tokenizer: a `tokenizers::Tokenizer` with this project's special tokens.
+#[derive(Clone)]
+pub struct VlmTokenizer {
+    inner: Tokenizer,
+}
+
+impl std::fmt::Debug for VlmTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VlmTokenizer")
+            .field("vocab_size", &self.vocab_size())
+            .finish()
+    }
+}
+
+impl VlmTokenizer {
+    /// Build a tokenizer from `texts` (see [`corpus`]).
+    pub fn build(kind: TokenizerKind, texts: &[String]) -> Result<Self> {
+        let specials: Vec<AddedToken> = special::ALL
+            .iter()
+            .map(|s| AddedToken::from(s.to_string(), true))
+            .collect();
+        let inner = match kind {
+            TokenizerKind::WordLevel => {
+                let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+                for text in texts {
+                    for piece in regex_lite_pieces(text) {
+                        *counts.entry(piece).or_default() += 1;
+                    }
+                }
+                let mut extra: BTreeSet<String> = task_vocabulary().into_iter().collect();
+                extra.extend((0x20u8..0x7f).map(|b| (b as char).to_string()));
+                extra.insert("\n".into());
+                extra.insert("\t".into());
+                for w in extra {
+                    counts.entry(w).or_default();
+                }
+                let mut words: Vec<(String, usize)> = counts
+                    .into_iter()
+                    .filter(|(w, _)| !special::ALL.contains(&w.as_str()))
+                    .collect();
+                words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                let vocab = special::ALL
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(words.into_iter().map(|(w, _)| w))
+                    .enumerate()
+                    .map(|(i, w)| (w, i as u32));
+                let model = WordLevel::builder()
+                    .vocab(vocab.collect())
+                    .unk_token(special::UNK.to_string())
+                    .build()
+                    .map_err(tok_err)?;
+                let mut tok = Tokenizer::new(model);
+                let split = SplitPre::new(
+                    SplitPattern::Regex(WORD_PATTERN.to_string()),
+                    SplitDelimiterBehavior::Isolated,
+                    false,
+                )
+                .map_err(tok_err)?;
+                tok.with_pre_tokenizer(Some(split));
+                tok.with_decoder(Some(Fuse::new()));
+                tok.add_special_tokens(specials.clone()).map_err(tok_err)?;
+                tok
+            }
+            TokenizerKind::Bpe { vocab_size } => {
+                let mut trainer: TrainerWrapper = BpeTrainer::builder()
+                    .vocab_size(vocab_size)
+                    .min_frequency(2)
+                    .show_progress(false)
+                    .special_tokens(specials.clone())
+                    .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+                    .build()
+                    .into();
+                let mut tok = Tokenizer::new(BPE::default());
+                tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+                tok.with_decoder(Some(ByteLevelDecoder::default()));
+                tok.train(&mut trainer, texts.iter()).map_err(tok_err)?;
+                tok.add_special_tokens(specials.clone()).map_err(tok_err)?;
+                tok
+            }
+        };
+        let tokenizer = VlmTokenizer { inner };
+        tokenizer.check_specials()?;
+        Ok(tokenizer)
+    }
+
+    /// Read a `tokenizer.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let inner = Tokenizer::from_file(path)
+            .map_err(|e| VlmError::Tokenizer(format!("{}: {e}", path.display())))?;
+        let tokenizer = VlmTokenizer { inner };
+        tokenizer.check_specials()?;
+        Ok(tokenizer)
+    }
+
+    /// Write `tokenizer.json`.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.inner
+            .save(path, false)
+            .map_err(|e| VlmError::Tokenizer(format!("{}: {e}", path.display())))
+    }
+
+    fn check_specials(&self) -> Result<()> {
+        for (i, s) in special::ALL.iter().enumerate() {
+            if self.inner.token_to_id(s) != Some(i as u32) {
+                return Err(VlmError::Tokenizer(format!(
+                    "special token `{s}` must have id {i}, has {:?}",
+                    self.inner.token_to_id(s)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    pub fn image_id(&self) -> u32 {
+        special::IMAGE_ID
+    }
+
+    /// Token ids of `text` (special tokens written in the text are recognised; no BOS/EOS added).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self
+            .inner
+            .encode(text, false)
+            .map_err(tok_err)?
+            .get_ids()
+            .to_vec())
+    }
+
+    /// Text of `ids`; special tokens are dropped when `skip_special` is set.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
+        self.inner.decode(ids, skip_special).map_err(tok_err)
+    }
+
+    /// The wrapped `tokenizers` tokenizer.
+    pub fn inner(&self) -> &Tokenizer {
+        &self.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts() -> Vec<String> {
+        corpus(&TaskConfig::default(), 2, 0).unwrap()
+    }
+
+    #[test]
+    fn both_kinds_round_trip_and_keep_special_ids() {
+        let train = texts();
+        let held_out = corpus(&TaskConfig::default(), 1, 99).unwrap();
+        for kind in [
+            TokenizerKind::WordLevel,
+            TokenizerKind::Bpe { vocab_size: 1024 },
+        ] {
+            let tok = VlmTokenizer::build(kind, &train).unwrap();
+            assert!(
+                tok.vocab_size() <= crate::config::PRESET_VOCAB,
+                "{kind:?}: {}",
+                tok.vocab_size()
+            );
+            for text in train.iter().chain(&held_out) {
+                let ids = tok.encode(text).unwrap();
+                assert!(
+                    !ids.contains(&special::UNK_ID),
+                    "{kind:?} has <unk> in {text:?}"
+                );
+                assert_eq!(&tok.decode(&ids, false).unwrap(), text, "{kind:?}");
+            }
+            let ids = tok.encode("<image>\n\nRead <|assistant|>").unwrap();
+            assert_eq!(ids[0], special::IMAGE_ID);
+            assert!(ids.contains(&special::ASSISTANT_ID));
+            // Save and load give the same encodings.
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("tokenizer.json");
+            tok.save(&path).unwrap();
+            let back = VlmTokenizer::from_file(&path).unwrap();
+            for text in &held_out {
+                assert_eq!(back.encode(text).unwrap(), tok.encode(text).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn bpe_gives_shorter_sequences_than_word_level() {
+        let train = texts();
+        let held_out = corpus(&TaskConfig::default(), 2, 7).unwrap();
+        let count = |tok: &VlmTokenizer| -> usize {
+            held_out.iter().map(|t| tok.encode(t).unwrap().len()).sum()
+        };
+        let word = VlmTokenizer::build(TokenizerKind::WordLevel, &train).unwrap();
+        let bpe_same = VlmTokenizer::build(
+            TokenizerKind::Bpe {
+                vocab_size: word.vocab_size(),
+            },
+            &train,
+        )
+        .unwrap();
+        let bpe = VlmTokenizer::build(TokenizerKind::Bpe { vocab_size: 1024 }, &train).unwrap();
+        let (w, s, b) = (count(&word), count(&bpe_same), count(&bpe));
+        eprintln!(
+            "held-out tokens over {} texts: word-level {w} (vocab {}), BPE {s} (vocab {}), \
+             BPE {b} (vocab {})",
+            held_out.len(),
+            word.vocab_size(),
+            bpe_same.vocab_size(),
+            bpe.vocab_size()
+        );
+        // Measured with these seeds: BPE is shorter than word-level at the same vocabulary size,
+        // and more so at 1,024.
+        assert!(
+            b <= s && s < w,
+            "word {w}, bpe same-vocab {s}, bpe 1024 {b}"
+        );
+    }
+
+    #[test]
+    fn unknown_words_are_unk_for_word_level_only() {
+        let train = texts();
+        let word = VlmTokenizer::build(TokenizerKind::WordLevel, &train).unwrap();
+        let ids = word.encode("Zyzzyva").unwrap();
+        assert_eq!(ids, vec![special::UNK_ID]);
+        let bpe = VlmTokenizer::build(TokenizerKind::Bpe { vocab_size: 512 }, &train).unwrap();
+        assert_eq!(
+            bpe.decode(&bpe.encode("Zyzzyva").unwrap(), false).unwrap(),
+            "Zyzzyva"
+        );
+    }
+}

@@ -1,0 +1,411 @@
+//! Model tests, generic over the backend: on flex and ndarray in every test run; on wgpu and cuda
+//! when built with those features (`scripts/gpu_check.sh`).
+
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Distribution, Tolerance};
+use s2h_vlm::*;
+
+/// A configuration small enough for finite differences: every part present, ~40k parameters.
+fn micro_config() -> VlmConfig {
+    VlmConfig::new(
+        DecoderConfig::new(40, 16, 1, 4, 2, 32, 64),
+        special::IMAGE_ID as usize,
+    )
+    .with_vision(Some(
+        VisionConfig::new()
+            .with_vit(Some(VitConfig::new(8, 4, 8, 1, 2).with_mlp_ratio(2)))
+            .with_convnext(Some(
+                ConvNextConfig::new(8, vec![4, 8], vec![1, 1])
+                    .with_stem_stride(2)
+                    .with_kernel_size(3),
+            )),
+    ))
+}
+
+fn ids<B: Backend>(rows: &[Vec<i64>], device: &B::Device) -> Tensor<B, 2, Int> {
+    let t = rows[0].len();
+    let flat: Vec<i64> = rows.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [rows.len(), t]), device)
+}
+
+fn images<B: Backend>(b: usize, size: usize, seed: u64, device: &B::Device) -> Tensor<B, 4> {
+    B::seed(device, seed);
+    Tensor::random([b, 3, size, size], Distribution::Uniform(-1.0, 1.0), device)
+}
+
+/// A prompt with the image block at position 2, then text.
+fn image_row(n_image: usize, text: &[i64]) -> Vec<i64> {
+    let mut row = vec![special::BOS_ID as i64, special::USER_ID as i64];
+    row.extend(std::iter::repeat_n(special::IMAGE_ID as i64, n_image));
+    row.extend_from_slice(text);
+    row
+}
+
+/// GPU backends may use reduced-precision matmul units: compare them more loosely.
+fn tolerance_scale<B: Backend>() -> f64 {
+    let name = std::any::type_name::<B>();
+    if name.contains("Cuda") || name.contains("Wgpu") || name.contains("Cube") {
+        100.0
+    } else {
+        1.0
+    }
+}
+
+fn assert_close<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>, tol: f64) {
+    let tol = tol * tolerance_scale::<B>();
+    a.into_data()
+        .assert_approx_eq::<f32>(&b.into_data(), Tolerance::absolute(tol));
+}
+
+fn preset_shapes_and_params<B: Backend>(device: &B::Device) {
+    // tiny: full forward with an image.
+    let config = VlmConfig::tiny();
+    let model = config.init::<B>(device).unwrap();
+    assert_eq!(model.num_params(), config.num_params());
+    let n = config.n_image_tokens();
+    let row = image_row(n, &[10, 11, 12]);
+    let input = ids::<B>(&[row.clone(), row], device);
+    let logits = model.forward(input, Some(images::<B>(2, config.image_size(), 1, device)));
+    assert_eq!(logits.dims(), [2, n + 5, config.decoder.vocab_size]);
+    // small: built and counted (its forward is exercised by the benchmark).
+    let small = VlmConfig::small();
+    assert_eq!(
+        small.init::<B>(device).unwrap().num_params(),
+        small.num_params()
+    );
+    let counts = [
+        VlmConfig::tiny().num_params(),
+        small.num_params(),
+        VlmConfig::base().num_params(),
+    ];
+    eprintln!(
+        "parameters: tiny {} small {} base {}",
+        counts[0], counts[1], counts[2]
+    );
+    assert!(
+        (0.5e6..2e6).contains(&(counts[0] as f64)),
+        "tiny {}",
+        counts[0]
+    );
+    assert!(
+        (10e6..20e6).contains(&(counts[1] as f64)),
+        "small {}",
+        counts[1]
+    );
+    assert!(
+        (80e6..130e6).contains(&(counts[2] as f64)),
+        "base {}",
+        counts[2]
+    );
+    assert_eq!(VlmConfig::base().n_image_tokens(), 14 * 14);
+}
+
+fn causal_masking<B: Backend>(device: &B::Device) {
+    let config = VlmConfig::tiny();
+    let model = config.init::<B>(device).unwrap();
+    let a = ids::<B>(&[vec![1, 5, 20, 21, 22, 23, 24, 25]], device);
+    let b = ids::<B>(&[vec![1, 5, 20, 21, 22, 99, 98, 97]], device);
+    let la = model.forward(a, None);
+    let lb = model.forward(b, None);
+    // Positions 0..5 see only identical tokens.
+    assert_close(la.clone().narrow(1, 0, 5), lb.clone().narrow(1, 0, 5), 1e-5);
+    // Position 5 sees a different token: its logits must change.
+    let diff = (la.narrow(1, 5, 1) - lb.narrow(1, 5, 1))
+        .abs()
+        .max()
+        .into_scalar()
+        .elem::<f32>();
+    assert!(diff > 1e-4, "a changed token did not change its own logits");
+}
+
+fn kv_cache_matches_full<B: Backend>(device: &B::Device) {
+    let config = VlmConfig::tiny();
+    let model = config.init::<B>(device).unwrap();
+    let n = config.n_image_tokens();
+    let rows = vec![
+        image_row(n, &[10, 11, 12, 13, 14, 15]),
+        image_row(n, &[20, 21, 22, 23, 24, 25]),
+    ];
+    let t = rows[0].len();
+    let img = images::<B>(2, config.image_size(), 2, device);
+    let full = model.forward(ids::<B>(&rows, device), Some(img.clone()));
+    let prefill = n + 3;
+    let mut cache = model.new_cache();
+    let head: Vec<Vec<i64>> = rows.iter().map(|r| r[..prefill].to_vec()).collect();
+    let first = model
+        .forward_cached(ids::<B>(&head, device), Some(img), &mut cache)
+        .unwrap();
+    assert_close(full.clone().narrow(1, 0, prefill), first, 1e-4);
+    for pos in prefill..t {
+        let step: Vec<Vec<i64>> = rows.iter().map(|r| vec![r[pos]]).collect();
+        let logits = model
+            .forward_cached(ids::<B>(&step, device), None, &mut cache)
+            .unwrap();
+        assert_close(full.clone().narrow(1, pos, 1), logits, 1e-4);
+    }
+    assert_eq!(cache.len(), t);
+    // Past the context: an error, not a panic.
+    let mut cache = model.new_cache();
+    let long = ids::<B>(&[vec![7; config.decoder.max_seq_len + 1]], device);
+    assert!(model.forward_cached(long, None, &mut cache).is_err());
+}
+
+fn vision_encoders<B: Backend>(device: &B::Device) {
+    let tiny = VlmConfig::tiny();
+    let vision = tiny.vision.clone().unwrap();
+    let img = images::<B>(2, vision.image_size(), 3, device);
+    let vit_cfg = vision.vit.clone().unwrap();
+    let cnn_cfg = vision.convnext.clone().unwrap();
+    let tower = vision.init::<B>(device);
+    let vit = tower.vit.as_ref().unwrap().forward(img.clone());
+    let cnn = tower.convnext.as_ref().unwrap().forward(img.clone());
+    let grid = vit_cfg.grid() * vit_cfg.grid();
+    assert_eq!(vit.dims(), [2, grid, vit_cfg.d_model]);
+    assert_eq!(cnn.dims(), [2, grid, cnn_cfg.out_channels()]);
+    let both = tower.forward(img.clone());
+    assert_eq!(both.dims(), [2, grid, vision.out_channels()]);
+    assert_close(both, Tensor::cat(vec![vit, cnn], 2), 1e-6);
+    // Each encoder alone drives a whole model.
+    for v in [
+        VisionConfig::new().with_vit(Some(vit_cfg.clone())),
+        VisionConfig::new().with_convnext(Some(cnn_cfg.clone())),
+    ] {
+        let config = VlmConfig::tiny().with_vision(Some(v));
+        let model = config.init::<B>(device).unwrap();
+        let row = image_row(config.n_image_tokens(), &[9]);
+        let logits = model.forward(ids::<B>(&[row.clone(), row], device), Some(img.clone()));
+        assert_eq!(logits.dims()[1], config.n_image_tokens() + 3);
+    }
+    // Mismatched grids are a configuration error.
+    let bad = VlmConfig::tiny().with_vision(Some(
+        VisionConfig::new()
+            .with_vit(Some(vit_cfg))
+            .with_convnext(Some(cnn_cfg.with_stem_stride(2))),
+    ));
+    assert!(bad.init::<B>(device).is_err());
+}
+
+fn image_changes_only_later_logits<B: Backend>(device: &B::Device) {
+    let config = VlmConfig::tiny();
+    let model = config.init::<B>(device).unwrap();
+    let n = config.n_image_tokens();
+    let row = image_row(n, &[10, 11]);
+    let input = ids::<B>(&[row], device);
+    let a = model.forward(
+        input.clone(),
+        Some(images::<B>(1, config.image_size(), 4, device)),
+    );
+    let b = model.forward(input, Some(images::<B>(1, config.image_size(), 5, device)));
+    assert_close(a.clone().narrow(1, 0, 2), b.clone().narrow(1, 0, 2), 1e-5);
+    let diff = (a.narrow(1, n + 1, 2) - b.narrow(1, n + 1, 2))
+        .abs()
+        .max()
+        .into_scalar()
+        .elem::<f32>();
+    assert!(diff > 1e-4, "the image does not reach the text after it");
+}
+
+fn save_load_parity<B: Backend>(device: &B::Device) {
+    let texts = vec!["Answer: 1, 2 (sum 3)\n".to_string()];
+    let tokenizer = VlmTokenizer::build(TokenizerKind::WordLevel, &texts).unwrap();
+    let config = VlmConfig::tiny().with_vocab(&tokenizer);
+    let model = config.init::<B>(device).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    save_model(dir.path(), &config, &tokenizer, &model).unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let (config2, tok2, model2) = load_model::<B>(dir.path(), device).unwrap();
+    assert_eq!(config2, config);
+    assert_eq!(tok2.vocab_size(), tokenizer.vocab_size());
+    let n = config.n_image_tokens();
+    let row = image_row(n, &[10, 11, 12]);
+    let img = images::<B>(1, config.image_size(), 6, device);
+    let a = model.forward(
+        ids::<B>(std::slice::from_ref(&row), device),
+        Some(img.clone()),
+    );
+    let b = model2.forward(ids::<B>(&[row], device), Some(img));
+    a.into_data().assert_eq(&b.into_data(), true);
+    // A directory for another shape is refused.
+    let other = VlmConfig::tiny().with_vocab(&tokenizer);
+    let mut other = other;
+    other.decoder.d_ff += 8;
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::to_string(&other).unwrap(),
+    )
+    .unwrap();
+    assert!(load_model::<B>(dir.path(), device).is_err());
+}
+
+/// Collects every float parameter's gradient, flattened, in visiting order.
+struct GradCollector<'a, B: AutodiffBackend> {
+    grads: &'a B::Gradients,
+    out: Vec<Tensor<B::InnerBackend, 1>>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for GradCollector<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let value = param.val();
+        let n = value.shape().num_elements();
+        let g = value
+            .grad(self.grads)
+            .map(|g| g.reshape([n]))
+            .unwrap_or_else(|| Tensor::zeros([n], &value.device()));
+        self.out.push(g);
+    }
+}
+
+/// Adds `scale * direction[i]` to the i-th float parameter.
+struct Shift<B: Backend> {
+    direction: Vec<Tensor<B, 1>>,
+    scale: f64,
+    next: usize,
+}
+
+impl<B: Backend> ModuleMapper<B> for Shift<B> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let d = self.direction[self.next].clone();
+        self.next += 1;
+        let scale = self.scale;
+        param.map(|t| {
+            let shape = t.shape();
+            t + d.reshape(shape).mul_scalar(scale)
+        })
+    }
+}
+
+fn gradient_check<B: AutodiffBackend>(device: &B::Device) {
+    let config = micro_config();
+    let model = config.init::<B>(device).unwrap();
+    let n = config.n_image_tokens();
+    let rows = vec![
+        image_row(n, &[10, 11, 12, 13]),
+        image_row(n, &[20, 21, 22, 0]),
+    ];
+    let mask_rows: Vec<f32> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(r, row)| {
+            (0..row.len()).map(move |j| {
+                if j >= row.len() - 3 && !(r == 1 && j == row.len() - 1) {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    let t = rows[0].len();
+    let input = ids::<B>(&rows, device);
+    let img = images::<B>(2, config.image_size(), 7, device);
+    let mask = Tensor::<B, 2>::from_data(TensorData::new(mask_rows, [2, t]), device);
+    let loss = masked_lm_loss(
+        model.forward(input.clone(), Some(img.clone())),
+        input.clone(),
+        mask.clone(),
+    );
+    let grads = loss.backward();
+    let mut collector = GradCollector::<B> {
+        grads: &grads,
+        out: Vec::new(),
+    };
+    model.visit(&mut collector);
+    let g = collector.out;
+    let norm2: f64 = g
+        .iter()
+        .map(|t| t.clone().square().sum().into_scalar().elem::<f64>())
+        .sum();
+    assert!(norm2 > 0.0);
+    // Central difference along the unit gradient direction equals the gradient norm.
+    let norm = norm2.sqrt();
+    let inner = model.valid();
+    let (input_i, img_i, mask_i) = (input.inner(), img.inner(), mask.inner());
+    let eps = 1e-2;
+    let loss_at = |scale: f64| -> f64 {
+        let mut shift = Shift {
+            direction: g.clone(),
+            scale: scale / norm,
+            next: 0,
+        };
+        let m = inner.clone().map(&mut shift);
+        masked_lm_loss(
+            m.forward(input_i.clone(), Some(img_i.clone())),
+            input_i.clone(),
+            mask_i.clone(),
+        )
+        .into_scalar()
+        .elem::<f64>()
+    };
+    let fd = (loss_at(eps) - loss_at(-eps)) / (2.0 * eps);
+    let rel = (fd - norm).abs() / norm;
+    assert!(
+        rel < 0.02,
+        "finite difference {fd} vs gradient norm {norm} (rel {rel})"
+    );
+    // Every parameter tensor of every part receives gradient.
+    for (i, t) in g.iter().enumerate() {
+        let s = t.clone().abs().sum().into_scalar().elem::<f64>();
+        assert!(s > 0.0, "parameter #{i} has no gradient");
+    }
+}
+
+macro_rules! backend_tests {
+    ($modname:ident, $backend:ty) => {
+        mod $modname {
+            use super::*;
+            type B = $backend;
+            type AD = burn::backend::Autodiff<B>;
+            fn device() -> burn::tensor::Device<B> {
+                Default::default()
+            }
+            #[test]
+            fn preset_shapes_and_param_counts() {
+                preset_shapes_and_params::<B>(&device());
+            }
+            #[test]
+            fn future_tokens_do_not_change_earlier_logits() {
+                causal_masking::<B>(&device());
+            }
+            #[test]
+            fn kv_cache_logits_equal_full_recompute() {
+                kv_cache_matches_full::<B>(&device());
+            }
+            #[test]
+            fn vit_convnext_alone_and_concatenated() {
+                vision_encoders::<B>(&device());
+            }
+            #[test]
+            fn image_reaches_only_later_positions() {
+                image_changes_only_later_logits::<B>(&device());
+            }
+            #[test]
+            fn save_then_load_gives_identical_logits() {
+                save_load_parity::<B>(&device());
+            }
+            #[test]
+            fn gradients_match_finite_differences() {
+                gradient_check::<AD>(&device());
+            }
+        }
+    };
+}
+
+#[cfg(feature = "flex")]
+backend_tests!(flex, burn::backend::Flex);
+backend_tests!(ndarray, burn_ndarray::NdArray);
+/// wgpu runs one smoke test only: on Mesa's software Vulkan (lavapipe) every kernel compiles
+/// for minutes. `XDG_RUNTIME_DIR=/tmp cargo test -p s2h-vlm --features wgpu --test model wgpu`.
+#[cfg(feature = "wgpu")]
+mod wgpu {
+    use super::*;
+    #[test]
+    fn smoke_causal_masking_on_wgpu() {
+        causal_masking::<burn::backend::Wgpu>(&Default::default());
+    }
+}
+#[cfg(feature = "cuda")]
+backend_tests!(cuda, burn::backend::Cuda);
