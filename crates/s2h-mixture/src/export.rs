@@ -4,14 +4,15 @@
 //! written in index order.
 
 use std::fs;
-use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 
 use rayon::prelude::*;
 use s2h_render::{ImageOptions, TextOptions};
 use s2h_tasks::{Split, TaskConfig, TaskKind};
 use serde::Serialize;
 
+use crate::files::{OutFile, write_image};
 use crate::record::{Record, RecordImage, Supervision, build_record};
 use crate::{MixtureError, Result};
 
@@ -110,9 +111,7 @@ pub fn write_dataset(
             &images_dir,
         ))?;
     }
-    let tmp_path = out.join(format!("{RECORDS_FILE}.tmp"));
-    let file = fs::File::create(&tmp_path).map_err(MixtureError::io("cannot write", &tmp_path))?;
-    let mut writer = BufWriter::new(file);
+    let mut records = OutFile::create(out, RECORDS_FILE)?;
     let mut summary = DatasetSummary::default();
 
     // Chunks bound memory while keeping every worker busy; lines are written in index order.
@@ -130,10 +129,8 @@ pub fn write_dataset(
             })
             .collect::<Result<_>>()?;
         for (line, png_bytes) in lines {
-            writer
-                .write_all(line.as_bytes())
-                .and_then(|_| writer.write_all(b"\n"))
-                .map_err(MixtureError::io("cannot write", &tmp_path))?;
+            records.write(&line)?;
+            records.write("\n")?;
             summary.records += 1;
             summary.jsonl_bytes += line.len() as u64 + 1;
             if with_image {
@@ -143,17 +140,7 @@ pub fn write_dataset(
         }
         chunk_start = chunk_end;
     }
-    writer
-        .into_inner()
-        .map_err(|e| MixtureError::Io {
-            action: "cannot write",
-            path: tmp_path.clone(),
-            error: e.into_error(),
-        })?
-        .sync_all()
-        .map_err(MixtureError::io("cannot flush", &tmp_path))?;
-    fs::rename(&tmp_path, &records_path)
-        .map_err(MixtureError::io("cannot move into place", &records_path))?;
+    records.finish()?;
     Ok(summary)
 }
 
@@ -168,16 +155,13 @@ fn one_record(
         .tasks
         .generate(spec.task, spec.split, spec.seed, index)?;
     let (image, png_bytes) = if with_image {
-        let rendered = s2h_render::render_image(&instance, &spec.image)?;
-        let png = rendered.png()?;
         let name = image_file_name(spec.task, spec.split, spec.seed, index);
-        let path = images_dir.join(&name);
-        write_atomically(&path, &png)?;
+        let (layout, png_bytes) = write_image(&instance, &spec.image, &images_dir.join(&name))?;
         let image = RecordImage {
             path: format!("{IMAGES_DIR}/{name}"),
-            layout: rendered.layout,
+            layout,
         };
-        (Some(image), png.len() as u64)
+        (Some(image), png_bytes)
     } else {
         (None, 0)
     };
@@ -194,13 +178,6 @@ fn one_record(
         MixtureError::InvalidRequest(format!("record {} cannot be serialised: {e}", record.id))
     })?;
     Ok((line, png_bytes))
-}
-
-/// Write through a temporary name so a reader never sees half a file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    fs::write(&tmp, bytes).map_err(MixtureError::io("cannot write", &tmp))?;
-    fs::rename(&tmp, path).map_err(MixtureError::io("cannot move into place", path))
 }
 
 /// Read every record of a `records.jsonl` (or of the `records.jsonl` inside a directory).

@@ -9,8 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -20,6 +19,7 @@ use serde::Serialize;
 
 use crate::eval_set::{EvalSetSpec, EvalTexts};
 use crate::export::{IMAGES_DIR, RECORDS_FILE, image_file_name};
+use crate::files::{OutFile, write_image};
 use crate::interop::{Formats, JsonArray, LLAVA_FILE, TSV_FILE, TsvRow, llava_json, tsv_header};
 use crate::manifest::{self, MANIFEST_FORMAT, Manifest, Seeds, file_entries, write_manifest};
 use crate::mixture::{CotKeep, InstanceKey, Mixture, RecordRef};
@@ -246,54 +246,10 @@ fn render_one(
     images_dir: &Path,
 ) -> Result<(Layout, String, u64)> {
     let instance = render.tasks.generate(r.task, r.split, r.seed, r.index)?;
-    let rendered = s2h_render::render_image(&instance, &render.image_options(r.task))?;
-    let png = rendered.png()?;
     let name = image_file_name(r.task, r.split, r.seed, r.index);
-    let path = images_dir.join(&name);
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    fs::write(&tmp, &png).map_err(MixtureError::io("cannot write", &tmp))?;
-    fs::rename(&tmp, &path).map_err(MixtureError::io("cannot move into place", &path))?;
-    Ok((rendered.layout, name, png.len() as u64))
-}
-
-/// One output file written under a temporary name and renamed when complete.
-struct OutFile {
-    tmp: PathBuf,
-    path: PathBuf,
-    writer: BufWriter<fs::File>,
-}
-
-impl OutFile {
-    fn create(dir: &Path, name: &str) -> Result<Self> {
-        let path = dir.join(name);
-        let tmp = dir.join(format!("{name}.tmp"));
-        let file = fs::File::create(&tmp).map_err(MixtureError::io("cannot write", &tmp))?;
-        Ok(Self {
-            tmp,
-            path,
-            writer: BufWriter::new(file),
-        })
-    }
-
-    fn write(&mut self, text: &str) -> Result<()> {
-        self.writer
-            .write_all(text.as_bytes())
-            .map_err(MixtureError::io("cannot write", &self.tmp))
-    }
-
-    fn finish(self) -> Result<()> {
-        let tmp = self.tmp;
-        self.writer
-            .into_inner()
-            .map_err(|e| MixtureError::Io {
-                action: "cannot write",
-                path: tmp.clone(),
-                error: e.into_error(),
-            })?
-            .sync_all()
-            .map_err(MixtureError::io("cannot flush", &tmp))?;
-        fs::rename(&tmp, &self.path).map_err(MixtureError::io("cannot move into place", &self.path))
-    }
+    let options = render.image_options(r.task);
+    let (layout, png_bytes) = write_image(&instance, &options, &images_dir.join(&name))?;
+    Ok((layout, name, png_bytes))
 }
 
 /// The lines one record contributes to each file.
