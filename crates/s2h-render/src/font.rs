@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
-pub(crate) static REGULAR: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
-pub(crate) static BOLD: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
+static REGULAR: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+static BOLD: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 
 fn face(bold: bool) -> &'static ttf_parser::Face<'static> {
     static FACES: OnceLock<[ttf_parser::Face<'static>; 2]> = OnceLock::new();
@@ -41,6 +41,15 @@ pub fn text_width_em(text: &str, bold: bool) -> f32 {
 /// True when the shipped font has a real glyph (not the missing-glyph box) for `c`.
 pub fn has_glyph(c: char, bold: bool) -> bool {
     face(bold).glyph_index(c).is_some_and(|g| g.0 != 0)
+}
+
+/// Ink bounds of the glyph for `c` in ems, `[x_min, y_min, x_max, y_max]` with y up, or `None`
+/// when the font has no glyph (or an empty one) for it.
+pub(crate) fn glyph_bounds_em(c: char, bold: bool) -> Option<[f32; 4]> {
+    let face = face(bold);
+    let r = face.glyph_bounding_box(face.glyph_index(c)?)?;
+    let em = |v: i16| f32::from(v) / f32::from(face.units_per_em());
+    Some([em(r.x_min), em(r.y_min), em(r.x_max), em(r.y_max)])
 }
 
 /// Height of capital letters in ems, used to centre text vertically on its baseline.

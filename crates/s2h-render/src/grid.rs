@@ -86,19 +86,10 @@ type GlyphBounds = [f32; 4];
 fn glyph_bounds() -> &'static HashMap<char, GlyphBounds> {
     static BOUNDS: OnceLock<HashMap<char, GlyphBounds>> = OnceLock::new();
     BOUNDS.get_or_init(|| {
-        let Ok(face) = ttf_parser::Face::parse(font::REGULAR, 0) else {
-            return HashMap::new();
-        };
-        let per_em = f32::from(face.units_per_em());
         OBJECTS
             .iter()
             .chain(OBSTACLES.iter())
-            .filter_map(|&(_, c)| {
-                let glyph = face.glyph_index(c)?;
-                let r = face.glyph_bounding_box(glyph)?;
-                let em = |v: i16| f32::from(v) / per_em;
-                Some((c, [em(r.x_min), em(r.y_min), em(r.x_max), em(r.y_max)]))
-            })
+            .filter_map(|&(_, c)| Some((c, font::glyph_bounds_em(c, false)?)))
             .collect()
     })
 }
