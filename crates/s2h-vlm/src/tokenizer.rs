@@ -28,7 +28,7 @@ pub mod special {
     pub const EOS: &str = "</s>";
     pub const UNK: &str = "<unk>";
     /// The image placeholder of the prompts (`s2h_cot::IMAGE_PLACEHOLDER`).
-    pub const IMAGE: &str = "<image>";
+    pub const IMAGE: &str = s2h_cot::IMAGE_PLACEHOLDER;
     pub const USER: &str = "<|user|>";
     pub const ASSISTANT: &str = "<|assistant|>";
     pub const ALL: [&str; 7] = [PAD, BOS, EOS, UNK, IMAGE, USER, ASSISTANT];
