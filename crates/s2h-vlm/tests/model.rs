@@ -173,10 +173,10 @@ fn left_padding_matches_alone<B: Backend>(device: &B::Device) {
         )
         .unwrap();
     let alone_long = model.forward(
-        ids::<B>(&[long.clone()], device),
+        ids::<B>(std::slice::from_ref(&long), device),
         Some(img.clone().narrow(0, 0, 1)),
     );
-    let alone_short = model.forward(ids::<B>(&[short.clone()], device), None);
+    let alone_short = model.forward(ids::<B>(std::slice::from_ref(&short), device), None);
     assert_close(batch.clone().narrow(0, 0, 1), alone_long, 1e-4);
     assert_close(
         batch.narrow(0, 1, 1).narrow(1, pad, short.len()),
