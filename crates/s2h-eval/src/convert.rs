@@ -52,7 +52,8 @@ pub fn converted_text(output: &str, gold: &str) -> Option<String> {
 /// How well one output converted the image to text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversionScore {
-    /// The output began with the conversion prompt.
+    /// The output wrote the whole conversion prompt (the pre-filled word and the rest of its
+    /// sentence), so a conversion could follow.
     pub prompted: bool,
     /// The converted text equals the gold rendering exactly.
     pub exact: bool,
@@ -123,7 +124,7 @@ pub fn table_cells(text: &str) -> Option<Vec<Vec<String>>> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversionMetrics {
     pub examples: usize,
-    /// Share of outputs that started with the conversion prompt.
+    /// Share of outputs that wrote the whole conversion prompt.
     pub prompted_rate: f64,
     /// Share of outputs whose converted text equals the gold rendering.
     pub exact_rate: f64,
