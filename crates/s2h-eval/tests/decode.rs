@@ -148,6 +148,33 @@ fn trained_model_decodes_its_answer_and_stops_at_end_token() {
     assert_eq!(cut[0].generated_tokens(), 3);
 }
 
+/// The trained row, left-padded behind a longer prompt, still writes its answer exactly, with and
+/// without the cache (the padding mask itself is checked token for token by
+/// `batched_and_cached_decoding_equal_single_and_uncached`).
+#[test]
+fn left_padded_trained_row_decodes_its_answer() {
+    let (model, processor, record) = trained();
+    let prompt = s2h_eval::record_prompt(processor, record, ctr_text().dir.path(), false).unwrap();
+    let longer = Prompt {
+        id: "longer".into(),
+        input_ids: (0..prompt.input_ids.len() + 9)
+            .map(|i| 7 + (i % 20) as u32)
+            .collect(),
+        image: None,
+    };
+    for use_cache in [true, false] {
+        let gens = decode::greedy(
+            model,
+            processor,
+            &[longer.clone(), prompt.clone()],
+            &opts(40, 2, use_cache),
+        )
+        .unwrap();
+        assert_eq!(gens[1].text, record.target, "cache {use_cache}");
+        assert_eq!(gens[1].stop, StopReason::EndToken);
+    }
+}
+
 #[test]
 fn evaluation_scores_with_the_score_code_and_writes_both_files() {
     let (model, processor, record) = trained();
