@@ -50,6 +50,35 @@ pub enum EvalError {
          exactly one prediction"
     )]
     MissingPredictions { count: usize, ids: String },
+    #[error("invalid decoding options: {0}")]
+    InvalidOptions(String),
+    #[error(
+        "prompt `{id}` is {len} tokens long but the model's context holds {max}; evaluate with a \
+         model of a longer context (`max_seq_len`) or a smaller eval set"
+    )]
+    PromptTooLong { id: String, len: usize, max: usize },
+    #[error("model: {0}")]
+    Model(String),
+    #[error(
+        "the eval set mixes tasks ({tasks}); a model is trained on one task, so evaluate each \
+         task's eval set on its own"
+    )]
+    MixedTasks { tasks: String },
+    #[error(
+        "the eval set is for task `{found}` but the model is evaluated on `{expected}`; pass the \
+         eval set of `{expected}` (or the task the model was trained on)"
+    )]
+    TaskMismatch {
+        expected: s2h_tasks::TaskKind,
+        found: s2h_tasks::TaskKind,
+    },
+    #[error("`{path}` has no records.jsonl; pass an eval set written by `generate eval-set`")]
+    NoEvalSet { path: PathBuf },
+    #[error(
+        "`{path}` already holds evaluation results; pass --overwrite to replace them or choose \
+         another output directory"
+    )]
+    OutputExists { path: PathBuf },
     #[error("cannot serialise {what}: {error}")]
     Serialise {
         what: &'static str,

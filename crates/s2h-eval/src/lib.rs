@@ -15,11 +15,20 @@
 //! # }
 //! ```
 //!
+//! With the default `model` feature, [`decode`] runs batched greedy decoding with the KV cache
+//! and [`evaluate_model`] evaluates a model on an eval set through the same scoring
+//! (`docs/evaluation.md`); `default-features = false` leaves the crate free of Burn.
+//!
 //! Files: a predictions file is JSONL with one `{"id", "output"}` object per eval record;
 //! results are `metrics.json` ([`Metrics`]) and, beside it, `metrics.per_example.jsonl`
 //! ([`ExampleResult`] per line). `docs/scoring.md` defines every metric.
 
+pub mod convert;
+#[cfg(feature = "model")]
+pub mod decode;
 mod error;
+#[cfg(feature = "model")]
+pub mod evaluate;
 mod example;
 mod metrics;
 mod predictions;
@@ -34,6 +43,12 @@ use s2h_mixture::Record;
 use serde::Serialize;
 
 pub use error::{EvalError, LISTED_IDS, Result};
+#[cfg(feature = "model")]
+pub use evaluate::{
+    EvalOptions, EvalReport, LoadedModel, METRICS_FILE, PREDICTIONS_FILE, PredictionRecord,
+    check_task, evaluate_dirs, evaluate_model, evaluate_model_with_progress, load_model_dir,
+    main_accuracy, read_eval_set, record_prompt,
+};
 pub use example::{
     ExampleResult, StepFieldAccuracy, TableCotScore, score_output, score_parsed, score_record,
     score_table_cot,

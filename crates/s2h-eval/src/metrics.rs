@@ -16,6 +16,15 @@ pub mod names {
     /// Mean output length in characters.
     pub const MEAN_OUTPUT_CHARS: &str = "mean_output_chars";
 
+    /// Model evaluation only: mean generated tokens per output, `</s>` included (paper Figs 4, 6).
+    pub const MEAN_GENERATED_TOKENS: &str = "mean_generated_tokens";
+    /// "Convert"-prompted evaluation only: share of outputs whose converted text equals the gold
+    /// text rendering (paper Table 12).
+    pub const CONVERSION_EXACT: &str = "conversion_exact";
+    /// "Convert"-prompted evaluation of table tasks only: gold table cells reproduced at their
+    /// row and column, pooled over outputs.
+    pub const CONVERSION_CELL_ACCURACY: &str = "conversion_cell_accuracy";
+
     // CTR and TR.
     /// Exact match of the final answer: values and sum (`Verdict.correct`).
     pub const EXACT_MATCH_ANSWER: &str = "exact_match_answer";
@@ -88,7 +97,10 @@ const MEAN_OVER_PARSED: &[&str] = &[names::OBSTACLES_ENTERED];
 pub fn is_rate(name: &str) -> bool {
     !matches!(
         name,
-        names::MEAN_OUTPUT_CHARS | names::FIRST_WRONG_INDEX_MEAN | names::OBSTACLES_ENTERED
+        names::MEAN_OUTPUT_CHARS
+            | names::MEAN_GENERATED_TOKENS
+            | names::FIRST_WRONG_INDEX_MEAN
+            | names::OBSTACLES_ENTERED
     )
 }
 
@@ -122,6 +134,8 @@ pub fn display_order(task: TaskKind) -> Vec<&'static str> {
             names::CONSISTENCY_ERROR_RATE,
         ]),
     }
+    // Model-evaluation metrics (generation length, conversion) are not listed: scoring a
+    // predictions file does not produce them, and the table appends any extra metric anyway.
     order.extend_from_slice(&[names::PARSE_FAILURE_RATE, names::MEAN_OUTPUT_CHARS]);
     order
 }

@@ -78,7 +78,9 @@ pub fn read_example_results(path: &Path) -> Result<Vec<ExampleResult>> {
     Ok(results)
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Write `bytes` through a temporary file renamed into place, so an interrupted run never
+/// leaves half a file (the parent directory is created if missing).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(EvalError::io("cannot create directory", parent))?;
     }

@@ -45,22 +45,47 @@ pub struct Attention<B: Backend> {
     pub head_dim: usize,
 }
 
-/// `[len, past + len]`, true where key position `j` lies after query position `past + i`.
-pub fn causal_mask<B: Backend>(len: usize, past: usize, device: &B::Device) -> Tensor<B, 2, Bool> {
+/// `[1, len, past + len]`, true where key position `j` lies after query position `past + i`
+/// (one mask shared by every batch row).
+pub fn causal_mask<B: Backend>(len: usize, past: usize, device: &B::Device) -> Tensor<B, 3, Bool> {
     let total = past + len;
     let data: Vec<bool> = (0..len)
         .flat_map(|i| (0..total).map(move |j| j > past + i))
         .collect();
-    Tensor::from_data(TensorData::new(data, [len, total]), device)
+    Tensor::from_data(TensorData::new(data, [1, len, total]), device)
+}
+
+/// `[batch, len, past + len]` for left-padded rows: row `r` starts with `pads[r]` padding tokens.
+/// Besides the causal rule, no query may attend to a padding key — except a padding query to
+/// itself: a row with every key masked would give a softmax of NaN, and that NaN would reach
+/// real tokens through the padding's values (`0 × NaN` is NaN).
+pub fn padded_causal_mask<B: Backend>(
+    len: usize,
+    past: usize,
+    pads: &[usize],
+    device: &B::Device,
+) -> Tensor<B, 3, Bool> {
+    let total = past + len;
+    let data: Vec<bool> = pads
+        .iter()
+        .flat_map(|&pad| {
+            (0..len).flat_map(move |i| {
+                let q = past + i;
+                (0..total).map(move |j| j > q || (j < pad && j != q))
+            })
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(data, [pads.len(), len, total]), device)
 }
 
 impl<B: Backend> Attention<B> {
-    /// `x`: `[batch, len, d_model]`. `mask`: `[len, keys]`, true = may not attend.
+    /// `x`: `[batch, len, d_model]`. `mask`: `[1 | batch, len, keys]`, true = may not attend
+    /// (one mask for all rows, or one per row for left-padded batches).
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
         rope: Option<&RopeTables<B>>,
-        mask: Option<Tensor<B, 2, Bool>>,
+        mask: Option<Tensor<B, 3, Bool>>,
         cache: Option<&mut Option<LayerCache<B>>>,
     ) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
@@ -82,7 +107,7 @@ impl<B: Backend> Attention<B> {
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
         if let Some(mask) = mask {
-            let mask = mask.unsqueeze::<4>().expand([b, self.n_heads, t, s]);
+            let mask = mask.unsqueeze_dim::<4>(1).expand([b, self.n_heads, t, s]);
             scores = scores.mask_fill(mask, f32::NEG_INFINITY);
         }
         let weights = softmax(scores, 3);

@@ -5,7 +5,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNor
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::attention::{Attention, AttentionConfig, causal_mask};
+use crate::attention::{Attention, AttentionConfig, causal_mask, padded_causal_mask};
 use crate::config::DecoderConfig;
 use crate::kv_cache::KvCache;
 use crate::rope::RopeTables;
@@ -110,7 +110,7 @@ impl<B: Backend> Decoder<B> {
         embeds: Tensor<B, 3>,
         cache: &mut KvCache<B>,
     ) -> Result<Tensor<B, 3>> {
-        let [_, t, _] = embeds.dims();
+        let [b, t, _] = embeds.dims();
         let past = cache.len();
         if past + t > self.max_seq_len {
             return Err(VlmError::InvalidConfig(format!(
@@ -126,9 +126,37 @@ impl<B: Backend> Decoder<B> {
             )));
         }
         let device = embeds.device();
-        let rope = RopeTables::new(self.head_dim, self.rope_theta, past, t, &device);
-        // A single new token may attend to everything cached: no mask needed.
-        let mask = (t > 1).then(|| causal_mask::<B>(t, past, &device));
+        let (rope, mask) = match cache.pads() {
+            None => (
+                RopeTables::new(self.head_dim, self.rope_theta, past, t, &device),
+                // A single new token may attend to everything cached: no mask needed.
+                (t > 1).then(|| causal_mask::<B>(t, past, &device)),
+            ),
+            Some(pads) => {
+                if pads.len() != b {
+                    return Err(VlmError::InvalidConfig(format!(
+                        "KV cache padded for {} rows used with a batch of {b}",
+                        pads.len()
+                    )));
+                }
+                // Real tokens of row r sit at slots pads[r].. and take positions 0..; the
+                // padding's positions do not matter (nothing attends to it) and are clamped to 0.
+                let positions: Vec<usize> = pads
+                    .iter()
+                    .flat_map(|&pad| (past..past + t).map(move |slot| slot.saturating_sub(pad)))
+                    .collect();
+                (
+                    RopeTables::from_positions(
+                        self.head_dim,
+                        self.rope_theta,
+                        &positions,
+                        b,
+                        &device,
+                    ),
+                    Some(padded_causal_mask::<B>(t, past, pads, &device)),
+                )
+            }
+        };
         let mut h = embeds;
         for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
             h = layer.forward_with(h, &rope, mask.clone(), Some(slot));
@@ -141,6 +169,11 @@ impl<B: Backend> Decoder<B> {
     pub fn new_cache(&self) -> KvCache<B> {
         KvCache::new(self.layers.len())
     }
+
+    /// An empty cache for a left-padded batch ([`KvCache::with_left_padding`]).
+    pub fn new_padded_cache(&self, pads: Vec<usize>) -> KvCache<B> {
+        KvCache::with_left_padding(self.layers.len(), pads)
+    }
 }
 
 impl<B: Backend> DecoderLayer<B> {
@@ -148,7 +181,7 @@ impl<B: Backend> DecoderLayer<B> {
         &self,
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
-        mask: Tensor<B, 2, Bool>,
+        mask: Tensor<B, 3, Bool>,
         cache: Option<&mut Option<crate::kv_cache::LayerCache<B>>>,
     ) -> Tensor<B, 3> {
         self.forward_with(x, rope, Some(mask), cache)
@@ -158,7 +191,7 @@ impl<B: Backend> DecoderLayer<B> {
         &self,
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
-        mask: Option<Tensor<B, 2, Bool>>,
+        mask: Option<Tensor<B, 3, Bool>>,
         cache: Option<&mut Option<crate::kv_cache::LayerCache<B>>>,
     ) -> Tensor<B, 3> {
         let h = x.clone()

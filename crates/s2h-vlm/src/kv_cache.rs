@@ -11,22 +11,47 @@ pub struct LayerCache<B: Backend> {
 }
 
 /// The cache of a whole decoder.
+///
+/// A batch of prompts of different lengths is left-padded: row `r` starts with `pads[r]`
+/// padding tokens, which no real token attends to, and its real tokens take positions from 0 as
+/// if the row were alone (so its output is the same as decoding it alone). Tokens appended later
+/// are real in every row, so the padding is fixed at creation.
 #[derive(Debug, Clone)]
 pub struct KvCache<B: Backend> {
     pub(crate) layers: Vec<Option<LayerCache<B>>>,
     len: usize,
+    pads: Option<Vec<usize>>,
 }
 
 impl<B: Backend> KvCache<B> {
-    /// An empty cache for a decoder of `n_layers` layers.
+    /// An empty cache for a decoder of `n_layers` layers; every row shares its positions.
     pub fn new(n_layers: usize) -> Self {
         KvCache {
             layers: vec![None; n_layers],
             len: 0,
+            pads: None,
         }
     }
 
-    /// Positions cached so far (the position of the next token).
+    /// An empty cache for a left-padded batch: `pads[r]` padding tokens open row `r` of the
+    /// first call (the prefill), which must hold `pads.len()` rows.
+    pub fn with_left_padding(n_layers: usize, pads: Vec<usize>) -> Self {
+        // No padding at all is the shared-position case: keep its cheaper path.
+        let pads = pads.iter().any(|&p| p > 0).then_some(pads);
+        KvCache {
+            layers: vec![None; n_layers],
+            len: 0,
+            pads,
+        }
+    }
+
+    /// Left padding per row, if the batch is padded.
+    pub fn pads(&self) -> Option<&[usize]> {
+        self.pads.as_deref()
+    }
+
+    /// Sequence slots cached so far, padding included (the index of the next token; with left
+    /// padding, row `r`'s next position is this minus `pads[r]`).
     pub fn len(&self) -> usize {
         self.len
     }
@@ -39,10 +64,11 @@ impl<B: Backend> KvCache<B> {
         self.len += by;
     }
 
-    /// Forget everything (start a new sequence).
+    /// Forget everything (start a new sequence without padding).
     pub fn clear(&mut self) {
         self.layers.iter_mut().for_each(|l| *l = None);
         self.len = 0;
+        self.pads = None;
     }
 }
 

@@ -98,6 +98,13 @@ impl<B: Backend> Vlm<B> {
         self.decoder.new_cache()
     }
 
+    /// An empty KV cache for a left-padded batch: the prefill's row `r` starts with `pads[r]`
+    /// `<pad>` tokens, which are masked out and do not shift the row's positions, so each row
+    /// decodes exactly as it would alone.
+    pub fn new_padded_cache(&self, pads: Vec<usize>) -> KvCache<B> {
+        self.decoder.new_padded_cache(pads)
+    }
+
     /// Check that an image batch fits the model before a forward pass.
     pub fn check_images(&self, images: &Tensor<B, 4>, size: usize) -> Result<()> {
         let [_, c, h, w] = images.dims();

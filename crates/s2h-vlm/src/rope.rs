@@ -5,31 +5,46 @@
 
 use burn::prelude::*;
 
-/// cos/sin tables for positions `start..start + len`, each `[len, head_dim]`.
+/// cos/sin tables, each `[rows, len, head_dim]`: `rows` is 1 when every batch row shares the
+/// positions (training, unpadded decoding) or the batch size when each row has its own
+/// (left-padded batched decoding).
 #[derive(Debug, Clone)]
 pub struct RopeTables<B: Backend> {
-    pub cos: Tensor<B, 2>,
-    pub sin: Tensor<B, 2>,
+    pub cos: Tensor<B, 3>,
+    pub sin: Tensor<B, 3>,
 }
 
 impl<B: Backend> RopeTables<B> {
+    /// Tables for positions `start..start + len`, shared by every row.
     pub fn new(head_dim: usize, theta: f32, start: usize, len: usize, device: &B::Device) -> Self {
+        let positions: Vec<usize> = (start..start + len).collect();
+        Self::from_positions(head_dim, theta, &positions, 1, device)
+    }
+
+    /// Tables for explicit positions, `rows × len` of them row-major (one row of positions per
+    /// batch row). Left-padded rows use this so their real tokens get the positions they would
+    /// have alone.
+    pub fn from_positions(
+        head_dim: usize,
+        theta: f32,
+        positions: &[usize],
+        rows: usize,
+        device: &B::Device,
+    ) -> Self {
         let half = head_dim / 2;
-        let mut cos = Vec::with_capacity(len * head_dim);
-        let mut sin = Vec::with_capacity(len * head_dim);
-        for pos in start..start + len {
-            let row: Vec<f64> = (0..half)
-                .map(|i| {
-                    let inv_freq = (theta as f64).powf(-(2.0 * i as f64) / head_dim as f64);
-                    pos as f64 * inv_freq
-                })
-                .collect();
+        let len = positions.len() / rows.max(1);
+        let inv_freq: Vec<f64> = (0..half)
+            .map(|i| (theta as f64).powf(-(2.0 * i as f64) / head_dim as f64))
+            .collect();
+        let mut cos = Vec::with_capacity(positions.len() * head_dim);
+        let mut sin = Vec::with_capacity(positions.len() * head_dim);
+        for &pos in positions {
             for _ in 0..2 {
-                cos.extend(row.iter().map(|a| a.cos() as f32));
-                sin.extend(row.iter().map(|a| a.sin() as f32));
+                cos.extend(inv_freq.iter().map(|f| (pos as f64 * f).cos() as f32));
+                sin.extend(inv_freq.iter().map(|f| (pos as f64 * f).sin() as f32));
             }
         }
-        let shape = [len, head_dim];
+        let shape = [rows, len, head_dim];
         RopeTables {
             cos: Tensor::from_data(TensorData::new(cos, shape), device),
             sin: Tensor::from_data(TensorData::new(sin, shape), device),
@@ -43,8 +58,8 @@ impl<B: Backend> RopeTables<B> {
         let x1 = x.clone().narrow(3, 0, half);
         let x2 = x.clone().narrow(3, half, half);
         let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-        let cos = self.cos.clone().unsqueeze::<4>().expand([b, h, t, d]);
-        let sin = self.sin.clone().unsqueeze::<4>().expand([b, h, t, d]);
+        let cos = self.cos.clone().unsqueeze_dim::<4>(1).expand([b, h, t, d]);
+        let sin = self.sin.clone().unsqueeze_dim::<4>(1).expand([b, h, t, d]);
         x * cos + rotated * sin
     }
 }

@@ -152,6 +152,72 @@ fn kv_cache_matches_full<B: Backend>(device: &B::Device) {
     assert!(model.forward_cached(long, None, &mut cache).is_err());
 }
 
+/// Left-padded rows through a padded cache give, at their real positions, the logits each row
+/// gives alone: padding is masked and does not shift positions, at prefill and at each step.
+fn left_padding_matches_alone<B: Backend>(device: &B::Device) {
+    let config = VlmConfig::tiny();
+    let model = config.init::<B>(device).unwrap();
+    let n = config.n_image_tokens();
+    let long = image_row(n, &[10, 11, 12, 13, 14, 15, 16]);
+    let short = vec![1, 5, 30, 31, 32];
+    let img = images::<B>(2, config.image_size(), 3, device);
+    let pad = long.len() - short.len();
+    let mut padded_short = vec![special::PAD_ID as i64; pad];
+    padded_short.extend_from_slice(&short);
+    let mut cache = model.new_padded_cache(vec![0, pad]);
+    let batch = model
+        .forward_cached(
+            ids::<B>(&[long.clone(), padded_short], device),
+            Some(img.clone()),
+            &mut cache,
+        )
+        .unwrap();
+    let alone_long = model.forward(
+        ids::<B>(std::slice::from_ref(&long), device),
+        Some(img.clone().narrow(0, 0, 1)),
+    );
+    let alone_short = model.forward(ids::<B>(std::slice::from_ref(&short), device), None);
+    assert_close(batch.clone().narrow(0, 0, 1), alone_long, 1e-4);
+    assert_close(
+        batch.narrow(0, 1, 1).narrow(1, pad, short.len()),
+        alone_short,
+        1e-4,
+    );
+    // Two decoding steps, compared with each row's full recompute.
+    let mut rows = [long, short];
+    for (k, tok) in [(0, 40i64), (1, 41)] {
+        let step = model
+            .forward_cached(
+                ids::<B>(&[vec![tok], vec![tok + 10]], device),
+                None,
+                &mut cache,
+            )
+            .unwrap();
+        rows[0].push(tok);
+        rows[1].push(tok + 10);
+        let full_long = model.forward(
+            ids::<B>(&[rows[0].clone()], device),
+            Some(img.clone().narrow(0, 0, 1)),
+        );
+        let full_short = model.forward(ids::<B>(&[rows[1].clone()], device), None);
+        let (tl, ts) = (rows[0].len(), rows[1].len());
+        assert_close(
+            step.clone().narrow(0, 0, 1),
+            full_long.narrow(1, tl - 1, 1),
+            1e-4,
+        );
+        assert_close(step.narrow(0, 1, 1), full_short.narrow(1, ts - 1, 1), 1e-4);
+        assert_eq!(cache.len(), rows[0].len(), "step {k}");
+    }
+    // A cache padded for two rows refuses a batch of one.
+    let mut cache = model.new_padded_cache(vec![0, 2]);
+    assert!(
+        model
+            .forward_cached(ids::<B>(&[vec![1, 5, 7]], device), None, &mut cache)
+            .is_err()
+    );
+}
+
 fn vision_encoders<B: Backend>(device: &B::Device) {
     let tiny = VlmConfig::tiny();
     let vision = tiny.vision.clone().unwrap();
@@ -373,6 +439,10 @@ macro_rules! backend_tests {
             #[test]
             fn kv_cache_logits_equal_full_recompute() {
                 kv_cache_matches_full::<B>(&device());
+            }
+            #[test]
+            fn left_padded_rows_equal_rows_alone() {
+                left_padding_matches_alone::<B>(&device());
             }
             #[test]
             fn vit_convnext_alone_and_concatenated() {
