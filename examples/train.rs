@@ -101,7 +101,8 @@ fn config(cli: &Cli) -> Result<TrainConfig> {
     config.data = match (&cli.data, &cli.plan) {
         (Some(dir), None) => DataSource::Records { dir: dir.clone() },
         (None, Some(path)) => DataSource::Plan {
-            plan: Plan::read(path).with_context(|| format!("reading the plan {}", path.display()))?,
+            plan: Plan::read(path)
+                .with_context(|| format!("reading the plan {}", path.display()))?,
         },
         _ => bail!("give exactly one of --data DIR and --plan plan.toml"),
     };
@@ -137,7 +138,13 @@ fn config(cli: &Cli) -> Result<TrainConfig> {
         config.targets = cli
             .targets
             .iter()
-            .map(|t| parse_name::<SegmentKind>("segment kind", t, "convert_prompt, converted_text, cot, answer"))
+            .map(|t| {
+                parse_name::<SegmentKind>(
+                    "segment kind",
+                    t,
+                    "convert_prompt, converted_text, cot, answer",
+                )
+            })
             .collect::<Result<_>>()?;
     }
     if !cli.train.is_empty() {

@@ -63,11 +63,13 @@ pub fn latest(run: &Path) -> Result<Option<(PathBuf, TrainState)>> {
             fs::remove_dir_all(&path).map_err(|e| TrainError::io(&path, e))?;
             continue;
         }
-        let Some(step) = name.strip_prefix("step-").and_then(|s| s.parse::<u64>().ok()) else {
+        let Some(step) = name
+            .strip_prefix("step-")
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
             continue;
         };
-        if entry.path().join(STATE_FILE).is_file() && best.as_ref().is_none_or(|(b, _)| step > *b)
-        {
+        if entry.path().join(STATE_FILE).is_file() && best.as_ref().is_none_or(|(b, _)| step > *b) {
             best = Some((step, entry.path()));
         }
     }
@@ -75,7 +77,8 @@ pub fn latest(run: &Path) -> Result<Option<(PathBuf, TrainState)>> {
         None => Ok(None),
         Some((_, path)) => {
             let state_path = path.join(STATE_FILE);
-            let text = fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
+            let text =
+                fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
             let state = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
                 path: state_path.clone(),
                 message: format!("unreadable state ({e}); delete this checkpoint to fall back"),

@@ -12,6 +12,8 @@ use crate::{Result, TrainError};
 
 /// Where the training records come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Built once per run: the size difference of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[serde(rename_all = "snake_case")]
 pub enum DataSource {
     /// A directory with `records.jsonl` (and `images/`), e.g. written by `generate`: one phase.
@@ -26,7 +28,9 @@ pub enum DataSource {
 pub enum TokenizerSpec {
     Word,
     /// Byte-level BPE with this vocabulary size (special tokens included).
-    Bpe { vocab_size: usize },
+    Bpe {
+        vocab_size: usize,
+    },
 }
 
 impl TokenizerSpec {
@@ -56,6 +60,9 @@ pub struct TrainConfig {
     pub data: DataSource,
     /// The run directory.
     pub out: PathBuf,
+    /// Start from this model directory (`save_model` format: weights, config and tokenizer are
+    /// taken from it) instead of fresh weights, e.g. a previous run's `RUN/model`.
+    pub init_from: Option<PathBuf>,
     /// The model; its vocabulary size and image token id are set from the run's tokenizer.
     pub model: VlmConfig,
     pub tokenizer: TokenizerSpec,
@@ -111,6 +118,7 @@ impl Default for TrainConfig {
                 dir: PathBuf::from("data"),
             },
             out: PathBuf::from("runs/run"),
+            init_from: None,
             model: VlmConfig::tiny(),
             tokenizer: TokenizerSpec::Bpe { vocab_size: 1024 },
             task_config: TaskConfig::default(),
@@ -197,7 +205,7 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.beta_1) || !(0.0..1.0).contains(&self.beta_2) {
             return bad("AdamW betas must lie in [0, 1)".into());
         }
-        if !(self.epsilon > 0.0) {
+        if self.epsilon.is_nan() || self.epsilon <= 0.0 {
             return bad("AdamW epsilon must be positive".into());
         }
         if let Some(c) = self.clip_grad {

@@ -60,11 +60,19 @@ pub fn tokenize(
         if ids.contains(&special::IMAGE_ID) {
             return Err(rec_err("a target segment contains `<image>`".into()));
         }
-        mask.extend(std::iter::repeat_n(targets.contains(&segment.kind), ids.len()));
+        mask.extend(std::iter::repeat_n(
+            targets.contains(&segment.kind),
+            ids.len(),
+        ));
         input_ids.extend(ids);
     }
     input_ids.push(special::EOS_ID);
-    mask.push(record.segments.last().is_some_and(|s| targets.contains(&s.kind)));
+    mask.push(
+        record
+            .segments
+            .last()
+            .is_some_and(|s| targets.contains(&s.kind)),
+    );
     if input_ids.len() > processor.max_seq_len {
         return Err(VlmError::RecordTooLong {
             id: record.id.clone(),

@@ -32,8 +32,8 @@ pub use trainer::{
     TrainSummary, read_loss_curve, train,
 };
 
-use s2h_vlm::burn::tensor::backend::AutodiffBackend;
 pub use s2h_vlm::BackendKind;
+use s2h_vlm::burn::tensor::backend::AutodiffBackend;
 use s2h_vlm::{BackendTask, run_on};
 
 struct TrainTask<'a>(&'a TrainConfig);

@@ -49,7 +49,12 @@ mod tests {
         let half = 3 + 97 / 2;
         let expected = peak * 0.5 * (1.0 + (std::f64::consts::PI * 48.0 / 97.0).cos());
         assert!((learning_rate(half, t, peak, w) - expected).abs() < 1e-15);
-        assert!((learning_rate(99, t, peak, w) - peak * 0.5 * (1.0 + (std::f64::consts::PI * 96.0 / 97.0).cos())).abs() < 1e-15);
+        assert!(
+            (learning_rate(99, t, peak, w)
+                - peak * 0.5 * (1.0 + (std::f64::consts::PI * 96.0 / 97.0).cos()))
+            .abs()
+                < 1e-15
+        );
         assert_eq!(learning_rate(100, t, peak, w), 0.0);
         // Monotone after the peak.
         for s in 3..99 {

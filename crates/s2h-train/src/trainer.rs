@@ -12,8 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use s2h_mixture::{Component, EvalTexts, Record, WriteOptions, read_records, write_mixture};
 use s2h_vlm::burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use s2h_vlm::burn::optim::{
-    AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer,
-    adaptor::OptimizerAdaptor,
+    AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer, adaptor::OptimizerAdaptor,
 };
 use s2h_vlm::burn::prelude::*;
 use s2h_vlm::burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
@@ -95,13 +94,18 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
     let (mut model, mut state, mut optim_record) = match latest {
         Some((dir, state)) => {
             let model = prepared.model_config.init::<B>(device)?;
-            let record = Recorder::<B>::load(&Rec::new(), dir.join(checkpoint::MODEL_RECORD), device)
-                .map_err(|e| ckpt_err(&dir, e))?;
+            let record =
+                Recorder::<B>::load(&Rec::new(), dir.join(checkpoint::MODEL_RECORD), device)
+                    .map_err(|e| ckpt_err(&dir, e))?;
             let model = model.load_record(record);
             let optim = if state.phase < prepared.phases.len() && state.phase_step > 0 {
                 Some(
-                    Recorder::<B>::load(&Rec::new(), dir.join(checkpoint::OPTIMIZER_RECORD), device)
-                        .map_err(|e| ckpt_err(&dir, e))?,
+                    Recorder::<B>::load(
+                        &Rec::new(),
+                        dir.join(checkpoint::OPTIMIZER_RECORD),
+                        device,
+                    )
+                    .map_err(|e| ckpt_err(&dir, e))?,
                 )
             } else {
                 None
@@ -109,9 +113,14 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
             (model, state, optim)
         }
         None => {
-            // Seeded initialisation: the same config gives the same starting weights.
-            B::seed(device, config.seed);
-            let model = prepared.model_config.init::<B>(device)?;
+            let model = match &config.init_from {
+                Some(dir) => s2h_vlm::load_model::<B>(dir, device)?.2,
+                None => {
+                    // Seeded initialisation: the same seed gives the same starting weights.
+                    B::seed(device, config.seed);
+                    prepared.model_config.init::<B>(device)?
+                }
+            };
             let state = TrainState {
                 global_step: 0,
                 phase: 0,
@@ -227,7 +236,8 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
                     grad_norm,
                     tokens_per_s: tokens_since_log as f64 / elapsed,
                 };
-                let mut json = serde_json::to_string(&line).map_err(|e| TrainError::Config(e.to_string()))?;
+                let mut json =
+                    serde_json::to_string(&line).map_err(|e| TrainError::Config(e.to_string()))?;
                 json.push('\n');
                 metrics
                     .write_all(json.as_bytes())
@@ -253,7 +263,13 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
                 state.batch_index = 0;
             }
             if phase_done || periodic || stop_now {
-                save_checkpoint(config, &run, &model, (!phase_done).then_some(&optim), &state)?;
+                save_checkpoint(
+                    config,
+                    &run,
+                    &model,
+                    (!phase_done).then_some(&optim),
+                    &state,
+                )?;
             }
             if stop_now {
                 stopped = true;
@@ -295,7 +311,8 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
         model_dir,
         loss_curve,
     };
-    let json = serde_json::to_string_pretty(&summary).map_err(|e| TrainError::Config(e.to_string()))?;
+    let json =
+        serde_json::to_string_pretty(&summary).map_err(|e| TrainError::Config(e.to_string()))?;
     checkpoint::write_atomically(&run.join(SUMMARY_FILE), json.as_bytes())?;
     Ok(summary)
 }
@@ -342,7 +359,8 @@ fn open_run(config: &TrainConfig) -> Result<bool> {
         return Err(TrainError::RunExists(run.clone()));
     }
     fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
-    let json = serde_json::to_string_pretty(&identity).map_err(|e| TrainError::Config(e.to_string()))?;
+    let json =
+        serde_json::to_string_pretty(&identity).map_err(|e| TrainError::Config(e.to_string()))?;
     checkpoint::write_atomically(&config_path, json.as_bytes())?;
     Ok(false)
 }
@@ -417,15 +435,28 @@ fn prepare(config: &TrainConfig, run: &Path) -> Result<Prepared> {
             Ok(records)
         })
         .collect::<Result<_>>()?;
-    let tokenizer = run_tokenizer(config, run, &records)?;
-    let mut model_config = config.model.clone().with_vocab(&tokenizer);
+    let (tokenizer, model_config) = match &config.init_from {
+        Some(dir) => {
+            let model_config = s2h_vlm::load_config(dir)?;
+            let tokenizer = VlmTokenizer::from_file(&dir.join(s2h_vlm::store::TOKENIZER_FILE))?;
+            let path = run.join(TOKENIZER_FILE);
+            if !path.is_file() {
+                tokenizer.save(&path)?;
+            }
+            (tokenizer, model_config)
+        }
+        None => {
+            let tokenizer = run_tokenizer(config, run, &records)?;
+            let model_config = config.model.clone().with_vocab(&tokenizer);
+            (tokenizer, model_config)
+        }
+    };
     model_config.validate()?;
     if records.iter().flatten().any(|r| r.image.is_some()) && model_config.vision.is_none() {
         return Err(TrainError::Config(
             "the data has image records but the model has no vision tower".into(),
         ));
     }
-    model_config.decoder.max_seq_len = model_config.decoder.max_seq_len.max(1);
     let processor = Processor::new(tokenizer, &model_config);
     let data: Vec<PhaseData> = records
         .iter()
@@ -449,7 +480,11 @@ fn prepare(config: &TrainConfig, run: &Path) -> Result<Prepared> {
 
 /// The run's tokenizer: read back when resuming, else built from the task corpus (every split
 /// of every task, so evaluation texts are covered) plus the training texts, and saved.
-fn run_tokenizer(config: &TrainConfig, run: &Path, records: &[Vec<Record>]) -> Result<VlmTokenizer> {
+fn run_tokenizer(
+    config: &TrainConfig,
+    run: &Path,
+    records: &[Vec<Record>],
+) -> Result<VlmTokenizer> {
     let path = run.join(TOKENIZER_FILE);
     if path.is_file() {
         return Ok(VlmTokenizer::from_file(&path)?);
@@ -607,14 +642,22 @@ fn save_checkpoint<B: AutodiffBackend>(
 ) -> Result<()> {
     let tmp = checkpoint::begin(run, state.global_step)?;
     let recorder = Rec::new();
-    Recorder::<B>::record(&recorder, model.clone().into_record(), tmp.join(checkpoint::MODEL_RECORD))
-        .map_err(|e| ckpt_err(&tmp, e))?;
+    Recorder::<B>::record(
+        &recorder,
+        model.clone().into_record(),
+        tmp.join(checkpoint::MODEL_RECORD),
+    )
+    .map_err(|e| ckpt_err(&tmp, e))?;
     if config.fail_checkpoint_at == Some(state.global_step) {
         return Err(TrainError::InjectedFailure(state.global_step));
     }
     if let Some(optim) = optim {
-        Recorder::<B>::record(&recorder, optim.to_record(), tmp.join(checkpoint::OPTIMIZER_RECORD))
-            .map_err(|e| ckpt_err(&tmp, e))?;
+        Recorder::<B>::record(
+            &recorder,
+            optim.to_record(),
+            tmp.join(checkpoint::OPTIMIZER_RECORD),
+        )
+        .map_err(|e| ckpt_err(&tmp, e))?;
     }
     checkpoint::finish(run, &tmp, state, config.keep_checkpoints)?;
     Ok(())
@@ -629,9 +672,7 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
     let text = fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
     let kept: String = text
         .lines()
-        .filter(|line| {
-            serde_json::from_str::<MetricsLine>(line).is_ok_and(|m| m.step <= step)
-        })
+        .filter(|line| serde_json::from_str::<MetricsLine>(line).is_ok_and(|m| m.step <= step))
         .map(|line| format!("{line}\n"))
         .collect();
     if kept.len() != text.len() {
