@@ -79,21 +79,21 @@ fn tiny_model_overfits_sixteen_records() {
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(&tmp.path().join("data"), Supervision::Text, 16);
     let cfg = TrainConfig {
-        duration: Duration::Steps(80),
+        duration: Duration::Steps(60),
         batch_size: 16,
-        lr: 2e-2,
-        clip_grad: Some(1.0),
+        lr: 1e-2,
         save_every: 0,
-        log_every: 10,
+        log_every: 1,
         ..config(&data, &tmp.path().join("run"))
     };
     let summary = run(&cfg).unwrap();
     let first = summary.loss_curve[0].1;
     let last = summary.final_loss.unwrap();
-    assert!(summary.completed && summary.steps == 80);
-    assert!(first > 2.0, "first logged loss {first}");
+    assert!(summary.completed && summary.steps == 60);
+    // From about ln(vocabulary) to a small fraction of a nat per target token.
+    assert!(first > 4.0, "first loss {first}");
     assert!(
-        last < 0.1,
+        last < 0.2 && last < first / 20.0,
         "loss only fell from {first} to {last}: {:?}",
         summary.loss_curve
     );
@@ -364,4 +364,33 @@ fn a_plan_runs_its_phases_in_order() {
     assert!((lines[1].lr - 5e-3).abs() < 1e-12);
     assert!(out.join("data/01-text-warmup/records.jsonl").is_file());
     assert!(out.join("data/02-text/records.jsonl").is_file());
+}
+
+/// The trainer tokenizes without reading images; its ids and loss masks are exactly those of
+/// `Processor::encode`.
+#[test]
+fn tokenization_matches_the_processor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let texts = s2h_vlm::corpus(&small_tasks(), 1, 0).unwrap();
+    let tok = s2h_vlm::VlmTokenizer::build(s2h_vlm::TokenizerKind::Bpe { vocab_size: 400 }, &texts)
+        .unwrap();
+    let model = micro_model().with_vocab(&tok);
+    let processor = s2h_vlm::Processor::new(tok, &model);
+    for (name, supervision) in [("t", Supervision::Text), ("v", Supervision::ImageViaText)] {
+        let dir = dataset(&tmp.path().join(name), supervision, 3);
+        let records = s2h_mixture::read_records(&dir).unwrap();
+        for targets in [
+            s2h_vlm::ALL_TARGETS.to_vec(),
+            vec![s2h_mixture::SegmentKind::Answer],
+        ] {
+            for record in &records {
+                let ours = s2h_train::data::tokenize(&processor, record, &targets).unwrap();
+                let reference = processor.encode(record, &dir, &targets).unwrap();
+                assert_eq!(ours.input_ids, reference.input_ids);
+                assert_eq!(ours.loss_mask, reference.loss_mask);
+                assert!(ours.image.is_none());
+                assert_eq!(reference.image.is_some(), record.image.is_some());
+            }
+        }
+    }
 }
