@@ -86,6 +86,12 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
     let run = config.out.clone();
     let resuming = open_run(config)?;
     let prepared = prepare(config, &run)?;
+    if !resuming {
+        // Written once everything checked out: a failed start leaves no run to resume.
+        let json = serde_json::to_string_pretty(&config.run_identity())
+            .map_err(|e| TrainError::Config(e.to_string()))?;
+        checkpoint::write_atomically(&run.join(CONFIG_FILE), json.as_bytes())?;
+    }
     let latest = if resuming {
         checkpoint::latest(&run)?
     } else {
@@ -349,19 +355,29 @@ fn open_run(config: &TrainConfig) -> Result<bool> {
         }
         return Ok(true);
     }
-    if run.is_dir()
-        && fs::read_dir(run)
-            .map_err(|e| TrainError::io(run, e))?
-            .next()
-            .is_some()
-        && !config.resume
-    {
-        return Err(TrainError::RunExists(run.clone()));
+    // No run was started here. What an attempt that failed before its first update left
+    // (tokenizer, plan data) is removed so that it cannot leak into this run; anything else in
+    // the directory is someone's, and refused.
+    if run.is_dir() {
+        for entry in fs::read_dir(run).map_err(|e| TrainError::io(run, e))? {
+            let entry = entry.map_err(|e| TrainError::io(run, e))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            let leftover =
+                [TOKENIZER_FILE, DATA_DIR, "tokenizer.json.tmp"].contains(&name.as_str());
+            if leftover {
+                let path = entry.path();
+                let removed = if path.is_dir() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                removed.map_err(|e| TrainError::io(&path, e))?;
+            } else if !config.resume {
+                return Err(TrainError::RunExists(run.clone()));
+            }
+        }
     }
     fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
-    let json =
-        serde_json::to_string_pretty(&identity).map_err(|e| TrainError::Config(e.to_string()))?;
-    checkpoint::write_atomically(&config_path, json.as_bytes())?;
     Ok(false)
 }
 

@@ -306,6 +306,15 @@ fn bad_input_is_a_clear_error_before_training() {
     .unwrap_err();
     assert!(err.to_string().contains("context holds 40"), "{err}");
     assert!(!tmp.path().join("r2").join("checkpoints").exists());
+    // A failed start leaves no run behind: the same directory takes a corrected run.
+    assert!(!tmp.path().join("r2").join("train_config.json").exists());
+    let fixed = run(&TrainConfig {
+        duration: Duration::Steps(1),
+        save_every: 0,
+        ..config(&data, &tmp.path().join("r2"))
+    })
+    .unwrap();
+    assert!(fixed.completed);
 
     // An existing run directory without --resume.
     let out = tmp.path().join("r3");
