@@ -1,0 +1,150 @@
+//! Checkpoints: `RUN/checkpoints/step-NNNNNNNNN/` with the model and optimizer records (Burn's
+//! binary recorder at full precision; parameter ids are kept, so the optimizer state finds its
+//! parameters again) and `state.json`. Each is written into `.tmp-step-…` and renamed into place
+//! when complete, so a run killed at any moment leaves only complete checkpoints under their
+//! final names; leftover temporary directories are removed on resume.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, TrainError};
+
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+pub const STATE_FILE: &str = "state.json";
+pub const MODEL_RECORD: &str = "model";
+pub const OPTIMIZER_RECORD: &str = "optimizer";
+
+/// Where a run stands: everything besides the weights and optimizer moments that is needed to
+/// continue exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimizer updates done in the whole run.
+    pub global_step: u64,
+    /// Current phase (0-based); equals the number of phases when the run is finished.
+    pub phase: usize,
+    /// Updates done in the current phase: the scheduler position.
+    pub phase_step: u64,
+    /// Data position of the next update: epoch and batch index within it. The batch order of
+    /// an epoch is a pure function of (`data_seed`, phase, epoch), so this is all the data
+    /// iterator's state.
+    pub epoch: u64,
+    pub batch_index: u64,
+    /// Seed of the data order streams (the trainer draws no other random numbers after
+    /// initialisation).
+    pub data_seed: u64,
+    /// Real tokens seen and training wall time so far (for throughput across sessions).
+    pub tokens_seen: u64,
+    pub wall_time_s: f64,
+}
+
+pub fn checkpoints_dir(run: &Path) -> PathBuf {
+    run.join(CHECKPOINTS_DIR)
+}
+
+fn step_name(step: u64) -> String {
+    format!("step-{step:09}")
+}
+
+/// The newest complete checkpoint (a `step-…` directory with its state file), if any; removes
+/// temporary directories left by an interrupted save.
+pub fn latest(run: &Path) -> Result<Option<(PathBuf, TrainState)>> {
+    let dir = checkpoints_dir(run);
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let mut best: Option<(u64, PathBuf)> = None;
+    for entry in fs::read_dir(&dir).map_err(|e| TrainError::io(&dir, e))? {
+        let entry = entry.map_err(|e| TrainError::io(&dir, e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with(".tmp-") {
+            let path = entry.path();
+            fs::remove_dir_all(&path).map_err(|e| TrainError::io(&path, e))?;
+            continue;
+        }
+        let Some(step) = name
+            .strip_prefix("step-")
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if entry.path().join(STATE_FILE).is_file() && best.as_ref().is_none_or(|(b, _)| step > *b) {
+            best = Some((step, entry.path()));
+        }
+    }
+    match best {
+        None => Ok(None),
+        Some((_, path)) => {
+            let state_path = path.join(STATE_FILE);
+            let text =
+                fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
+            let state = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+                path: state_path.clone(),
+                message: format!("unreadable state ({e}); delete this checkpoint to fall back"),
+            })?;
+            Ok(Some((path, state)))
+        }
+    }
+}
+
+/// Create the temporary directory of the checkpoint of `step`.
+pub fn begin(run: &Path, step: u64) -> Result<PathBuf> {
+    let dir = checkpoints_dir(run);
+    let tmp = dir.join(format!(".tmp-{}", step_name(step)));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    }
+    fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    Ok(tmp)
+}
+
+/// Write the state file last, move the directory into place and drop older checkpoints beyond
+/// `keep`.
+pub fn finish(run: &Path, tmp: &Path, state: &TrainState, keep: usize) -> Result<PathBuf> {
+    let state_path = tmp.join(STATE_FILE);
+    let json = serde_json::to_string_pretty(state).map_err(|e| TrainError::Checkpoint {
+        path: state_path.clone(),
+        message: e.to_string(),
+    })?;
+    write_synced(&state_path, json.as_bytes())?;
+    let dir = checkpoints_dir(run);
+    let final_path = dir.join(step_name(state.global_step));
+    if final_path.exists() {
+        fs::remove_dir_all(&final_path).map_err(|e| TrainError::io(&final_path, e))?;
+    }
+    fs::rename(tmp, &final_path).map_err(|e| TrainError::io(&final_path, e))?;
+    // Older checkpoints go only after the new one is in place.
+    let mut steps: Vec<u64> = fs::read_dir(&dir)
+        .map_err(|e| TrainError::io(&dir, e))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_prefix("step-")
+                .and_then(|s| s.parse().ok())
+        })
+        .collect();
+    steps.sort_unstable();
+    let excess = steps.len().saturating_sub(keep);
+    for step in &steps[..excess] {
+        let old = dir.join(step_name(*step));
+        fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+    }
+    Ok(final_path)
+}
+
+/// Write a file and flush it to disk.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut file = fs::File::create(path).map_err(|e| TrainError::io(path, e))?;
+    file.write_all(bytes).map_err(|e| TrainError::io(path, e))?;
+    file.sync_all().map_err(|e| TrainError::io(path, e))
+}
+
+/// Write a file under a temporary name and rename it into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    write_synced(&tmp, bytes)?;
+    fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+}

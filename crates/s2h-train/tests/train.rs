@@ -1,0 +1,405 @@
+//! Training-loop tests on the CPU (flex backend) with a model smaller than `tiny`.
+
+use std::path::{Path, PathBuf};
+
+use s2h_mixture::{Component, DatasetSpec, Supervision, write_dataset};
+use s2h_tasks::{Split, TaskConfig, TaskKind};
+use s2h_train::{DataSource, Duration, TokenizerSpec, TrainConfig, TrainError, train};
+use s2h_vlm::burn::backend::{Autodiff, Flex};
+use s2h_vlm::burn::module::Module;
+use s2h_vlm::burn::prelude::*;
+use s2h_vlm::{ConvNextConfig, DecoderConfig, VisionConfig, VitConfig, VlmConfig, special};
+
+type B = Autodiff<Flex>;
+
+/// Small CTR tables (2 × 4, paths of 2–3 cells), so records are short and tests fast.
+fn small_tasks() -> TaskConfig {
+    let mut tasks = TaskConfig::default();
+    tasks.ctr.rows = 2;
+    tasks.ctr.cols = 4;
+    tasks.ctr.simple_length = [2, 3];
+    tasks.ctr.medium_length = [4, 5];
+    tasks.ctr.hard_length = [6, 7];
+    tasks
+}
+
+/// `count` CTR simple records of `supervision` (small images) in `dir`.
+fn dataset(dir: &Path, supervision: Supervision, count: u64) -> PathBuf {
+    let mut spec = DatasetSpec::new(TaskKind::Ctr, Split::Simple, 3, count, supervision);
+    spec.tasks = small_tasks();
+    spec.image = spec.image.with_size(150, 80);
+    write_dataset(&spec, dir, false, &|| {}).unwrap();
+    dir.to_path_buf()
+}
+
+/// A model much smaller than `tiny`, so each test runs in seconds.
+fn micro_model() -> VlmConfig {
+    VlmConfig::new(
+        DecoderConfig::new(1024, 64, 2, 4, 2, 128, 1024),
+        special::IMAGE_ID as usize,
+    )
+    .with_vision(Some(
+        VisionConfig::new()
+            .with_vit(Some(VitConfig::new(16, 4, 16, 1, 2)))
+            .with_convnext(Some(ConvNextConfig::new(16, vec![8], vec![1]))),
+    ))
+}
+
+fn config(data: &Path, out: &Path) -> TrainConfig {
+    TrainConfig {
+        data: DataSource::Records {
+            dir: data.to_path_buf(),
+        },
+        out: out.to_path_buf(),
+        model: micro_model(),
+        tokenizer: TokenizerSpec::Bpe { vocab_size: 400 },
+        corpus_per_set: 1,
+        task_config: small_tasks(),
+        batch_size: 8,
+        lr: 3e-3,
+        duration: Duration::Steps(20),
+        log_every: 1,
+        save_every: 5,
+        progress: false,
+        check_eval_overlap: false,
+        ..TrainConfig::default()
+    }
+}
+
+fn run(config: &TrainConfig) -> s2h_train::Result<s2h_train::TrainSummary> {
+    train::<B>(config, &Default::default())
+}
+
+fn losses(summary: &s2h_train::TrainSummary) -> Vec<(u64, f32)> {
+    summary.loss_curve.clone()
+}
+
+#[test]
+fn tiny_model_overfits_sixteen_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"), Supervision::Text, 16);
+    let cfg = TrainConfig {
+        duration: Duration::Steps(60),
+        batch_size: 16,
+        lr: 1e-2,
+        save_every: 0,
+        log_every: 1,
+        ..config(&data, &tmp.path().join("run"))
+    };
+    let summary = run(&cfg).unwrap();
+    let first = summary.loss_curve[0].1;
+    let last = summary.final_loss.unwrap();
+    assert!(summary.completed && summary.steps == 60);
+    // From about ln(vocabulary) to a small fraction of a nat per target token.
+    assert!(first > 4.0, "first loss {first}");
+    assert!(
+        last < 0.2 && last < first / 20.0,
+        "loss only fell from {first} to {last}: {:?}",
+        summary.loss_curve
+    );
+    // The model directory loads.
+    let dir = summary.model_dir.unwrap();
+    let (config, tokenizer, _model) =
+        s2h_vlm::load_model::<Flex>(&dir, &Default::default()).unwrap();
+    assert_eq!(config.decoder.vocab_size, tokenizer.vocab_size());
+    for f in [
+        "train_config.json",
+        "metrics.jsonl",
+        "tokenizer.json",
+        "summary.json",
+    ] {
+        assert!(tmp.path().join("run").join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn resumed_run_repeats_the_uninterrupted_losses_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"), Supervision::Text, 24);
+    let full = run(&config(&data, &tmp.path().join("a"))).unwrap();
+    assert_eq!(full.loss_curve.len(), 20);
+
+    let b = config(&data, &tmp.path().join("b"));
+    let half = run(&TrainConfig {
+        stop_after: Some(10),
+        ..b.clone()
+    })
+    .unwrap();
+    assert!(!half.completed && half.steps == 10 && half.model_dir.is_none());
+    let resumed = run(&TrainConfig {
+        resume: true,
+        ..b.clone()
+    })
+    .unwrap();
+    assert!(resumed.completed);
+    // Bit-identical on the CPU, and no duplicate or missing metrics line.
+    assert_eq!(losses(&full), losses(&resumed));
+    let steps: Vec<u64> = resumed.loss_curve.iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, (1..=20).collect::<Vec<_>>());
+
+    // A failure half-way through writing the checkpoint of step 15 leaves its temporary
+    // directory; the resumed run starts from step 10 and still matches.
+    let c = config(&data, &tmp.path().join("c"));
+    let err = run(&TrainConfig {
+        fail_checkpoint_at: Some(15),
+        ..c.clone()
+    })
+    .unwrap_err();
+    assert!(matches!(err, TrainError::InjectedFailure(15)), "{err}");
+    let ckpts = tmp.path().join("c").join("checkpoints");
+    assert!(ckpts.join(".tmp-step-000000015").is_dir());
+    assert!(!ckpts.join("step-000000015").exists());
+    let resumed = run(&TrainConfig {
+        resume: true,
+        ..c.clone()
+    })
+    .unwrap();
+    assert_eq!(losses(&full), losses(&resumed));
+    assert!(!ckpts.join(".tmp-step-000000015").exists());
+
+    // Resuming a finished run changes nothing; resuming with other options is refused.
+    let again = run(&TrainConfig {
+        resume: true,
+        ..c.clone()
+    })
+    .unwrap();
+    assert_eq!(losses(&again), losses(&full));
+    let err = run(&TrainConfig {
+        resume: true,
+        lr: 1e-4,
+        ..c
+    })
+    .unwrap_err();
+    assert!(matches!(err, TrainError::Resume { .. }), "{err}");
+}
+
+#[test]
+fn frozen_components_do_not_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"), Supervision::Image, 8);
+    // A first run trains everything; the second starts from it with the LM alone trainable.
+    let first = run(&TrainConfig {
+        duration: Duration::Steps(2),
+        save_every: 0,
+        ..config(&data, &tmp.path().join("first"))
+    })
+    .unwrap();
+    let start = first.model_dir.unwrap();
+    let second = run(&TrainConfig {
+        init_from: Some(start.clone()),
+        trainable: Some(vec![Component::Lm]),
+        duration: Duration::Steps(3),
+        save_every: 0,
+        ..config(&data, &tmp.path().join("second"))
+    })
+    .unwrap();
+    let load = |dir: &Path| {
+        s2h_vlm::load_model::<Flex>(dir, &Default::default())
+            .unwrap()
+            .2
+    };
+    let (before, after) = (load(&start), load(&second.model_dir.unwrap()));
+    let vision = |m: &s2h_vlm::Vlm<Flex>| collect(m.vision.clone().unwrap());
+    let projector = |m: &s2h_vlm::Vlm<Flex>| collect(m.projector.clone().unwrap());
+    assert!(!vision(&before).is_empty());
+    assert_eq!(
+        vision(&before),
+        vision(&after),
+        "the frozen vision tower changed"
+    );
+    assert_eq!(
+        projector(&before),
+        projector(&after),
+        "the frozen projector changed"
+    );
+    assert_ne!(
+        collect(before.decoder.clone()),
+        collect(after.decoder.clone()),
+        "the language model did not train"
+    );
+}
+
+/// Every float parameter of a module, flattened in visiting order.
+fn collect<M: Module<Flex>>(module: M) -> Vec<f32> {
+    struct Grab(Vec<f32>);
+    impl s2h_vlm::burn::module::ModuleVisitor<Flex> for Grab {
+        fn visit_float<const D: usize>(
+            &mut self,
+            param: &s2h_vlm::burn::module::Param<Tensor<Flex, D>>,
+        ) {
+            self.0.extend(
+                param
+                    .val()
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec::<f32>()
+                    .unwrap(),
+            );
+        }
+    }
+    let mut grab = Grab(Vec::new());
+    module.visit(&mut grab);
+    grab.0
+}
+
+#[test]
+fn accumulating_four_micro_batches_of_two_equals_a_batch_of_eight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"), Supervision::Text, 16);
+    let base = TrainConfig {
+        duration: Duration::Steps(6),
+        save_every: 0,
+        ..config(&data, &tmp.path().join("x"))
+    };
+    let whole = run(&TrainConfig {
+        out: tmp.path().join("whole"),
+        ..base.clone()
+    })
+    .unwrap();
+    let accumulated = run(&TrainConfig {
+        out: tmp.path().join("accumulated"),
+        micro_batch_size: Some(2),
+        ..base
+    })
+    .unwrap();
+    assert_eq!(whole.loss_curve.len(), 6);
+    for ((s1, l1), (s2, l2)) in whole.loss_curve.iter().zip(&accumulated.loss_curve) {
+        assert_eq!(s1, s2);
+        assert!(
+            (l1 - l2).abs() < 1e-4 * l1.abs().max(1.0),
+            "step {s1}: {l1} vs {l2}"
+        );
+    }
+    let load = |dir: &Option<PathBuf>| {
+        s2h_vlm::load_model::<Flex>(dir.as_ref().unwrap(), &Default::default())
+            .unwrap()
+            .2
+    };
+    let (a, b) = (
+        collect(load(&whole.model_dir)),
+        collect(load(&accumulated.model_dir)),
+    );
+    let max_diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(max_diff < 1e-4, "weights differ by {max_diff}");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nothing");
+    let err = run(&config(&missing, &tmp.path().join("r1"))).unwrap_err();
+    assert!(matches!(err, TrainError::Data { .. }), "{err}");
+    assert!(err.to_string().contains("records.jsonl"), "{err}");
+
+    let data = dataset(&tmp.path().join("data"), Supervision::Text, 4);
+    // A record longer than the context.
+    let mut short = micro_model();
+    short.decoder.max_seq_len = 40;
+    let err = run(&TrainConfig {
+        model: short,
+        ..config(&data, &tmp.path().join("r2"))
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("context holds 40"), "{err}");
+    assert!(!tmp.path().join("r2").join("checkpoints").exists());
+    // A failed start leaves no run behind: the same directory takes a corrected run.
+    assert!(!tmp.path().join("r2").join("train_config.json").exists());
+    let fixed = run(&TrainConfig {
+        duration: Duration::Steps(1),
+        save_every: 0,
+        ..config(&data, &tmp.path().join("r2"))
+    })
+    .unwrap();
+    assert!(fixed.completed);
+
+    // An existing run directory without --resume.
+    let out = tmp.path().join("r3");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let err = run(&config(&data, &out)).unwrap_err();
+    assert!(matches!(err, TrainError::RunExists(_)), "{err}");
+
+    // Numbers that cannot work.
+    let err = run(&TrainConfig {
+        micro_batch_size: Some(3),
+        ..config(&data, &tmp.path().join("r4"))
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("divide the batch size"), "{err}");
+
+    // A plan naming an unknown supervision does not parse.
+    let err = s2h_mixture::Plan::from_toml_str(
+        "[[phase]]\nsupervision = \"telepathy\"\ntask = \"ctr\"\nbudget = 10\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("telepathy"), "{err}");
+}
+
+#[test]
+fn a_plan_runs_its_phases_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = s2h_mixture::Plan::from_toml_str(
+        "seed = 1\n[[phase]]\nsupervision = \"text_warmup\"\ntask = \"ctr\"\nbudget = 8\nlr = 5e-3\n\
+         [[phase]]\nsupervision = \"text\"\ntask = \"ctr\"\nbudget = 8\n",
+    )
+    .unwrap();
+    let plan = s2h_mixture::Plan {
+        task_config: small_tasks(),
+        ..plan
+    };
+    let out = tmp.path().join("run");
+    let cfg = TrainConfig {
+        data: DataSource::Plan { plan },
+        duration: Duration::Epochs(2),
+        ..config(Path::new("unused"), &out)
+    };
+    let summary = run(&cfg).unwrap();
+    assert!(summary.completed);
+    assert_eq!(summary.steps, 4);
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let lines: Vec<s2h_train::MetricsLine> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let phases: Vec<&str> = lines.iter().map(|l| l.phase.as_str()).collect();
+    assert_eq!(phases, ["text-warmup", "text-warmup", "text", "text"]);
+    // Each phase has its own schedule: its first update has learning rate 0.
+    assert_eq!(lines[0].lr, 0.0);
+    assert_eq!(lines[2].lr, 0.0);
+    assert!((lines[1].lr - 5e-3).abs() < 1e-12);
+    assert!(out.join("data/01-text-warmup/records.jsonl").is_file());
+    assert!(out.join("data/02-text/records.jsonl").is_file());
+}
+
+/// The trainer tokenizes without reading images; its ids and loss masks are exactly those of
+/// `Processor::encode`.
+#[test]
+fn tokenization_matches_the_processor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let texts = s2h_vlm::corpus(&small_tasks(), 1, 0).unwrap();
+    let tok = s2h_vlm::VlmTokenizer::build(s2h_vlm::TokenizerKind::Bpe { vocab_size: 400 }, &texts)
+        .unwrap();
+    let model = micro_model().with_vocab(&tok);
+    let processor = s2h_vlm::Processor::new(tok, &model);
+    for (name, supervision) in [("t", Supervision::Text), ("v", Supervision::ImageViaText)] {
+        let dir = dataset(&tmp.path().join(name), supervision, 3);
+        let records = s2h_mixture::read_records(&dir).unwrap();
+        for targets in [
+            s2h_vlm::ALL_TARGETS.to_vec(),
+            vec![s2h_mixture::SegmentKind::Answer],
+        ] {
+            for record in &records {
+                let ours = s2h_train::data::tokenize(&processor, record, &targets).unwrap();
+                let reference = processor.encode(record, &dir, &targets).unwrap();
+                assert_eq!(ours.input_ids, reference.input_ids);
+                assert_eq!(ours.loss_mask, reference.loss_mask);
+                assert!(ours.image.is_none());
+                assert_eq!(reference.image.is_some(), record.image.is_some());
+            }
+        }
+    }
+}
