@@ -64,7 +64,7 @@ struct Cli {
     /// Clip the global gradient norm.
     #[arg(long)]
     clip_grad: Option<f64>,
-    /// word or bpe.
+    /// word, bpe or compact (word-level with recurring sentences as single tokens).
     #[arg(long, default_value = "bpe")]
     tokenizer: String,
     /// BPE vocabulary size.
@@ -129,7 +129,8 @@ fn config(cli: &Cli) -> Result<TrainConfig> {
         "bpe" => TokenizerSpec::Bpe {
             vocab_size: cli.vocab,
         },
-        other => bail!("unknown tokenizer `{other}`; expected word or bpe"),
+        "compact" => TokenizerSpec::Compact,
+        other => bail!("unknown tokenizer `{other}`; expected word, bpe or compact"),
     };
     if let Some(n) = cli.max_seq_len {
         config.model.decoder.max_seq_len = n;

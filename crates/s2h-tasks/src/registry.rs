@@ -19,6 +19,15 @@ pub struct TaskConfig {
 }
 
 impl TaskConfig {
+    /// The paper's configuration with CTR scaled down for the quickstart
+    /// ([`CtrConfig::quickstart`]).
+    pub fn quickstart() -> Self {
+        Self {
+            ctr: CtrConfig::quickstart(),
+            ..Self::default()
+        }
+    }
+
     /// Generate instance `(task, split, seed, index)`.
     pub fn generate(
         &self,

@@ -258,6 +258,20 @@ impl Default for CtrConfig {
 }
 
 impl CtrConfig {
+    /// The quickstart's scaled-down CTR, small enough that a model trained from scratch for a
+    /// few minutes on a 2-core CPU learns the lookup: a 3×4 table with paths of 2–3 cells
+    /// (simple), 5–6 (medium) and 8–10 (hard). A teaching scale, not the paper's task (5×10,
+    /// paths of 5–10 / 15–20 / 25–30), which stays the default everywhere else.
+    pub fn quickstart() -> Self {
+        Self {
+            rows: 3,
+            cols: 4,
+            simple_length: [2, 3],
+            medium_length: [5, 6],
+            hard_length: [8, 10],
+        }
+    }
+
     pub fn length_range(&self, split: Split) -> Result<[u32; 2]> {
         TaskKind::Ctr.check_split(split)?;
         Ok(match split {
@@ -799,37 +813,42 @@ mod tests {
         generate_tr(&TrConfig::default(), split, 0, index).unwrap()
     }
 
+    /// The paper's CTR and the quickstart's smaller one both follow the reading rule.
     #[test]
     fn ctr_paths_follow_the_reading_rule_and_length_ranges() {
-        let mut directions = [0usize; 2];
-        for &split in TaskKind::Ctr.splits() {
-            let [lo, hi] = CtrConfig::default().length_range(split).unwrap();
-            for i in 0..500 {
-                let inst = ctr(split, i);
-                let TableParams::Ctr {
-                    length, direction, ..
-                } = inst.params
-                else {
-                    panic!("not a CTR instance");
-                };
-                assert_eq!(inst.path.len() as u32, length);
-                assert!((lo..=hi).contains(&length));
-                for w in inst.path.windows(2) {
-                    let (a, b) = (w[0], w[1]);
-                    let expected = match direction {
-                        ReadingDirection::Forward if a.col == 10 => Cell::new(a.row + 1, 1),
-                        ReadingDirection::Forward => Cell::new(a.row, a.col + 1),
-                        ReadingDirection::Backward if a.col == 1 => Cell::new(a.row - 1, 10),
-                        ReadingDirection::Backward => Cell::new(a.row, a.col - 1),
+        for config in [CtrConfig::default(), CtrConfig::quickstart()] {
+            config.validate().unwrap();
+            let cols = config.cols;
+            let mut directions = [0usize; 2];
+            for &split in TaskKind::Ctr.splits() {
+                let [lo, hi] = config.length_range(split).unwrap();
+                for i in 0..500 {
+                    let inst = generate_ctr(&config, split, 0, i).unwrap();
+                    let TableParams::Ctr {
+                        length, direction, ..
+                    } = inst.params
+                    else {
+                        panic!("not a CTR instance");
                     };
-                    assert_eq!(b, expected, "{inst:?}");
+                    assert_eq!(inst.path.len() as u32, length);
+                    assert!((lo..=hi).contains(&length));
+                    for w in inst.path.windows(2) {
+                        let (a, b) = (w[0], w[1]);
+                        let expected = match direction {
+                            ReadingDirection::Forward if a.col == cols => Cell::new(a.row + 1, 1),
+                            ReadingDirection::Forward => Cell::new(a.row, a.col + 1),
+                            ReadingDirection::Backward if a.col == 1 => Cell::new(a.row - 1, cols),
+                            ReadingDirection::Backward => Cell::new(a.row, a.col - 1),
+                        };
+                        assert_eq!(b, expected, "{inst:?}");
+                    }
+                    assert!(inst.path.iter().all(|&c| inst.table.contains(c)));
+                    directions[usize::from(direction == ReadingDirection::Forward)] += 1;
                 }
-                assert!(inst.path.iter().all(|&c| inst.table.contains(c)));
-                directions[usize::from(direction == ReadingDirection::Forward)] += 1;
             }
+            // Both directions, each about half the time.
+            assert!(directions.iter().all(|&d| d > 600), "{directions:?}");
         }
-        // Both directions, each about half the time.
-        assert!(directions.iter().all(|&d| d > 600), "{directions:?}");
     }
 
     #[test]

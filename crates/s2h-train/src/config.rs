@@ -31,6 +31,9 @@ pub enum TokenizerSpec {
     Bpe {
         vocab_size: usize,
     },
+    /// Word-level with punctuation runs and recurring sentences as single tokens
+    /// ([`TokenizerKind::Compact`]): the shortest sequences, for CPU-sized runs.
+    Compact,
 }
 
 impl TokenizerSpec {
@@ -38,6 +41,7 @@ impl TokenizerSpec {
         match self {
             TokenizerSpec::Word => TokenizerKind::WordLevel,
             TokenizerSpec::Bpe { vocab_size } => TokenizerKind::Bpe { vocab_size },
+            TokenizerSpec::Compact => TokenizerKind::Compact,
         }
     }
 }

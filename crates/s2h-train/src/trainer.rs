@@ -68,6 +68,9 @@ pub struct MetricsLine {
     pub tokens_per_s: f64,
 }
 
+/// Held from seeding the backend's generator to the end of a model's initialisation.
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 type Optim<B> = OptimizerAdaptor<AdamW, Vlm<B>, B>;
 type Rec = BinFileRecorder<FullPrecisionSettings>;
 
@@ -99,7 +102,12 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
     };
     let (mut model, mut state, mut optim_record) = match latest {
         Some((dir, state)) => {
-            let model = prepared.model_config.init::<B>(device)?;
+            // Drawn weights are replaced by the checkpoint's, but drawing takes from the
+            // backend's global generator: not while another run seeds it.
+            let model = {
+                let _turn = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+                prepared.model_config.init::<B>(device)?
+            };
             let record =
                 Recorder::<B>::load(&Rec::new(), dir.join(checkpoint::MODEL_RECORD), device)
                     .map_err(|e| ckpt_err(&dir, e))?;
@@ -122,7 +130,10 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
             let model = match &config.init_from {
                 Some(dir) => s2h_vlm::load_model::<B>(dir, device)?.2,
                 None => {
-                    // Seeded initialisation: the same seed gives the same starting weights.
+                    // Seeded initialisation: the same seed gives the same starting weights. The
+                    // backend's generator is global, so runs in one process (tests, the
+                    // quickstart's two models) take turns between seeding and drawing.
+                    let _turn = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
                     B::seed(device, config.seed);
                     prepared.model_config.init::<B>(device)?
                 }

@@ -152,9 +152,8 @@ fn word_pieces(text: &str, runs: bool) -> Vec<String> {
             out.push(chars[start..i].iter().collect());
             continue;
         }
-        let lead = !runs
-            && chars[i] == ' '
-            && chars.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric());
+        let lead =
+            !runs && chars[i] == ' ' && chars.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric());
         if lead {
             i += 1;
         }
@@ -199,9 +198,7 @@ fn recurring_phrases(texts: &[String]) -> Vec<String> {
     let mut phrases: Vec<(&str, usize)> = counts
         .into_iter()
         .filter(|&(p, n)| {
-            n >= min_count
-                && p.trim().len() >= 4
-                && !special::ALL.iter().any(|s| p.contains(s))
+            n >= min_count && p.trim().len() >= 4 && !special::ALL.iter().any(|s| p.contains(s))
         })
         .collect();
     phrases.sort_by(|a, b| (b.1 * b.0.len()).cmp(&(a.1 * a.0.len())).then(a.0.cmp(b.0)));
@@ -456,7 +453,10 @@ mod tests {
         let word = VlmTokenizer::build(TokenizerKind::WordLevel, &train).unwrap();
         let compact = VlmTokenizer::build(TokenizerKind::Compact, &train).unwrap();
         let phrases = compact.inner().get_added_tokens_decoder().len() - special::ALL.len();
-        assert!(phrases > 10 && phrases <= MAX_PHRASES, "{phrases} phrase tokens");
+        assert!(
+            phrases > 10 && phrases <= MAX_PHRASES,
+            "{phrases} phrase tokens"
+        );
         let instance = TaskConfig::default()
             .generate(TaskKind::Ctr, s2h_tasks::Split::Simple, 3, 0)
             .unwrap();
@@ -466,7 +466,12 @@ mod tests {
             word.encode(&prompt).unwrap(),
             compact.encode(&prompt).unwrap(),
         );
-        assert!(100 * c.len() < 60 * w.len(), "word {} compact {}", w.len(), c.len());
+        assert!(
+            100 * c.len() < 60 * w.len(),
+            "word {} compact {}",
+            w.len(),
+            c.len()
+        );
         assert_eq!(compact.decode(&c, false).unwrap(), prompt);
         let total = |tok: &VlmTokenizer| -> usize {
             held_out.iter().map(|t| tok.encode(t).unwrap().len()).sum()
