@@ -352,7 +352,7 @@ fn train_model(
         lr: setup.lr,
         duration: Duration::Steps(steps),
         seed: setup.seed,
-        save_every: 200,
+        save_every: 100,
         log_every: 10,
         resume: run.join(s2h_train::CONFIG_FILE).exists(),
         // Records differ by a few tokens here: plain shuffled batches, no length sorting.
