@@ -194,10 +194,10 @@ impl BackendTask for Evaluate {
                 "accuracy_convert": s2h_eval::main_accuracy(&convert.metrics, task_kind),
                 "conversion": convert.conversion,
             });
-            let path = args.out.join("convert.json");
-            let tmp = args.out.join("convert.json.tmp");
-            std::fs::write(&tmp, serde_json::to_string_pretty(&summary)? + "\n")?;
-            std::fs::rename(&tmp, &path)?;
+            s2h_mixture::files::write_atomically(
+                &args.out.join("convert.json"),
+                (serde_json::to_string_pretty(&summary)? + "\n").as_bytes(),
+            )?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
         Ok(())

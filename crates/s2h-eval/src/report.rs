@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::metrics::{GroupMetrics, display_order, is_rate};
@@ -84,15 +84,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(EvalError::io("cannot create directory", parent))?;
     }
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    let file = fs::File::create(&tmp).map_err(EvalError::io("cannot write", &tmp))?;
-    let mut writer = BufWriter::new(file);
-    writer
-        .write_all(bytes)
-        .and_then(|_| writer.flush())
-        .map_err(EvalError::io("cannot write", &tmp))?;
-    drop(writer);
-    fs::rename(&tmp, path).map_err(EvalError::io("cannot move into place", path))
+    Ok(s2h_mixture::files::write_atomically(path, bytes)?)
 }
 
 /// A plain-text report: per task, one column per split present (and `all` when there are

@@ -11,10 +11,26 @@ use s2h_tasks::Instance;
 use crate::{MixtureError, Result};
 
 /// Write `bytes` to `path` through a temporary name.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
     fs::write(&tmp, bytes).map_err(MixtureError::io("cannot write", &tmp))?;
     fs::rename(&tmp, path).map_err(MixtureError::io("cannot move into place", path))
+}
+
+/// [`write_atomically`], with the data flushed to disk before the rename: for state a resumed
+/// run relies on after a crash (checkpoints, run logs), not for bulk data.
+pub fn write_atomically_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    write_synced(&tmp, bytes)?;
+    fs::rename(&tmp, path).map_err(MixtureError::io("cannot move into place", path))
+}
+
+/// Write a file and flush it to disk.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = fs::File::create(path).map_err(MixtureError::io("cannot write", path))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(MixtureError::io("cannot write", path))
 }
 
 /// Render the image of `instance` and write it as a PNG at `path`; returns its layout and size.

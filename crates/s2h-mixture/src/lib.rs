@@ -13,7 +13,7 @@
 mod error;
 pub mod eval_set;
 pub mod export;
-mod files;
+pub mod files;
 pub mod interop;
 pub mod manifest;
 mod materialize;

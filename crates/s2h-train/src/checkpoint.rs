@@ -134,17 +134,9 @@ pub fn finish(run: &Path, tmp: &Path, state: &TrainState, keep: usize) -> Result
     Ok(final_path)
 }
 
-/// Write a file and flush it to disk.
-pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut file = fs::File::create(path).map_err(|e| TrainError::io(path, e))?;
-    file.write_all(bytes).map_err(|e| TrainError::io(path, e))?;
-    file.sync_all().map_err(|e| TrainError::io(path, e))
-}
+pub use s2h_mixture::files::write_synced;
 
-/// Write a file under a temporary name and rename it into place.
+/// Write a run file under a temporary name, flushed to disk, and rename it into place.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    write_synced(&tmp, bytes)?;
-    fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+    Ok(s2h_mixture::files::write_atomically_synced(path, bytes)?)
 }

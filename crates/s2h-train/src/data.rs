@@ -10,9 +10,9 @@ use rand_core::{RngCore, SeedableRng};
 use rayon::prelude::*;
 use s2h_mixture::{Component, Record, SegmentKind};
 use s2h_vlm::burn::prelude::*;
-use s2h_vlm::{Processor, VlmError, special};
+use s2h_vlm::{Processor, special};
 
-use crate::{Result, TrainError};
+use crate::Result;
 
 /// One phase of a run as the trainer sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,50 +42,12 @@ pub fn tokenize(
     record: &Record,
     targets: &[SegmentKind],
 ) -> Result<TokenizedRecord> {
-    let rec_err = |message: String| {
-        TrainError::Model(VlmError::Record {
-            id: record.id.clone(),
-            message,
-        })
-    };
-    let mut input_ids = processor
-        .prompt_ids(&record.prompt, record.image.is_some())
-        .map_err(|e| match e {
-            VlmError::Tokenizer(m) | VlmError::InvalidConfig(m) => rec_err(m),
-            other => other.into(),
-        })?;
-    let mut mask = vec![false; input_ids.len()];
-    for segment in &record.segments {
-        let ids = processor.tokenizer.encode(&segment.text)?;
-        if ids.contains(&special::IMAGE_ID) {
-            return Err(rec_err("a target segment contains `<image>`".into()));
-        }
-        mask.extend(std::iter::repeat_n(
-            targets.contains(&segment.kind),
-            ids.len(),
-        ));
-        input_ids.extend(ids);
-    }
-    input_ids.push(special::EOS_ID);
-    mask.push(
-        record
-            .segments
-            .last()
-            .is_some_and(|s| targets.contains(&s.kind)),
-    );
-    if input_ids.len() > processor.max_seq_len {
-        return Err(VlmError::RecordTooLong {
-            id: record.id.clone(),
-            len: input_ids.len(),
-            max: processor.max_seq_len,
-        }
-        .into());
-    }
-    let n_targets = mask.iter().skip(1).filter(|m| **m).count();
+    let encoded = processor.tokenize(record, targets)?;
+    let n_targets = encoded.loss_mask.iter().skip(1).filter(|m| **m).count();
     Ok(TokenizedRecord {
-        id: record.id.clone(),
-        input_ids,
-        loss_mask: mask,
+        id: encoded.id,
+        input_ids: encoded.input_ids,
+        loss_mask: encoded.loss_mask,
         image: None,
         n_targets,
     })

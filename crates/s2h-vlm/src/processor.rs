@@ -77,20 +77,26 @@ impl Processor {
         data_dir: &Path,
         targets: &[SegmentKind],
     ) -> Result<EncodedRecord> {
+        let mut encoded = self.tokenize(record, targets)?;
+        if let Some(rel) = &record.image {
+            encoded.image = Some(self.load_image(&data_dir.join(rel))?);
+        }
+        Ok(encoded)
+    }
+
+    /// [`Processor::encode`] without reading the image: the ids (placeholder expanded when the
+    /// record has an image) and masks, with `image: None`. Checks a whole dataset cheaply.
+    pub fn tokenize(&self, record: &Record, targets: &[SegmentKind]) -> Result<EncodedRecord> {
         let rec_err = |message: String| VlmError::Record {
             id: record.id.clone(),
             message,
         };
-        let image = match &record.image {
-            Some(rel) => Some(self.load_image(&data_dir.join(rel))?),
-            None => None,
-        };
-        let mut input_ids =
-            self.prompt_ids(&record.prompt, image.is_some())
-                .map_err(|e| match e {
-                    VlmError::Tokenizer(m) | VlmError::InvalidConfig(m) => rec_err(m),
-                    other => other,
-                })?;
+        let mut input_ids = self
+            .prompt_ids(&record.prompt, record.image.is_some())
+            .map_err(|e| match e {
+                VlmError::Tokenizer(m) | VlmError::InvalidConfig(m) => rec_err(m),
+                other => other,
+            })?;
         let prompt_len = input_ids.len();
         let mut segments = vec![None; prompt_len];
         for segment in &record.segments {
@@ -119,7 +125,7 @@ impl Processor {
             input_ids,
             loss_mask,
             segments,
-            image,
+            image: None,
             prompt_len,
         })
     }
