@@ -5,21 +5,19 @@
 //!     --out results/ctr-hard [--convert] [--max-new-tokens 1024] [--batch 8] [--limit 100] \
 //!     [--backend flex] [--task ctr] [--overwrite]
 //!
-//! Writes RES/predictions.jsonl (per example: id, output, parsed answer or parse error,
-//! verdict, generated tokens) and RES/metrics.json; with --convert also RES/convert/ (the same
-//! files for "Convert"-prompted decoding, with the conversion accuracy) and RES/convert.json
-//! (accuracy with and without the pre-fill). See docs/evaluation.md.
+//! Writes RES/metrics.json and RES/metrics.per_example.jsonl (per example: id, output, parsed
+//! answer or parse error, verdict, generated tokens), as `score` does; with --convert also
+//! RES/convert/ (the same files for "Convert"-prompted decoding, with the conversion accuracy)
+//! and RES/convert.json (accuracy with and without the pre-fill). See docs/evaluation.md.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
-use s2h_eval::decode::DecodeOptions;
-use s2h_eval::{EvalOptions, EvalReport, METRICS_FILE, PREDICTIONS_FILE, render_table};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use s2h_eval::{EvalOptions, METRICS_FILE, main_accuracy, per_example_path, render_table};
 use s2h_tasks::TaskKind;
-use s2h_vlm::burn::tensor::backend::AutodiffBackend;
-use s2h_vlm::{BackendKind, BackendTask, run_on};
+use s2h_vlm::{BackendKind, GenerateOptions};
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Evaluate a trained s2h model on an eval set")]
@@ -30,7 +28,7 @@ struct Args {
     /// Eval set directory written by `generate eval-set` (it holds records.jsonl).
     #[arg(long)]
     eval: PathBuf,
-    /// Output directory for predictions.jsonl and metrics.json.
+    /// Output directory for metrics.json and metrics.per_example.jsonl.
     #[arg(long)]
     out: PathBuf,
     /// Also decode with the assistant turn pre-filled with the first word of the conversion
@@ -74,20 +72,14 @@ fn run(args: Args) -> Result<()> {
         Some(t) => Some(t.parse::<TaskKind>().map_err(|e| anyhow!("--task: {e}"))?),
         None => None,
     };
-    // Check everything a user can get wrong before loading the model.
-    let mut records = s2h_eval::read_eval_set(&args.eval)?;
-    if let Some(limit) = args.limit {
-        records.truncate(limit);
-    }
-    s2h_eval::check_task(&records, task)?;
+    let convert_dir = args.out.join("convert");
     let existing: Vec<PathBuf> = [
-        PREDICTIONS_FILE,
-        METRICS_FILE,
-        "convert.json",
-        "convert/metrics.json",
+        args.out.join(METRICS_FILE),
+        per_example_path(&args.out.join(METRICS_FILE)),
+        args.out.join("convert.json"),
+        convert_dir.join(METRICS_FILE),
     ]
-    .iter()
-    .map(|f| args.out.join(f))
+    .into_iter()
     .filter(|p| p.exists())
     .collect();
     if !existing.is_empty() && !args.overwrite {
@@ -97,109 +89,80 @@ fn run(args: Args) -> Result<()> {
     }
     if args.out.is_file() {
         bail!(
-            "--out `{}` is a file; pass a directory for predictions.jsonl and metrics.json",
+            "--out `{}` is a file; pass a directory for {METRICS_FILE} and the per-example results",
             args.out.display()
         );
     }
-    run_on(
-        backend,
-        Evaluate {
-            args,
-            records,
-            task,
+    let plain = EvalOptions {
+        generate: GenerateOptions {
+            max_new_tokens: args.max_new_tokens,
+            batch: args.batch,
+            use_cache: !args.no_cache,
+            stop_at_end_token: true,
         },
-    )?
-}
-
-struct Evaluate {
-    args: Args,
-    records: Vec<s2h_mixture::Record>,
-    task: Option<TaskKind>,
-}
-
-impl BackendTask for Evaluate {
-    type Output = Result<()>;
-
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
-        let Evaluate {
-            args,
-            records,
-            task,
-        } = self;
-        // Inference needs no gradients: the inner backend skips the autodiff graph.
-        let loaded = s2h_eval::load_model_dir::<B::InnerBackend>(&args.model, &device)?;
-        let data_dir = if args.eval.is_dir() {
-            args.eval.clone()
-        } else {
-            args.eval
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("."))
-        };
-        let task_kind = s2h_eval::check_task(&records, task)?;
-        let mut options = EvalOptions {
-            decode: DecodeOptions {
-                max_new_tokens: args.max_new_tokens,
-                batch: args.batch,
-                use_cache: !args.no_cache,
-                stop_at_end_token: true,
-            },
-            convert: false,
-            task,
-        };
-        let passes: &[bool] = if args.convert {
-            &[false, true]
-        } else {
-            &[false]
-        };
-        let mut reports: Vec<EvalReport> = Vec::new();
-        for &convert in passes {
-            options.convert = convert;
-            let bar = ProgressBar::new(records.len() as u64);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} examples ({eta})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar.set_prefix(if convert { "convert" } else { "plain" });
-            let report = s2h_eval::evaluate_model_with_progress(
-                &loaded.model,
-                &loaded.processor,
-                &records,
-                &data_dir,
-                &options,
-                &mut |n| bar.inc(n as u64),
-            )?;
-            bar.finish();
-            let dir = if convert {
-                args.out.join("convert")
-            } else {
-                args.out.clone()
-            };
-            let (preds, metrics) = report.write(&dir)?;
-            println!(
-                "{}wrote {} and {}",
-                if convert { "\"Convert\" prompt: " } else { "" },
-                preds.display(),
-                metrics.display()
-            );
-            print!("{}", render_table(&report.metrics));
-            reports.push(report);
-        }
-        if let [plain, convert] = reports.as_slice() {
-            let summary = serde_json::json!({
-                "task": task_kind,
-                "accuracy": s2h_eval::main_accuracy(&plain.metrics, task_kind),
-                "accuracy_convert": s2h_eval::main_accuracy(&convert.metrics, task_kind),
-                "conversion": convert.conversion,
-            });
-            s2h_mixture::files::write_atomically(
-                &args.out.join("convert.json"),
-                (serde_json::to_string_pretty(&summary)? + "\n").as_bytes(),
-            )?;
-            println!("{}", serde_json::to_string_pretty(&summary)?);
-        }
-        Ok(())
+        convert: false,
+        task,
+    };
+    let mut passes = vec![plain];
+    if args.convert {
+        passes.push(EvalOptions {
+            convert: true,
+            ..plain
+        });
     }
+    // The eval set is read and checked before the model is loaded.
+    let records = s2h_eval::read_eval_set(&args.eval)?.len();
+    let total = args.limit.map_or(records, |l| l.min(records));
+    let bars = MultiProgress::new();
+    let style = ProgressStyle::with_template(
+        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} examples ({eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar_of: Vec<ProgressBar> = passes
+        .iter()
+        .map(|p| {
+            let bar = bars.add(ProgressBar::new(total as u64).with_style(style.clone()));
+            bar.set_prefix(if p.convert { "convert" } else { "plain" });
+            bar
+        })
+        .collect();
+    let reports = s2h_eval::evaluate_on(
+        backend,
+        &args.model,
+        &args.eval,
+        args.limit,
+        &passes,
+        &mut |pass, n| bar_of[pass].inc(n as u64),
+    )?;
+    for bar in &bar_of {
+        bar.finish();
+    }
+    for report in &reports {
+        let convert = report.conversion.is_some();
+        let dir = if convert { &convert_dir } else { &args.out };
+        let files = report.write(dir)?;
+        println!(
+            "{}wrote {} and {}",
+            if convert { "\"Convert\" prompt: " } else { "" },
+            files.metrics.display(),
+            files.per_example.display()
+        );
+        print!("{}", render_table(&report.metrics));
+    }
+    if let [plain, convert] = reports.as_slice() {
+        let task = plain.predictions.first().map(|p| p.result.task);
+        let accuracy = |r: &s2h_eval::EvalReport| task.and_then(|t| main_accuracy(&r.metrics, t));
+        let summary = serde_json::json!({
+            "task": task,
+            "accuracy": accuracy(plain),
+            "accuracy_convert": accuracy(convert),
+            "conversion": convert.conversion,
+        });
+        s2h_mixture::files::write_atomically(
+            &args.out.join("convert.json"),
+            (serde_json::to_string_pretty(&summary)? + "\n").as_bytes(),
+        )?;
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    Ok(())
 }

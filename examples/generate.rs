@@ -23,8 +23,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use s2h::mixture::{
-    CotMode, DatasetSpec, EvalSetSpec, EvalTexts, ExportSummary, Formats, MixtureKind, Phase, Plan,
-    RenderOptions, Supervision, WriteOptions, write_dataset, write_eval_set, write_mixture,
+    CotMode, DatasetSpec, EvalCheck, EvalSetSpec, Existing, ExportSummary, Formats, MixtureKind,
+    Phase, Plan, RECORDS_FILE, RenderOptions, Supervision, WriteOptions, write_dataset,
+    write_eval_set, write_phase, write_plan,
 };
 use s2h::render::{AnalogyTextFormat, ImageOptions, TextOptions};
 use s2h::tasks::{Modality, Split, TaskKind};
@@ -147,6 +148,20 @@ struct OutputArgs {
     /// Replace an existing records.jsonl in --out.
     #[arg(long)]
     overwrite: bool,
+}
+
+impl OutputArgs {
+    /// `--overwrite` replaces an existing dataset; without it one is refused.
+    fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            existing: if self.overwrite {
+                Existing::Overwrite
+            } else {
+                Existing::Refuse
+            },
+            formats: self.formats,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -327,7 +342,7 @@ fn run_plain(args: PlainArgs) -> Result<()> {
     println!(
         "wrote {} records to {} in {:.1} s ({:.0} records/s)",
         summary.records,
-        args.out.join("records.jsonl").display(),
+        args.out.join(RECORDS_FILE).display(),
         seconds,
         summary.records as f64 / seconds
     );
@@ -353,7 +368,7 @@ fn render_options(render: &RenderArgs) -> RenderOptions {
 }
 
 fn run_mixture(args: MixtureArgs) -> Result<()> {
-    let (plan, single) = match &args.plan {
+    let plan = match &args.plan {
         Some(path) => {
             if !args.render.is_default() {
                 bail!(
@@ -361,7 +376,7 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
                      (image_size, font_scale, text_format)"
                 );
             }
-            (Plan::read(path)?, false)
+            Plan::read(path)?
         }
         None => {
             let (Some(kind), Some(budget)) = (args.supervision, args.budget) else {
@@ -378,55 +393,50 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
             plan.image_size = args.render.size.map(|(w, h)| [w, h]);
             plan.font_scale = Some(args.render.font_scale);
             plan.validate()?;
-            (plan, true)
+            plan
+        }
+    };
+    let check = if args.no_eval_check {
+        EvalCheck::none()
+    } else {
+        EvalCheck {
+            default_sets: true,
+            dirs: args.eval_dir.clone(),
         }
     };
     let pool = pool(args.output.threads)?;
-    let options = WriteOptions {
-        overwrite: args.output.overwrite,
-        formats: args.output.formats,
-    };
-    if !single {
-        std::fs::create_dir_all(&args.output.out)
-            .with_context(|| format!("creating {}", args.output.out.display()))?;
-        plan.write(&args.output.out.join("plan.toml"))?;
-    }
-    for (i, phase) in plan.phases.iter().enumerate() {
-        let out = if single {
-            args.output.out.clone()
-        } else {
-            args.output.out.join(plan.phase_dir(i))
-        };
-        let mixture = phase.mixture(plan.seed)?;
-        let render = plan.render_options(phase);
-        let eval = pool.install(|| eval_texts(&args, &mixture.tasks, &render))?;
-        let records = mixture.counts()?.iter().map(|c| c.budget).sum();
-        let tasks: Vec<&str> = mixture.tasks.iter().map(|t| t.name()).collect();
+    let options = args.output.write_options();
+    let out = &args.output.out;
+    let records = plan.record_count()?;
+    let started = Instant::now();
+    if args.plan.is_none() {
+        // One mixture: written into --out itself.
+        let phase = &plan.phases[0];
+        let tasks: Vec<&str> = phase.tasks.iter().map(|t| t.name()).collect();
         let bar = bar(records, format!("{} {}", tasks.join("+"), phase.label()))?;
-        let started = Instant::now();
         let summary = pool
-            .install(|| write_mixture(&mixture, &render, &eval, &out, &options, &|| bar.inc(1)))
+            .install(|| write_phase(&plan, 0, out, &check, &options, &|| bar.inc(1)))
             .with_context(|| format!("generating into {}", out.display()))?;
         bar.finish_and_clear();
-        report(&summary, &out, started);
+        report(&summary, out, Some(started));
+        return Ok(());
     }
+    let name = plan.name.as_deref().unwrap_or("plan");
+    let bar = bar(records, format!("{name}, {} phases", plan.phases.len()))?;
+    let written = pool
+        .install(|| write_plan(&plan, out, &check, &options, &|| bar.inc(1)))
+        .with_context(|| format!("generating into {}", out.display()))?;
+    bar.finish_and_clear();
+    for (dir, summary) in &written {
+        report(summary, dir, None);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{} phases in {seconds:.1} s ({:.0} records/s)",
+        written.len(),
+        records as f64 / seconds
+    );
     Ok(())
-}
-
-/// The evaluation texts a training phase is checked against.
-fn eval_texts(args: &MixtureArgs, tasks: &[TaskKind], render: &RenderOptions) -> Result<EvalTexts> {
-    let mut eval = EvalTexts::new(render.text);
-    if args.no_eval_check {
-        return Ok(eval);
-    }
-    for &task in tasks {
-        eval.add_default_sets(task, &render.tasks)?;
-    }
-    for dir in &args.eval_dir {
-        eval.add_dir(dir)
-            .with_context(|| format!("reading the evaluation set {}", dir.display()))?;
-    }
-    Ok(eval)
 }
 
 fn run_eval_set(args: EvalSetArgs) -> Result<()> {
@@ -441,10 +451,7 @@ fn run_eval_set(args: EvalSetArgs) -> Result<()> {
     }
     let render = render_options(&args.render);
     let pool = pool(args.output.threads)?;
-    let options = WriteOptions {
-        overwrite: args.output.overwrite,
-        formats: args.output.formats,
-    };
+    let options = args.output.write_options();
     let out = &args.output.out;
     let bar = bar(
         args.count,
@@ -455,19 +462,24 @@ fn run_eval_set(args: EvalSetArgs) -> Result<()> {
         .install(|| write_eval_set(&spec, &render, out, &options, &|| bar.inc(1)))
         .with_context(|| format!("generating into {}", out.display()))?;
     bar.finish_and_clear();
-    report(&summary, out, started);
+    report(&summary, out, Some(started));
     Ok(())
 }
 
-fn report(summary: &ExportSummary, out: &Path, started: Instant) {
-    let seconds = started.elapsed().as_secs_f64();
+/// One line per dataset written; the time when it was written alone.
+fn report(summary: &ExportSummary, out: &Path, started: Option<Instant>) {
+    let time = started
+        .map(|started| {
+            let seconds = started.elapsed().as_secs_f64();
+            let rate = summary.records as f64 / seconds;
+            format!(" in {seconds:.1} s ({rate:.0} records/s)")
+        })
+        .unwrap_or_default();
     println!(
-        "wrote {} records to {} in {:.1} s ({:.0} records/s); {} images ({:.1} MB PNG), \
+        "wrote {} records to {}{time}; {} images ({:.1} MB PNG), \
          {:.1} MB JSONL, {:.1} MB in all",
         summary.records,
-        out.join("records.jsonl").display(),
-        seconds,
-        summary.records as f64 / seconds,
+        out.join(RECORDS_FILE).display(),
         summary.images,
         summary.png_bytes as f64 / 1e6,
         summary.jsonl_bytes as f64 / 1e6,

@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use s2h::mixture::{Component, Plan, SegmentKind};
-use s2h_train::{BackendKind, DataSource, Duration, TokenizerSpec, TrainConfig};
+use s2h_train::{BackendKind, DataSource, Duration, TrainConfig};
+use s2h_vlm::TokenizerKind;
 
 #[derive(Parser, Debug)]
 #[command(about = "Train the s2h VLM (masked SFT, AdamW, warmup-cosine) with exact resume")]
@@ -125,11 +126,11 @@ fn config(cli: &Cli) -> Result<TrainConfig> {
     config.log_every = cli.log_every;
     config.clip_grad = cli.clip_grad;
     config.tokenizer = match cli.tokenizer.trim().to_ascii_lowercase().as_str() {
-        "word" => TokenizerSpec::Word,
-        "bpe" => TokenizerSpec::Bpe {
+        "word" => TokenizerKind::WordLevel,
+        "bpe" => TokenizerKind::Bpe {
             vocab_size: cli.vocab,
         },
-        "compact" => TokenizerSpec::Compact,
+        "compact" => TokenizerKind::Compact,
         other => bail!("unknown tokenizer `{other}`; expected word, bpe or compact"),
     };
     if let Some(n) = cli.max_seq_len {

@@ -3,19 +3,17 @@
 //! This facade re-exports the layers of the workspace so one dependency gives all of them:
 //! [`tasks`] (instances, generators, verifiers), [`render`] (text and image renderings),
 //! [`cot`] (prompts, chain of thought, answer parsers), [`mixture`] (records, supervision
-//! types and dataset export), [`eval`] (scoring any model's outputs) and, with a backend feature
-//! (`flex`, `ndarray`, `wgpu`, `cuda`), `vlm` (the Burn model). Each layer is also a
-//! crate of its own for those who want only it.
+//! types, mixtures, plans and dataset export), [`eval`] (scoring any model's outputs, S2H
+//! tables, charts) and, with a backend feature (`flex`, `ndarray`, `wgpu`, `cuda`), `vlm` (the
+//! Burn model and its generation) and `train` (records → model inputs, the training loop), with
+//! model evaluation in `eval`. Each layer is also a crate of its own for those who want only it.
 
 pub use s2h_cot as cot;
 pub use s2h_eval as eval;
 pub use s2h_mixture as mixture;
 pub use s2h_render as render;
 pub use s2h_tasks as tasks;
-#[cfg(any(
-    feature = "flex",
-    feature = "ndarray",
-    feature = "wgpu",
-    feature = "cuda"
-))]
+#[cfg(feature = "model")]
+pub use s2h_train as train;
+#[cfg(feature = "model")]
 pub use s2h_vlm as vlm;

@@ -6,14 +6,13 @@ use std::path::Path;
 
 use s2h::mixture::{DatasetSpec, Supervision, write_dataset};
 use s2h::tasks::{Split, TaskKind};
-use s2h_eval::decode::DecodeOptions;
 use s2h_eval::{EvalError, EvalOptions, names};
 use s2h_vlm::burn::backend::Flex;
-use s2h_vlm::{DecoderConfig, TokenizerKind, VlmConfig, VlmTokenizer, special};
+use s2h_vlm::{DecoderConfig, GenerateOptions, TokenizerKind, VlmConfig, VlmTokenizer, special};
 
 fn options(task: Option<TaskKind>) -> EvalOptions {
     EvalOptions {
-        decode: DecodeOptions {
+        generate: GenerateOptions {
             max_new_tokens: 8,
             batch: 2,
             ..Default::default()
@@ -34,7 +33,12 @@ fn evaluate_a_model_directory_and_rescore_its_predictions() {
         .iter()
         .flat_map(|r| [r.prompt.clone(), r.target.clone()])
         .collect();
-    let tokenizer = VlmTokenizer::build(TokenizerKind::WordLevel, &texts).unwrap();
+    let tokenizer = VlmTokenizer::build(
+        TokenizerKind::WordLevel,
+        &texts,
+        &s2h_train::corpus::task_words(),
+    )
+    .unwrap();
     let config = VlmConfig::new(
         DecoderConfig::new(tokenizer.vocab_size(), 32, 1, 2, 1, 64, 1024),
         special::IMAGE_ID as usize,
@@ -57,7 +61,8 @@ fn evaluate_a_model_directory_and_rescore_its_predictions() {
     assert!(mean > 0.0 && mean <= 8.0, "{mean}");
 
     let out = data.path().join("results");
-    let (predictions, metrics) = report.write(&out).unwrap();
+    let files = report.write(&out).unwrap();
+    let (predictions, metrics) = (files.per_example, files.metrics);
     assert_eq!(s2h_eval::read_metrics(&metrics).unwrap(), report.metrics);
     // Score the written predictions against the same two records: the same metrics.
     let rescored = s2h_eval::score(

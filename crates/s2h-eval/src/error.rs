@@ -7,6 +7,14 @@ pub enum EvalError {
     Task(#[from] s2h_tasks::TaskError),
     #[error(transparent)]
     Mixture(#[from] s2h_mixture::MixtureError),
+    #[error(transparent)]
+    Render(#[from] s2h_render::RenderError),
+    #[cfg(feature = "model")]
+    #[error(transparent)]
+    Model(#[from] s2h_vlm::VlmError),
+    #[cfg(feature = "model")]
+    #[error(transparent)]
+    Prompt(#[from] s2h_train::TrainError),
     #[error("{action} `{path}`: {error}")]
     Io {
         action: &'static str,
@@ -50,15 +58,6 @@ pub enum EvalError {
          exactly one prediction"
     )]
     MissingPredictions { count: usize, ids: String },
-    #[error("invalid decoding options: {0}")]
-    InvalidOptions(String),
-    #[error(
-        "prompt `{id}` is {len} tokens long but the model's context holds {max}; evaluate with a \
-         model of a longer context (`max_seq_len`) or a smaller eval set"
-    )]
-    PromptTooLong { id: String, len: usize, max: usize },
-    #[error("model: {0}")]
-    Model(String),
     #[error(
         "the eval set mixes tasks ({tasks}); a model is trained on one task, so evaluate each \
          task's eval set on its own"

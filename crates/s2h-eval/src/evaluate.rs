@@ -1,5 +1,5 @@
-//! Evaluating a model on an eval set: decode every record's prompt greedily
-//! ([`crate::decode`]), score the outputs with the same code as the `score` example
+//! Evaluating a model on an eval set: generate every record's output greedily
+//! ([`s2h_vlm::generate`]), score the outputs with the same code as the `score` example
 //! ([`crate::score`]), and add the generation length and, in "Convert" mode, the conversion
 //! accuracy.
 
@@ -7,25 +7,22 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use s2h_mixture::Record;
-use s2h_tasks::{Split, TaskKind};
-use s2h_vlm::{Processor, Vlm, burn};
+use s2h_tasks::TaskKind;
+use s2h_train::Processor;
+use s2h_vlm::burn::tensor::backend::AutodiffBackend;
+use s2h_vlm::generate::{self, GenerateOptions, StopReason};
+use s2h_vlm::{BackendKind, BackendTask, Vlm, burn, run_on};
 use serde::Serialize;
 
 use crate::convert::{self, ConversionMetrics, ConversionScore};
-use crate::decode::{self, DecodeOptions, Prompt, StopReason};
 use crate::metrics::names;
-use crate::report::write_atomically;
-use crate::{EvalError, ExampleResult, Metrics, Prediction, Result};
-
-/// The file of per-example outputs and verdicts in an evaluation's output directory.
-pub const PREDICTIONS_FILE: &str = "predictions.jsonl";
-/// The metrics file in an evaluation's output directory.
-pub const METRICS_FILE: &str = "metrics.json";
+use crate::report::{METRICS_FILE, per_example_path, write_lines, write_metrics};
+use crate::{ExampleResult, Metrics, Prediction, Result, check_task, read_eval_set};
 
 /// How to evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EvalOptions {
-    pub decode: DecodeOptions,
+    pub generate: GenerateOptions,
     /// Pre-fill the assistant turn with the first word of the conversion prompt
     /// ([`convert::prefill_word`]) and score the conversion too.
     pub convert: bool,
@@ -33,9 +30,10 @@ pub struct EvalOptions {
     pub task: Option<TaskKind>,
 }
 
-/// One line of `predictions.jsonl`: the scored output ([`ExampleResult`]: id, output, parsed
-/// answer or parse error, verdict) plus what decoding did. It is also a valid predictions file
-/// for the `score` example (it has `id` and `output`).
+/// One line of an evaluation's per-example results (`metrics.per_example.jsonl`, as `score`
+/// writes): the scored output ([`ExampleResult`]: id, output, parsed answer or parse error,
+/// verdict) plus what generation did. [`crate::read_example_results`] reads it back, and it is a
+/// valid predictions file for `score` (it has `id` and `output`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PredictionRecord {
     #[serde(flatten)]
@@ -61,81 +59,19 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
-    /// Write `DIR/predictions.jsonl` and `DIR/metrics.json`, each atomically (an interrupted run
-    /// leaves either the old file or the new one, never half of one). Returns their paths.
-    pub fn write(&self, dir: &Path) -> Result<(PathBuf, PathBuf)> {
-        let predictions = dir.join(PREDICTIONS_FILE);
+    /// Write `DIR/metrics.json` and `DIR/metrics.per_example.jsonl`, as `score` does, each
+    /// atomically (an interrupted run leaves either the old file or the new one, never half of
+    /// one).
+    pub fn write(&self, dir: &Path) -> Result<crate::ScoredFiles> {
         let metrics = dir.join(METRICS_FILE);
-        let mut bytes = Vec::new();
-        for p in &self.predictions {
-            let line = serde_json::to_string(p).map_err(|error| EvalError::Serialise {
-                what: "a prediction",
-                error,
-            })?;
-            bytes.extend_from_slice(line.as_bytes());
-            bytes.push(b'\n');
-        }
-        write_atomically(&predictions, &bytes)?;
-        crate::write_metrics(&metrics, &self.metrics)?;
-        Ok((predictions, metrics))
+        let per_example = per_example_path(&metrics);
+        write_metrics(&metrics, &self.metrics)?;
+        write_lines(&per_example, &self.predictions, "a per-example result")?;
+        Ok(crate::ScoredFiles {
+            metrics,
+            per_example,
+        })
     }
-}
-
-/// The single task of an eval set. Errors: no records, records of several tasks, or a task
-/// other than `expected`.
-pub fn check_task(records: &[Record], expected: Option<TaskKind>) -> Result<TaskKind> {
-    let first = records.first().ok_or(EvalError::EmptyEvalSet)?.task;
-    let mut tasks: Vec<TaskKind> = records.iter().map(|r| r.task).collect();
-    tasks.sort_unstable();
-    tasks.dedup();
-    if tasks.len() > 1 {
-        let tasks = tasks
-            .iter()
-            .map(|t| t.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(EvalError::MixedTasks { tasks });
-    }
-    match expected {
-        Some(expected) if expected != first => Err(EvalError::TaskMismatch {
-            expected,
-            found: first,
-        }),
-        _ => Ok(first),
-    }
-}
-
-/// The decoding prompt of a record: its prompt in the chat template, plus the pre-filled first
-/// word of the conversion prompt when `convert` is set. The image is read from `data_dir`.
-pub fn record_prompt(
-    processor: &Processor,
-    record: &Record,
-    data_dir: &Path,
-    convert: bool,
-) -> Result<Prompt> {
-    let rec_err = |e: s2h_vlm::VlmError| EvalError::Model(format!("record `{}`: {e}", record.id));
-    let image = match &record.image {
-        Some(rel) => Some(processor.load_image(&data_dir.join(rel)).map_err(rec_err)?),
-        None => None,
-    };
-    let mut input_ids = processor
-        .prompt_ids(&record.prompt, image.is_some())
-        .map_err(rec_err)?;
-    if convert {
-        // Tokenized on its own, as the training records' convert-prompt segment is, so these are
-        // the first tokens the model saw there.
-        input_ids.extend(
-            processor
-                .tokenizer
-                .encode(convert::prefill_word())
-                .map_err(rec_err)?,
-        );
-    }
-    Ok(Prompt {
-        id: record.id.clone(),
-        input_ids,
-        image,
-    })
 }
 
 /// Evaluate `model` on `records` (images under `data_dir`).
@@ -159,17 +95,22 @@ pub fn evaluate_model_with_progress<B: Backend>(
     progress: &mut dyn FnMut(usize),
 ) -> Result<EvalReport> {
     check_task(records, options.task)?;
-    let prompts = records
-        .iter()
-        .map(|r| record_prompt(processor, r, data_dir, options.convert))
-        .collect::<Result<Vec<_>>>()?;
-    let generations =
-        decode::greedy_with_progress(model, processor, &prompts, &options.decode, progress)?;
     let prefix = if options.convert {
         convert::prefill_word()
     } else {
         ""
     };
+    let prompts = records
+        .iter()
+        .map(|r| processor.prompt(r, data_dir, prefix))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let generations = generate::greedy_with_progress(
+        model,
+        &processor.tokenizer,
+        &prompts,
+        &options.generate,
+        progress,
+    )?;
     // The output is the whole assistant turn, pre-filled word included, so the parsers see what
     // the model was trained to write.
     let outputs: Vec<Prediction> = generations
@@ -252,27 +193,7 @@ pub struct LoadedModel<B: Backend> {
 /// Load a model directory (`config.json`, `tokenizer.json`, `model.safetensors`) on `device`,
 /// with a clear error naming the missing or broken file.
 pub fn load_model_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<LoadedModel<B>> {
-    if !dir.is_dir() {
-        return Err(EvalError::Model(format!(
-            "model directory `{}` does not exist; pass the `model` directory a training run wrote",
-            dir.display()
-        )));
-    }
-    for file in [
-        s2h_vlm::store::CONFIG_FILE,
-        s2h_vlm::store::TOKENIZER_FILE,
-        s2h_vlm::store::WEIGHTS_FILE,
-    ] {
-        if !dir.join(file).is_file() {
-            return Err(EvalError::Model(format!(
-                "model directory `{}` has no {file}; a model directory holds config.json, \
-                 tokenizer.json and model.safetensors (written by training)",
-                dir.display()
-            )));
-        }
-    }
-    let (config, tokenizer, model) =
-        s2h_vlm::load_model::<B>(dir, device).map_err(|e| EvalError::Model(e.to_string()))?;
+    let (config, tokenizer, model) = s2h_vlm::load_model::<B>(dir, device)?;
     let processor = Processor::new(tokenizer, &config);
     Ok(LoadedModel {
         model,
@@ -281,57 +202,98 @@ pub fn load_model_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<Load
     })
 }
 
-/// Read an eval set directory's records, with a clear error when it is not one.
-pub fn read_eval_set(dir: &Path) -> Result<Vec<Record>> {
-    let file = if dir.is_dir() {
-        dir.join("records.jsonl")
-    } else {
-        dir.to_path_buf()
-    };
-    if !file.is_file() {
-        return Err(EvalError::NoEvalSet {
-            path: dir.to_path_buf(),
-        });
+/// The records of an eval set (a directory or its `records.jsonl`; at most `limit` when given),
+/// checked to be one task's (`expected`, when given), and the directory their images live in.
+fn open_eval_set(
+    eval: &Path,
+    limit: Option<usize>,
+    expected: Option<TaskKind>,
+) -> Result<(Vec<Record>, PathBuf)> {
+    let mut records = read_eval_set(eval)?;
+    if let Some(limit) = limit {
+        records.truncate(limit);
     }
-    Ok(s2h_mixture::read_records(&file)?)
+    check_task(&records, expected)?;
+    let data_dir = if eval.is_dir() {
+        eval.to_path_buf()
+    } else {
+        eval.parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    };
+    Ok((records, data_dir))
 }
 
-/// Load the model in `model_dir`, evaluate it on the eval set in `eval_dir` (at most `limit`
-/// records when given) on `device`.
+/// Load the model in `model_dir`, evaluate it on the eval set `eval` (a directory or its
+/// `records.jsonl`; at most `limit` records when given) on `device`.
 pub fn evaluate_dirs<B: Backend>(
     model_dir: &Path,
-    eval_dir: &Path,
+    eval: &Path,
     limit: Option<usize>,
     options: &EvalOptions,
     device: &B::Device,
 ) -> Result<EvalReport> {
-    let mut records = read_eval_set(eval_dir)?;
-    if let Some(limit) = limit {
-        records.truncate(limit);
-    }
-    check_task(&records, options.task)?;
+    let (records, data_dir) = open_eval_set(eval, limit, options.task)?;
     let loaded = load_model_dir::<B>(model_dir, device)?;
-    let data_dir = if eval_dir.is_dir() {
-        eval_dir
-    } else {
-        eval_dir.parent().unwrap_or(Path::new("."))
-    };
     evaluate_model(
         &loaded.model,
         &loaded.processor,
         &records,
-        data_dir,
+        &data_dir,
         options,
     )
 }
 
-/// Accuracy (the task's main metric, pooled over splits) of a metrics set: the number a
-/// with/without "Convert" comparison reads.
-pub fn main_accuracy(metrics: &Metrics, task: TaskKind) -> Option<f64> {
-    let name = match task {
-        TaskKind::Ctr | TaskKind::Tr => names::EXACT_MATCH_MAX,
-        TaskKind::Grid => names::VALID_PATH_ACCURACY,
-        TaskKind::Va => names::EXACT_MATCH,
+/// [`evaluate_dirs`] on the backend named at run time (inference runs without the autodiff
+/// graph), once per entry of `passes` with the model loaded once (e.g. plain, then "Convert");
+/// `progress(pass, n)` is called as `n` more records of pass `pass` are decoded. The eval set is
+/// read and checked before the model is loaded.
+pub fn evaluate_on(
+    backend: BackendKind,
+    model_dir: &Path,
+    eval: &Path,
+    limit: Option<usize>,
+    passes: &[EvalOptions],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<EvalReport>> {
+    let expected = passes.first().and_then(|p| p.task);
+    let (records, data_dir) = open_eval_set(eval, limit, expected)?;
+    let task = EvaluateTask {
+        model_dir,
+        records: &records,
+        data_dir: &data_dir,
+        passes,
+        progress,
     };
-    metrics.group(task, None::<Split>)?.metric(name)
+    run_on(backend, task)?
+}
+
+struct EvaluateTask<'a> {
+    model_dir: &'a Path,
+    records: &'a [Record],
+    data_dir: &'a Path,
+    passes: &'a [EvalOptions],
+    progress: &'a mut dyn FnMut(usize, usize),
+}
+
+impl BackendTask for EvaluateTask<'_> {
+    type Output = Result<Vec<EvalReport>>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let loaded = load_model_dir::<B::InnerBackend>(self.model_dir, &device)?;
+        let progress = self.progress;
+        self.passes
+            .iter()
+            .enumerate()
+            .map(|(pass, options)| {
+                evaluate_model_with_progress(
+                    &loaded.model,
+                    &loaded.processor,
+                    self.records,
+                    self.data_dir,
+                    options,
+                    &mut |n| progress(pass, n),
+                )
+            })
+            .collect()
+    }
 }

@@ -15,24 +15,29 @@
 //! # }
 //! ```
 //!
-//! With the default `model` feature, [`decode`] runs batched greedy decoding with the KV cache
-//! and [`evaluate_model`] evaluates a model on an eval set through the same scoring
+//! With the default `model` feature, [`evaluate_model`] generates a model's outputs on an eval
+//! set (`s2h_vlm::generate`, prompts from `s2h_train::Processor`) and scores them the same way
 //! (`docs/evaluation.md`); `default-features = false` leaves the crate free of Burn.
+//!
+//! Also: the S2H table ([`s2h_table`]) and the loss-curve chart ([`charts`]) that the
+//! quickstart and the figure pipeline write.
 //!
 //! Files: a predictions file is JSONL with one `{"id", "output"}` object per eval record;
 //! results are `metrics.json` ([`Metrics`]) and, beside it, `metrics.per_example.jsonl`
-//! ([`ExampleResult`] per line). `docs/scoring.md` defines every metric.
+//! ([`ExampleResult`] per line; an evaluation adds what generation did). `docs/scoring.md`
+//! defines every metric.
 
+pub mod charts;
 pub mod convert;
-#[cfg(feature = "model")]
-pub mod decode;
 mod error;
+mod eval_set;
 #[cfg(feature = "model")]
 pub mod evaluate;
 mod example;
 mod metrics;
 mod predictions;
 mod report;
+pub mod s2h_table;
 
 #[cfg(test)]
 mod tests;
@@ -43,23 +48,24 @@ use s2h_mixture::Record;
 use serde::Serialize;
 
 pub use error::{EvalError, LISTED_IDS, Result};
+pub use eval_set::{check_task, read_eval_set};
 #[cfg(feature = "model")]
 pub use evaluate::{
-    EvalOptions, EvalReport, LoadedModel, METRICS_FILE, PREDICTIONS_FILE, PredictionRecord,
-    check_task, evaluate_dirs, evaluate_model, evaluate_model_with_progress, load_model_dir,
-    main_accuracy, read_eval_set, record_prompt,
+    EvalOptions, EvalReport, LoadedModel, PredictionRecord, evaluate_dirs, evaluate_model,
+    evaluate_model_with_progress, evaluate_on, load_model_dir,
 };
 pub use example::{
     ExampleResult, StepFieldAccuracy, TableCotScore, score_output, score_parsed, score_record,
     score_table_cot,
 };
 pub use metrics::{
-    GroupMetrics, Metrics, ParseFailure, aggregate, display_order, is_rate, names, verdict_metrics,
+    GroupMetrics, Metrics, ParseFailure, aggregate, display_order, is_rate, main_accuracy, names,
+    verdict_metrics,
 };
 pub use predictions::{Prediction, match_predictions, read_predictions};
 pub use report::{
-    PER_EXAMPLE_SUFFIX, per_example_path, read_example_results, read_metrics, render_table,
-    write_example_results, write_metrics,
+    METRICS_FILE, PER_EXAMPLE_SUFFIX, per_example_path, read_example_results, read_metrics,
+    render_table, write_example_results, write_metrics,
 };
 
 /// The outcome of scoring a predictions file: one result per eval record, in eval-set order,

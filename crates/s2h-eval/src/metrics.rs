@@ -363,3 +363,14 @@ fn group(task: TaskKind, split: Option<Split>, members: &[&ExampleResult]) -> Gr
             .collect(),
     }
 }
+
+/// Accuracy (the task's main metric, pooled over splits) of a metrics set: the number a
+/// with/without "Convert" comparison reads.
+pub fn main_accuracy(metrics: &Metrics, task: TaskKind) -> Option<f64> {
+    let name = match task {
+        TaskKind::Ctr | TaskKind::Tr => names::EXACT_MATCH_MAX,
+        TaskKind::Grid => names::VALID_PATH_ACCURACY,
+        TaskKind::Va => names::EXACT_MATCH,
+    };
+    metrics.group(task, None::<Split>)?.metric(name)
+}

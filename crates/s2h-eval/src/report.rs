@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::metrics::{GroupMetrics, display_order, is_rate};
 use crate::{EvalError, ExampleResult, Metrics, Result};
 
+/// The metrics file of a scoring or an evaluation (`score --out DIR`, `evaluate --out DIR`).
+pub const METRICS_FILE: &str = "metrics.json";
+
 /// The suffix that names the per-example results file beside a metrics file.
 pub const PER_EXAMPLE_SUFFIX: &str = ".per_example.jsonl";
 
@@ -47,19 +50,27 @@ pub fn read_metrics(path: &Path) -> Result<Metrics> {
 
 /// Write the per-example results, one JSON object per line, in eval-set order.
 pub fn write_example_results(path: &Path, results: &[ExampleResult]) -> Result<()> {
+    write_lines(path, results, "a per-example result")
+}
+
+/// Write one JSON object per line, atomically; `what` names an item in errors.
+pub(crate) fn write_lines<T: serde::Serialize>(
+    path: &Path,
+    items: &[T],
+    what: &'static str,
+) -> Result<()> {
     let mut bytes = Vec::new();
-    for r in results {
-        let line = serde_json::to_string(r).map_err(|error| EvalError::Serialise {
-            what: "a per-example result",
-            error,
-        })?;
+    for item in items {
+        let line =
+            serde_json::to_string(item).map_err(|error| EvalError::Serialise { what, error })?;
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
     }
     write_atomically(path, &bytes)
 }
 
-/// Read a per-example results file back.
+/// Read a per-example results file back (`score`'s or `evaluate`'s: the generation fields an
+/// evaluation adds are skipped).
 pub fn read_example_results(path: &Path) -> Result<Vec<ExampleResult>> {
     let file = fs::File::open(path).map_err(EvalError::io("cannot open", path))?;
     let mut results = Vec::new();

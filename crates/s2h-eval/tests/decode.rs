@@ -1,6 +1,8 @@
-//! Decoding and model evaluation on CPU (flex): a tiny model trained here to emit a fixed
-//! answer decodes it exactly; batched and cached decoding equal one-at-a-time and uncached
-//! decoding token for token; "Convert" changes only the prefix; bad inputs are clear errors.
+//! Generation and model evaluation on CPU (flex), on real task records: a tiny model trained
+//! here to emit a fixed answer generates it exactly; batched and cached generation equal
+//! one-at-a-time and uncached generation token for token; "Convert" changes only the prefix; bad
+//! inputs are clear errors. (Generation lives in `s2h_vlm::generate`, prompts in
+//! `s2h_train::Processor`; this crate sees both.)
 #![cfg(feature = "model")]
 
 use std::path::Path;
@@ -9,14 +11,14 @@ use std::sync::OnceLock;
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
-use burn::prelude::*;
-use s2h_eval::decode::{self, DecodeOptions, Prompt, StopReason};
 use s2h_eval::{EvalError, EvalOptions, convert};
 use s2h_mixture::{DatasetSpec, Record, Segment, SegmentKind, Supervision, write_dataset};
 use s2h_tasks::{Split, TaskKind};
+use s2h_train::{ALL_TARGETS, Processor};
+use s2h_vlm::generate::{self, GenerateOptions, Prompt, StopReason};
 use s2h_vlm::{
-    ALL_TARGETS, ConvNextConfig, DecoderConfig, Processor, TokenizerKind, VisionConfig, VitConfig,
-    Vlm, VlmConfig, VlmTokenizer, burn, masked_lm_loss, special,
+    ConvNextConfig, DecoderConfig, Padding, TokenizerKind, VisionConfig, VitConfig, Vlm, VlmConfig,
+    VlmError, VlmTokenizer, burn, masked_lm_loss, special,
 };
 
 type B = Flex;
@@ -54,7 +56,8 @@ fn tokenizer() -> VlmTokenizer {
         texts.push(r.target.clone());
         texts.push(convert::gold_text(r));
     }
-    VlmTokenizer::build(TokenizerKind::WordLevel, &texts).expect("tokenizer")
+    let words = s2h_train::corpus::task_words();
+    VlmTokenizer::build(TokenizerKind::WordLevel, &texts, &words).expect("tokenizer")
 }
 
 fn text_config(vocab: usize) -> VlmConfig {
@@ -98,12 +101,10 @@ fn trained() -> &'static (Vlm<B>, Processor, Record) {
         let processor = Processor::new(tok, &config);
         let record = answer_only(&ctr_text().records[0]);
         let device = Default::default();
-        let enc = processor
-            .encode(&record, ctr_text().dir.path(), &ALL_TARGETS)
-            .expect("encoded");
-        let batch = processor.batch::<AD>(&[enc], &device).expect("batch");
-        AD::seed(&device, 1);
-        let mut model = config.init::<AD>(&device).expect("model");
+        let enc = processor.encode(&record, &ALL_TARGETS).expect("encoded");
+        let batch = s2h_vlm::batch::batch::<AD>(&[enc.row(None)], Padding::Right, 0, &device)
+            .expect("batch");
+        let mut model = config.init_seeded::<AD>(1, &device).expect("model");
         let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
         for _ in 0..60 {
             let logits = model.forward(batch.input_ids.clone(), None);
@@ -115,8 +116,8 @@ fn trained() -> &'static (Vlm<B>, Processor, Record) {
     })
 }
 
-fn opts(max_new_tokens: usize, batch: usize, use_cache: bool) -> DecodeOptions {
-    DecodeOptions {
+fn opts(max_new_tokens: usize, batch: usize, use_cache: bool) -> GenerateOptions {
+    GenerateOptions {
         max_new_tokens,
         batch,
         use_cache,
@@ -127,10 +128,10 @@ fn opts(max_new_tokens: usize, batch: usize, use_cache: bool) -> DecodeOptions {
 #[test]
 fn trained_model_decodes_its_answer_and_stops_at_end_token() {
     let (model, processor, record) = trained();
-    let prompt = s2h_eval::record_prompt(processor, record, ctr_text().dir.path(), false).unwrap();
-    let gens = decode::greedy(
+    let prompt = processor.prompt(record, ctr_text().dir.path(), "").unwrap();
+    let gens = generate::greedy(
         model,
-        processor,
+        &processor.tokenizer,
         std::slice::from_ref(&prompt),
         &opts(64, 1, true),
     )
@@ -142,7 +143,7 @@ fn trained_model_decodes_its_answer_and_stops_at_end_token() {
     assert_eq!(gens[0].generated_tokens(), answer_tokens.len() + 1);
 
     // Cut by max_new_tokens: the same first tokens, no end token.
-    let cut = decode::greedy(model, processor, &[prompt], &opts(3, 1, true)).unwrap();
+    let cut = generate::greedy(model, &processor.tokenizer, &[prompt], &opts(3, 1, true)).unwrap();
     assert_eq!(cut[0].stop, StopReason::MaxNewTokens);
     assert_eq!(cut[0].tokens, answer_tokens[..3]);
     assert_eq!(cut[0].generated_tokens(), 3);
@@ -154,7 +155,7 @@ fn trained_model_decodes_its_answer_and_stops_at_end_token() {
 #[test]
 fn left_padded_trained_row_decodes_its_answer() {
     let (model, processor, record) = trained();
-    let prompt = s2h_eval::record_prompt(processor, record, ctr_text().dir.path(), false).unwrap();
+    let prompt = processor.prompt(record, ctr_text().dir.path(), "").unwrap();
     let longer = Prompt {
         id: "longer".into(),
         input_ids: (0..prompt.input_ids.len() + 9)
@@ -163,9 +164,9 @@ fn left_padded_trained_row_decodes_its_answer() {
         image: None,
     };
     for use_cache in [true, false] {
-        let gens = decode::greedy(
+        let gens = generate::greedy(
             model,
-            processor,
+            &processor.tokenizer,
             &[longer.clone(), prompt.clone()],
             &opts(40, 2, use_cache),
         )
@@ -181,7 +182,7 @@ fn evaluation_scores_with_the_score_code_and_writes_both_files() {
     let dir = ctr_text().dir.path();
     let records = vec![record.clone()];
     let options = EvalOptions {
-        decode: opts(64, 4, true),
+        generate: opts(64, 4, true),
         convert: false,
         task: Some(TaskKind::Ctr),
     };
@@ -194,13 +195,18 @@ fn evaluation_scores_with_the_score_code_and_writes_both_files() {
         Some(n_tokens as f64)
     );
     let out = tempfile::tempdir().unwrap();
-    let (preds, metrics) = report.write(out.path()).unwrap();
+    let files = report.write(out.path()).unwrap();
+    let (preds, metrics) = (files.per_example, files.metrics);
+    assert_eq!(preds, out.path().join("metrics.per_example.jsonl"));
     let line = std::fs::read_to_string(&preds).unwrap();
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     for field in ["id", "output", "answer", "verdict", "generated_tokens"] {
         assert!(!v[field].is_null(), "{field} missing from {line}");
     }
-    // predictions.jsonl is a predictions file for `score`: the same metrics come back.
+    // The per-example file reads back as score's, and is a predictions file for `score`: the
+    // same metrics come back.
+    let back = s2h_eval::read_example_results(&preds).unwrap();
+    assert_eq!(back, vec![report.predictions[0].result.clone()]);
     let eval_set = tempfile::tempdir().unwrap();
     let records_file = eval_set.path().join("records.jsonl");
     std::fs::write(&records_file, serde_json::to_string(record).unwrap() + "\n").unwrap();
@@ -221,12 +227,10 @@ fn batched_and_cached_decoding_equal_single_and_uncached() {
     let config = image_config(tok.vocab_size());
     let processor = Processor::new(tok, &config);
     let device = Default::default();
-    B::seed(&device, 5);
-    let model = config.init::<B>(&device).unwrap();
+    let model = config.init_seeded::<B>(5, &device).unwrap();
     let mut prompts: Vec<Prompt> = Vec::new();
     for r in &ctr_image().records {
-        prompts
-            .push(s2h_eval::record_prompt(&processor, r, ctr_image().dir.path(), false).unwrap());
+        prompts.push(processor.prompt(r, ctr_image().dir.path(), "").unwrap());
     }
     for (i, text) in ["Answer:", "Convert the image to text.", "sum"]
         .iter()
@@ -245,9 +249,9 @@ fn batched_and_cached_decoding_equal_single_and_uncached() {
     let single: Vec<_> = prompts
         .iter()
         .map(|p| {
-            decode::greedy(
+            generate::greedy(
                 &model,
-                &processor,
+                &processor.tokenizer,
                 std::slice::from_ref(p),
                 &opts(n, 1, true),
             )
@@ -255,8 +259,10 @@ fn batched_and_cached_decoding_equal_single_and_uncached() {
             .remove(0)
         })
         .collect();
-    let batched = decode::greedy(&model, &processor, &prompts, &opts(n, 5, true)).unwrap();
-    let uncached = decode::greedy(&model, &processor, &prompts, &opts(n, 5, false)).unwrap();
+    let batched =
+        generate::greedy(&model, &processor.tokenizer, &prompts, &opts(n, 5, true)).unwrap();
+    let uncached =
+        generate::greedy(&model, &processor.tokenizer, &prompts, &opts(n, 5, false)).unwrap();
     for ((s, b), u) in single.iter().zip(&batched).zip(&uncached) {
         assert_eq!(s.tokens, b.tokens, "{}: batched differs from alone", s.id);
         assert_eq!(s.stop, b.stop, "{}", s.id);
@@ -280,8 +286,8 @@ fn convert_adds_only_the_prefilled_word() {
     );
     for r in &ctr_image().records {
         let dir = ctr_image().dir.path();
-        let plain = s2h_eval::record_prompt(&processor, r, dir, false).unwrap();
-        let conv = s2h_eval::record_prompt(&processor, r, dir, true).unwrap();
+        let plain = processor.prompt(r, dir, "").unwrap();
+        let conv = processor.prompt(r, dir, convert::prefill_word()).unwrap();
         let mut expected = plain.input_ids.clone();
         expected.extend(&word_ids);
         assert_eq!(conv.input_ids, expected);
@@ -323,7 +329,7 @@ fn evaluate_with_convert_reports_conversion() {
     let model = config.init::<B>(&device).unwrap();
     let set = ctr_image();
     let options = EvalOptions {
-        decode: opts(4, 2, true),
+        generate: opts(4, 2, true),
         convert: true,
         task: None,
     };
@@ -373,7 +379,7 @@ fn missing_model_files_and_wrong_tasks_are_clear_errors() {
     assert!(matches!(err, EvalError::TaskMismatch { .. }), "{err}");
     assert!(err.to_string().contains("`ctr`"), "{err}");
     let options = EvalOptions {
-        decode: opts(4, 1, true),
+        generate: opts(4, 1, true),
         convert: false,
         task: Some(TaskKind::Va),
     };
@@ -395,8 +401,11 @@ fn missing_model_files_and_wrong_tasks_are_clear_errors() {
         input_ids: vec![special::BOS_ID; processor.max_seq_len + 1],
         image: None,
     };
-    let err = decode::greedy(model, processor, &[long], &opts(4, 1, true)).unwrap_err();
-    assert!(matches!(err, EvalError::PromptTooLong { .. }), "{err}");
-    let p = s2h_eval::record_prompt(processor, &ctr[0], ctr_text().dir.path(), false).unwrap();
-    assert!(decode::greedy(model, processor, &[p], &opts(0, 1, true)).is_err());
+    let err =
+        generate::greedy(model, &processor.tokenizer, &[long], &opts(4, 1, true)).unwrap_err();
+    assert!(matches!(err, VlmError::PromptTooLong { .. }), "{err}");
+    let p = processor
+        .prompt(&ctr[0], ctr_text().dir.path(), "")
+        .unwrap();
+    assert!(generate::greedy(model, &processor.tokenizer, &[p], &opts(0, 1, true)).is_err());
 }

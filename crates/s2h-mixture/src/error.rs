@@ -13,10 +13,17 @@ pub enum MixtureError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// Holds the records file that is in the way.
     #[error(
-        "`{0}` already holds a dataset (records.jsonl); choose another directory or allow overwriting"
+        "`{0}` already exists: the directory holds a dataset; choose another directory or allow \
+         overwriting"
     )]
     OutputExists(PathBuf),
+    #[error(
+        "`{path}` holds a complete dataset other than the one asked for ({reason}); delete the \
+         directory or overwrite it"
+    )]
+    OutputDiffers { path: PathBuf, reason: String },
     #[error("{path}, line {line}: {reason}")]
     BadRecord {
         path: PathBuf,
@@ -46,8 +53,15 @@ pub enum MixtureError {
         "refusing to write a training set that overlaps an evaluation set: training record `{train_id}` has the same text rendering as evaluation record `{eval_id}`"
     )]
     EvalOverlap { train_id: String, eval_id: String },
+    #[error("reading the evaluation set `{path}`: {error}")]
+    EvalSet {
+        path: PathBuf,
+        error: Box<MixtureError>,
+    },
     #[error("{path}: {reason}")]
     BadFile { path: PathBuf, reason: String },
+    #[error("`{path}` {reason}")]
+    DirInUse { path: PathBuf, reason: String },
     #[error("manifest check failed for `{path}`: {reason}")]
     ManifestMismatch { path: PathBuf, reason: String },
 }

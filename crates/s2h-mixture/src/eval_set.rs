@@ -1,11 +1,10 @@
 //! Evaluation sets and their separation from training data (SPEC §1.2).
 //!
-//! Seeds are split in two halves of the `u64` space: training seeds are below 2^63, and an
-//! evaluation set with base seed `s` generates its instances with seed `s | 2^63`
-//! ([`EVAL_SEED_BIT`]). Instance streams hash the whole seed, so the two halves never share a
-//! stream; on top of that, training export refuses any instance whose text rendering equals one
-//! of an evaluation set ([`EvalTexts`]), which also catches equal problems drawn from different
-//! streams (possible with very small task configurations).
+//! An evaluation set with base seed `s` generates its instances with seed `s | 2^63`
+//! ([`EVAL_SEED_BIT`]), the half of the seed space training never uses. On top of that,
+//! training export refuses any instance whose text rendering equals one of an evaluation set
+//! ([`EvalTexts`]), which also catches equal problems drawn from different streams (possible
+//! with very small task configurations).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,29 +15,14 @@ use s2h_tasks::{Modality, Split, TaskConfig, TaskKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::mixture::{CotKeep, RecordRef};
-use crate::record::{Record, Supervision, record_id};
-use crate::{MixtureError, Result, read_records};
-
-/// The top bit of a seed: set on every evaluation instance seed, never on a training seed.
-pub const EVAL_SEED_BIT: u64 = 1 << 63;
+use crate::record::{Record, Supervision, read_records, record_id};
+use crate::reference::{CotKeep, RecordRef};
+// The seed halves were first defined here; their paths stay.
+pub use crate::seeds::{EVAL_SEED_BIT, check_training_seed, is_eval_seed};
+use crate::{MixtureError, Result};
 
 /// Size of the default evaluation set of each task and split.
 pub const DEFAULT_EVAL_COUNT: u64 = 500;
-
-/// Training seeds must leave the top bit clear.
-pub fn check_training_seed(seed: u64) -> Result<()> {
-    if seed & EVAL_SEED_BIT != 0 {
-        Err(MixtureError::TrainingSeed(seed))
-    } else {
-        Ok(())
-    }
-}
-
-/// True for seeds of the evaluation half.
-pub fn is_eval_seed(seed: u64) -> bool {
-    seed & EVAL_SEED_BIT != 0
-}
 
 /// A fixed-size evaluation set of one task, split and modality.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -169,9 +153,12 @@ impl EvalTexts {
     }
 
     /// Add the records of an evaluation set directory (or `records.jsonl` file); returns how
-    /// many were read.
+    /// many were read. Errors name `dir`.
     pub fn add_dir(&mut self, dir: &Path) -> Result<usize> {
-        let records = read_records(dir)?;
+        let records = read_records(dir).map_err(|e| MixtureError::EvalSet {
+            path: dir.to_path_buf(),
+            error: Box::new(e),
+        })?;
         self.add_records(&records);
         Ok(records.len())
     }

@@ -18,11 +18,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
+pub use crate::files::{LLAVA_FILE, TSV_FILE};
 use crate::record::{Record, SegmentKind};
 use crate::{MixtureError, Result};
 
-pub const LLAVA_FILE: &str = "llava.json";
-pub const TSV_FILE: &str = "vlmevalkit.tsv";
 pub const TSV_COLUMNS: [&str; 5] = ["index", "image", "question", "answer", "id"];
 
 /// Which formats to write beside `records.jsonl`.

@@ -1,14 +1,16 @@
 //! Training records, mixtures and datasets (SPEC §9–10).
 //!
 //! - [`record`](build_record): how one record is built from an instance for a supervision type.
-//! - [`mixture`]: mixture types, paper Algorithm 1 counting, and the ordered list of
-//!   [`RecordRef`]s a mixture materialises as before anything is rendered.
-//! - [`plan`](Plan): training plans (phases of mixtures) read from and written to TOML.
-//! - [`eval_set`]: evaluation sets on a seed space disjoint from training, and the check that
-//!   no training instance shares a text rendering with one.
-//! - [`export`]: the plain canonical export (`records.jsonl` + PNG) of one index range;
-//!   [`write_mixture`] and [`write_eval_set`] write mixtures and evaluation sets, with
-//!   [`interop`] formats (LLaVA JSON, VLMEvalKit TSV) and a [`manifest`].
+//! - [`RecordRef`]: what a dataset is before anything is rendered. A [`mixture`] (mixture
+//!   types and paper Algorithm 1 counting), an [`eval_set`] (on a seed space disjoint from
+//!   training, with the check that no training instance shares a text rendering with one) and
+//!   a plain index range ([`export`]) each become an ordered list of them.
+//! - One writer turns references into `records.jsonl` + PNG, with [`interop`] formats (LLaVA
+//!   JSON, VLMEvalKit TSV) and a [`manifest`]: [`write_mixture`], [`write_eval_set`],
+//!   [`write_range`] / [`write_dataset`]; [`Existing`] says what happens to a dataset already
+//!   there. [`files`] names the files.
+//! - [`plan`](Plan): training plans (phases of mixtures) read from and written to TOML, and
+//!   written out phase by phase with [`write_plan`] / [`write_phase`].
 
 mod error;
 pub mod eval_set;
@@ -20,21 +22,26 @@ mod materialize;
 pub mod mixture;
 mod order;
 pub mod plan;
+mod plan_write;
 mod record;
+mod reference;
+mod seeds;
 
 pub use error::{MixtureError, Result};
-pub use eval_set::{EVAL_SEED_BIT, EvalSetSpec, EvalTexts, check_training_seed};
-pub use export::{DatasetSpec, DatasetSummary, read_records, write_dataset};
+pub use eval_set::{EvalSetSpec, EvalTexts};
+pub use export::DatasetSpec;
+pub use files::{IMAGES_DIR, LLAVA_FILE, MANIFEST_FILE, PLAN_FILE, RECORDS_FILE, TSV_FILE};
 pub use interop::{Formats, LlavaEntry, TsvRow, read_llava, read_tsv, write_llava, write_tsv};
 pub use manifest::{Manifest, read_manifest, verify_manifest};
 pub use materialize::{
-    ExportSummary, RenderOptions, WriteOptions, apply_cot, make_record, write_eval_set,
-    write_mixture,
+    Existing, ExportSummary, RenderOptions, WriteOptions, apply_cot, make_record, write_dataset,
+    write_eval_set, write_mixture, write_range,
 };
-pub use mixture::{
-    CotKeep, CotMode, ExplicitCount, Mixture, MixtureKind, RecordRef, RecordType, TaskCounts,
-    TypeCount,
-};
-pub use order::count_types;
+pub use mixture::{CotMode, ExplicitCount, Mixture, MixtureKind, TaskCounts};
 pub use plan::{Component, Phase, Plan};
-pub use record::{Record, RecordImage, Segment, SegmentKind, Supervision, build_record};
+pub use plan_write::{EvalCheck, write_phase, write_plan};
+pub use record::{
+    Record, RecordImage, Segment, SegmentKind, Supervision, build_record, read_records,
+};
+pub use reference::{CotKeep, InstanceKey, RecordRef, RecordType, TypeCount, count_types};
+pub use seeds::{EVAL_SEED_BIT, check_training_seed, is_eval_seed};

@@ -10,10 +10,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::mixture::TypeCount;
+pub use crate::files::MANIFEST_FILE;
+use crate::files::write_atomically;
+use crate::reference::TypeCount;
 use crate::{MixtureError, Result};
 
-pub const MANIFEST_FILE: &str = "manifest.json";
 pub const MANIFEST_FORMAT: &str = "s2h-dataset/1";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,7 +23,7 @@ pub struct Manifest {
     pub format: String,
     /// The crate and version that wrote the export.
     pub generator: String,
-    /// `mixture` or `eval_set`.
+    /// `mixture`, `eval_set` or `range`.
     pub kind: String,
     /// Everything needed to make the export again (mixture or evaluation set, rendering).
     pub parameters: serde_json::Value,
@@ -100,7 +101,7 @@ pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
     let path = dir.join(MANIFEST_FILE);
     let text = serde_json::to_string_pretty(manifest)
         .map_err(|e| MixtureError::InvalidRequest(format!("manifest cannot be serialised: {e}")))?;
-    fs::write(&path, text + "\n").map_err(MixtureError::io("cannot write", &path))
+    write_atomically(&path, (text + "\n").as_bytes())
 }
 
 /// Read `dir/manifest.json`.

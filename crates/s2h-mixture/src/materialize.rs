@@ -1,6 +1,8 @@
-//! Writing mixtures and evaluation sets: their record references become `records.jsonl` (in the
-//! references' order), one PNG per instance that has an image record (paired views share it),
-//! the optional LLaVA / VLMEvalKit files and `manifest.json`.
+//! The one dataset writer: the record references of a mixture, an evaluation set or an index
+//! range become `records.jsonl` (in the references' order), one PNG per instance that has an
+//! image record (paired views share it), the optional LLaVA / VLMEvalKit files and
+//! `manifest.json`, written last. What to do about a dataset already in the directory is the
+//! caller's choice ([`Existing`]).
 //!
 //! Work runs in chunks of references on the current rayon pool; each chunk first renders the
 //! images it is the first to need, then builds its records in parallel, and lines are written in
@@ -18,13 +20,18 @@ use s2h_tasks::{Modality, TaskConfig, TaskKind};
 use serde::Serialize;
 
 use crate::eval_set::{EvalSetSpec, EvalTexts};
-use crate::export::{IMAGES_DIR, RECORDS_FILE, image_file_name};
-use crate::files::{OutFile, write_image};
-use crate::interop::{Formats, JsonArray, LLAVA_FILE, TSV_FILE, TsvRow, llava_json, tsv_header};
-use crate::manifest::{self, MANIFEST_FORMAT, Manifest, Seeds, file_entries, write_manifest};
-use crate::mixture::{CotKeep, InstanceKey, Mixture, RecordRef};
-use crate::order::count_types;
+use crate::export::DatasetSpec;
+use crate::files::{
+    IMAGES_DIR, LLAVA_FILE, MANIFEST_FILE, OutFile, RECORDS_FILE, TSV_FILE, image_file_name,
+    write_image,
+};
+use crate::interop::{Formats, JsonArray, TsvRow, llava_json, tsv_header};
+use crate::manifest::{
+    self, MANIFEST_FORMAT, Manifest, Seeds, file_entries, read_manifest, write_manifest,
+};
+use crate::mixture::Mixture;
 use crate::record::{Record, RecordImage, SegmentKind, build_record};
+use crate::reference::{CotKeep, InstanceKey, RecordRef, count_types};
 use crate::{MixtureError, Result};
 
 /// References per chunk: enough to keep every worker busy, few enough to bound memory.
@@ -62,11 +69,25 @@ impl RenderOptions {
     }
 }
 
+/// What a writer does when the output directory already holds a dataset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Existing {
+    /// Refuse to write where a `records.jsonl` exists.
+    #[default]
+    Refuse,
+    /// Write over it.
+    Overwrite,
+    /// Leave a complete earlier write of the same dataset (its manifest exists and matches
+    /// what would be written now) untouched and return its summary; refuse a complete dataset
+    /// with other parameters or formats; write again over an interrupted one (no manifest).
+    /// Resumable runs use it.
+    Keep,
+}
+
 /// What to do about existing output and which extra formats to write.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteOptions {
-    /// Replace an existing `records.jsonl`.
-    pub overwrite: bool,
+    pub existing: Existing,
     pub formats: Formats,
 }
 
@@ -81,6 +102,134 @@ pub struct ExportSummary {
     pub total_bytes: u64,
 }
 
+impl ExportSummary {
+    /// The summary of a finished export, from its manifest.
+    pub fn from_manifest(manifest: &Manifest) -> Self {
+        let bytes = |keep: &dyn Fn(&str) -> bool| -> u64 {
+            manifest
+                .files
+                .iter()
+                .filter(|f| keep(&f.path))
+                .map(|f| f.bytes)
+                .sum()
+        };
+        let image_prefix = format!("{IMAGES_DIR}/");
+        Self {
+            records: manifest.counts.records,
+            images: manifest.counts.images,
+            png_bytes: bytes(&|p| p.starts_with(&image_prefix)),
+            jsonl_bytes: bytes(&|p| p == RECORDS_FILE),
+            total_bytes: bytes(&|_| true),
+        }
+    }
+}
+
+/// What a dataset is, as its manifest records it, before anything is written: enough to decide
+/// about a dataset already in the directory.
+pub(crate) struct Target {
+    kind: &'static str,
+    parameters: serde_json::Value,
+    seeds: Seeds,
+    algorithm1: Option<serde_json::Value>,
+}
+
+impl Target {
+    /// A mixture, validated.
+    pub(crate) fn mixture(mixture: &Mixture, render: &RenderOptions) -> Result<Self> {
+        let counts = mixture.counts()?;
+        Ok(Self {
+            kind: "mixture",
+            parameters: to_json(&serde_json::json!({"mixture": mixture, "render": render}))?,
+            seeds: Seeds {
+                instance: vec![mixture.seed],
+                order: Some(mixture.seed),
+            },
+            algorithm1: Some(to_json(&counts)?),
+        })
+    }
+
+    /// Decide about existing output: `Some` with the summary of a complete dataset to keep,
+    /// `None` to write.
+    pub(crate) fn existing(
+        &self,
+        out: &Path,
+        options: &WriteOptions,
+    ) -> Result<Option<ExportSummary>> {
+        let records = out.join(RECORDS_FILE);
+        match options.existing {
+            Existing::Overwrite => Ok(None),
+            Existing::Refuse if records.exists() => Err(MixtureError::OutputExists(records)),
+            Existing::Refuse => Ok(None),
+            Existing::Keep if !out.join(MANIFEST_FILE).is_file() => Ok(None),
+            Existing::Keep => {
+                let manifest = read_manifest(out)?;
+                self.same_as(&manifest, options.formats).map_err(|reason| {
+                    MixtureError::OutputDiffers {
+                        path: out.to_path_buf(),
+                        reason,
+                    }
+                })?;
+                // A records file that is not the manifest's (deleted, or cut short) is written
+                // again.
+                let listed = manifest.files.iter().find(|f| f.path == RECORDS_FILE);
+                let intact = match (listed, fs::metadata(&records)) {
+                    (Some(entry), Ok(meta)) => entry.bytes == meta.len(),
+                    _ => false,
+                };
+                Ok(intact.then(|| ExportSummary::from_manifest(&manifest)))
+            }
+        }
+    }
+
+    /// Why `manifest` is not this dataset with these formats, if it is not.
+    fn same_as(&self, manifest: &Manifest, formats: Formats) -> std::result::Result<(), String> {
+        if manifest.kind != self.kind {
+            return Err(format!(
+                "its {MANIFEST_FILE} says `{}`, not `{}`",
+                manifest.kind, self.kind
+            ));
+        }
+        // Compared as read back from a file, so numbers take the same form on both sides.
+        let now: serde_json::Value = serde_json::to_string(&self.parameters)
+            .and_then(|text| serde_json::from_str(&text))
+            .map_err(|e| format!("parameters cannot be serialised: {e}"))?;
+        if let Some(at) = first_difference(&manifest.parameters, &now, "parameters") {
+            return Err(format!("{at} differs in its {MANIFEST_FILE}"));
+        }
+        let has = |name: &str| manifest.files.iter().any(|f| f.path == name);
+        for (name, wanted) in [(LLAVA_FILE, formats.llava), (TSV_FILE, formats.tsv)] {
+            if has(name) != wanted {
+                let (holds, asked) = if wanted {
+                    ("lacks", "asked for")
+                } else {
+                    ("has", "not asked for")
+                };
+                return Err(format!("it {holds} {name}, {asked} now"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The path of the first value that differs between `a` and `b`, e.g.
+/// `parameters.mixture.budget`.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
+                (Some(u), Some(v)) => first_difference(u, v, &format!("{path}.{k}")),
+                _ => Some(format!("{path}.{k}")),
+            })
+        }
+        _ if a == b => None,
+        _ => Some(path.to_string()),
+    }
+}
+
 /// Write a training mixture into `out`, after checking that no instance's text rendering is
 /// one of `eval` (pass an empty [`EvalTexts`] to skip the check; see
 /// [`EvalTexts::add_default_sets`] for the default evaluation sets).
@@ -92,28 +241,33 @@ pub fn write_mixture(
     options: &WriteOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<ExportSummary> {
-    let counts = mixture.counts()?;
+    write_mixture_checked(
+        mixture,
+        render,
+        |refs| eval.check(refs, &render.tasks),
+        out,
+        options,
+        progress,
+    )
+}
+
+/// [`write_mixture`] with the evaluation check left to `check`, which runs only when the
+/// mixture is to be written.
+pub(crate) fn write_mixture_checked(
+    mixture: &Mixture,
+    render: &RenderOptions,
+    check: impl FnOnce(&[RecordRef]) -> Result<()>,
+    out: &Path,
+    options: &WriteOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<ExportSummary> {
+    let target = Target::mixture(mixture, render)?;
+    if let Some(kept) = kept(&target, out, options, progress)? {
+        return Ok(kept);
+    }
     let refs = mixture.references()?;
-    check_output(out, options.overwrite)?;
-    eval.check(&refs, &render.tasks)?;
-    let parameters = to_json(&serde_json::json!({"mixture": mixture, "render": render}))?;
-    let algorithm1 = to_json(&counts)?;
-    let seeds = Seeds {
-        instance: vec![mixture.seed],
-        order: Some(mixture.seed),
-    };
-    write_with_manifest(&refs, render, out, options, progress, |counts| Manifest {
-        format: MANIFEST_FORMAT.to_string(),
-        generator: generator(),
-        kind: "mixture".to_string(),
-        parameters,
-        seeds,
-        counts: manifest::Counts {
-            algorithm1: Some(algorithm1),
-            ..counts
-        },
-        files: Vec::new(),
-    })
+    check(&refs)?;
+    write_target(&target, &refs, render, out, options, progress)
 }
 
 /// Write an evaluation set into `out`.
@@ -125,21 +279,78 @@ pub fn write_eval_set(
     progress: &(dyn Fn() + Sync),
 ) -> Result<ExportSummary> {
     let refs = spec.references()?;
-    check_output(out, options.overwrite)?;
-    let parameters = to_json(&serde_json::json!({"eval_set": spec, "render": render}))?;
-    let seeds = Seeds {
-        instance: vec![spec.instance_seed()],
-        order: None,
+    let target = Target {
+        kind: "eval_set",
+        parameters: to_json(&serde_json::json!({"eval_set": spec, "render": render}))?,
+        seeds: Seeds {
+            instance: vec![spec.instance_seed()],
+            order: None,
+        },
+        algorithm1: None,
     };
-    write_with_manifest(&refs, render, out, options, progress, |counts| Manifest {
-        format: MANIFEST_FORMAT.to_string(),
-        generator: generator(),
-        kind: "eval_set".to_string(),
-        parameters,
-        seeds,
-        counts,
-        files: Vec::new(),
-    })
+    if let Some(kept) = kept(&target, out, options, progress)? {
+        return Ok(kept);
+    }
+    write_target(&target, &refs, render, out, options, progress)
+}
+
+/// Write one index range into `out`, in index order.
+pub fn write_range(
+    spec: &DatasetSpec,
+    out: &Path,
+    options: &WriteOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<ExportSummary> {
+    spec.validate()?;
+    // The range's canvas is the whole of its image options.
+    let render = RenderOptions {
+        tasks: spec.tasks.clone(),
+        image_size: Some([spec.image.width, spec.image.height]),
+        font_scale: spec.image.font_scale,
+        text: spec.text,
+    };
+    let range = serde_json::json!({
+        "task": spec.task,
+        "split": spec.split,
+        "seed": spec.seed,
+        "start_index": spec.start_index,
+        "count": spec.count,
+        "supervision": spec.supervision,
+    });
+    let target = Target {
+        kind: "range",
+        parameters: to_json(&serde_json::json!({"range": range, "render": render}))?,
+        seeds: Seeds {
+            instance: vec![spec.seed],
+            order: None,
+        },
+        algorithm1: None,
+    };
+    if let Some(kept) = kept(&target, out, options, progress)? {
+        return Ok(kept);
+    }
+    let refs = spec.references()?;
+    write_target(&target, &refs, &render, out, options, progress)
+}
+
+/// [`write_range`] refusing (or, with `overwrite`, replacing) an existing dataset, without
+/// extra formats. `progress` is called once per finished record (from worker threads).
+pub fn write_dataset(
+    spec: &DatasetSpec,
+    out: &Path,
+    overwrite: bool,
+    progress: &(dyn Fn() + Sync),
+) -> Result<ExportSummary> {
+    let existing = if overwrite {
+        Existing::Overwrite
+    } else {
+        Existing::Refuse
+    };
+    let options = WriteOptions {
+        existing,
+        formats: Formats::default(),
+    };
+    write_range(spec, out, &options, progress)
 }
 
 fn generator() -> String {
@@ -151,30 +362,54 @@ fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value> {
         .map_err(|e| MixtureError::InvalidRequest(format!("parameters cannot be serialised: {e}")))
 }
 
-fn check_output(out: &Path, overwrite: bool) -> Result<()> {
-    if out.join(RECORDS_FILE).exists() && !overwrite {
-        return Err(MixtureError::OutputExists(out.to_path_buf()));
+/// The summary of a dataset kept under [`Existing::Keep`], its records counted as progress.
+fn kept(
+    target: &Target,
+    out: &Path,
+    options: &WriteOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Option<ExportSummary>> {
+    let kept = target.existing(out, options)?;
+    if let Some(summary) = &kept {
+        (0..summary.records).for_each(|_| progress());
     }
-    Ok(())
+    Ok(kept)
 }
 
-fn write_with_manifest(
+/// Write the records of `refs`, then the manifest that marks them complete.
+fn write_target(
+    target: &Target,
     refs: &[RecordRef],
     render: &RenderOptions,
     out: &Path,
     options: &WriteOptions,
     progress: &(dyn Fn() + Sync),
-    manifest: impl FnOnce(manifest::Counts) -> Manifest,
 ) -> Result<ExportSummary> {
+    // The manifest marks a complete dataset: an old one goes before anything is replaced.
+    let old = out.join(MANIFEST_FILE);
+    match fs::remove_file(&old) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(MixtureError::io("cannot remove", &old)(e));
+        }
+        _ => {}
+    }
     let (mut summary, files) = write_refs(refs, render, out, options, progress)?;
     let unique: HashSet<InstanceKey> = refs.iter().map(RecordRef::instance_key).collect();
-    let mut manifest = manifest(manifest::Counts {
-        records: summary.records,
-        images: summary.images,
-        unique_instances: unique.len() as u64,
-        by_type: count_types(refs),
-        algorithm1: None,
-    });
+    let mut manifest = Manifest {
+        format: MANIFEST_FORMAT.to_string(),
+        generator: generator(),
+        kind: target.kind.to_string(),
+        parameters: target.parameters.clone(),
+        seeds: target.seeds.clone(),
+        counts: manifest::Counts {
+            records: summary.records,
+            images: summary.images,
+            unique_instances: unique.len() as u64,
+            by_type: count_types(refs),
+            algorithm1: target.algorithm1.clone(),
+        },
+        files: Vec::new(),
+    };
     manifest.files = file_entries(out, files)?;
     summary.total_bytes = manifest.files.iter().map(|f| f.bytes).sum();
     write_manifest(out, &manifest)?;
@@ -267,7 +502,6 @@ fn write_refs(
     options: &WriteOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<(ExportSummary, Vec<String>)> {
-    check_output(out, options.overwrite)?;
     let is_image = |r: &RecordRef| r.supervision.input() == Modality::Image;
     let mut last_use: HashMap<InstanceKey, usize> = HashMap::new();
     for (i, r) in refs.iter().enumerate() {

@@ -3,14 +3,16 @@
 use std::collections::HashMap;
 
 use s2h_tasks::Split;
+use s2h_tasks::TaskKind;
 
 use super::*;
+use crate::LlavaEntry;
 use crate::eval_set::EVAL_SEED_BIT;
+use crate::export::DatasetSpec;
 use crate::interop::{read_llava, read_tsv};
-use crate::manifest::{MANIFEST_FILE, read_manifest, verify_manifest};
+use crate::manifest::{read_manifest, verify_manifest};
 use crate::mixture::{CotMode, MixtureKind};
-use crate::record::Supervision;
-use crate::{LlavaEntry, read_records};
+use crate::record::{Supervision, read_records};
 
 fn small_render() -> RenderOptions {
     RenderOptions {
@@ -21,7 +23,7 @@ fn small_render() -> RenderOptions {
 
 fn all_formats() -> WriteOptions {
     WriteOptions {
-        overwrite: false,
+        existing: Existing::Refuse,
         formats: Formats {
             llava: true,
             tsv: true,
@@ -284,4 +286,187 @@ fn training_export_refuses_to_overlap_an_eval_set() {
             .check(&mixture.references().unwrap(), &render.tasks)
             .is_err()
     );
+}
+
+#[test]
+fn keep_holds_for_every_kind_of_dataset() {
+    let keep = WriteOptions {
+        existing: Existing::Keep,
+        ..all_formats()
+    };
+    let spec = EvalSetSpec::new(TaskKind::Tr, Split::Hard, Modality::Text, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let written = write_eval_set(&spec, &small_render(), dir.path(), &keep, &|| {}).unwrap();
+    let kept = write_eval_set(&spec, &small_render(), dir.path(), &keep, &|| {}).unwrap();
+    assert_eq!(kept, written);
+
+    let bigger = EvalSetSpec {
+        count: 4,
+        ..spec.clone()
+    };
+    let err = write_eval_set(&bigger, &small_render(), dir.path(), &keep, &|| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("parameters.eval_set.count"),
+        "{err}"
+    );
+    let plain = WriteOptions {
+        existing: Existing::Keep,
+        formats: Formats::default(),
+    };
+    let err = write_eval_set(&spec, &small_render(), dir.path(), &plain, &|| {}).unwrap_err();
+    assert!(err.to_string().contains(LLAVA_FILE), "{err}");
+    let mixture = Mixture::new(MixtureKind::Text, TaskKind::Tr, 3, 0);
+    let eval = EvalTexts::default();
+    let err =
+        write_mixture(&mixture, &small_render(), &eval, dir.path(), &keep, &|| {}).unwrap_err();
+    assert!(
+        matches!(err, MixtureError::OutputDiffers { .. }) && err.to_string().contains("eval_set"),
+        "{err}"
+    );
+
+    let mut range = DatasetSpec::new(TaskKind::Ctr, Split::Simple, 0, 2, Supervision::Image);
+    range.image = range.image.with_size(240, 128);
+    let dir = tempfile::tempdir().unwrap();
+    let written = write_range(&range, dir.path(), &plain, &|| {}).unwrap();
+    assert_eq!(
+        write_range(&range, dir.path(), &plain, &|| {}).unwrap(),
+        written
+    );
+    range.image.font_scale = 0.8;
+    let err = write_range(&range, dir.path(), &plain, &|| {}).unwrap_err();
+    assert!(err.to_string().contains("font_scale"), "{err}");
+}
+
+/// The plain range: the same writer, records in index order.
+mod range {
+    use super::*;
+
+    fn spec(task: TaskKind, supervision: Supervision, count: u64) -> DatasetSpec {
+        let mut spec = DatasetSpec::new(task, Split::Simple, 3, count, supervision);
+        spec.image = spec.image.with_size(300, 160);
+        spec
+    }
+
+    fn run(spec: &DatasetSpec, threads: usize) -> (tempfile::TempDir, ExportSummary) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let summary = pool
+            .install(|| write_dataset(spec, dir.path(), false, &|| {}))
+            .unwrap();
+        (dir, summary)
+    }
+
+    #[test]
+    fn output_is_identical_for_one_and_four_threads() {
+        let spec = spec(TaskKind::Tr, Supervision::ImageViaText, 12);
+        let (a, sa) = run(&spec, 1);
+        let (b, sb) = run(&spec, 4);
+        assert_eq!(sa, sb);
+        let ra = fs::read(a.path().join(RECORDS_FILE)).unwrap();
+        assert_eq!(ra, fs::read(b.path().join(RECORDS_FILE)).unwrap());
+        for index in 0..12 {
+            let name = image_file_name(TaskKind::Tr, Split::Simple, 3, index);
+            let pa = fs::read(a.path().join(IMAGES_DIR).join(&name)).unwrap();
+            assert_eq!(
+                pa,
+                fs::read(b.path().join(IMAGES_DIR).join(&name)).unwrap(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn records_read_back_and_follow_the_supervision() {
+        for supervision in Supervision::ALL {
+            let (dir, summary) = run(&spec(TaskKind::Ctr, supervision, 5), 2);
+            let records = read_records(dir.path()).unwrap();
+            assert_eq!(records.len(), 5);
+            assert_eq!(summary.records, 5);
+            for (i, r) in records.iter().enumerate() {
+                assert_eq!(r.index, i as u64);
+                assert_eq!(r.supervision, supervision);
+                let kinds: Vec<SegmentKind> = r.segments.iter().map(|s| s.kind).collect();
+                match supervision {
+                    Supervision::Text => {
+                        assert!(r.image.is_none() && r.layout.is_none());
+                        assert!(r.prompt.starts_with("\\begin{tabular}"));
+                        assert_eq!(kinds, [SegmentKind::Cot, SegmentKind::Answer]);
+                    }
+                    Supervision::Image => {
+                        assert!(r.prompt.starts_with("<image>"));
+                        assert_eq!(kinds, [SegmentKind::Cot, SegmentKind::Answer]);
+                    }
+                    Supervision::ImageViaText => {
+                        assert_eq!(
+                            kinds,
+                            [
+                                SegmentKind::ConvertPrompt,
+                                SegmentKind::ConvertedText,
+                                SegmentKind::Cot,
+                                SegmentKind::Answer
+                            ]
+                        );
+                        assert!(
+                            r.segment_text(SegmentKind::ConvertedText)
+                                .starts_with("\\begin{tabular}")
+                        );
+                    }
+                }
+                if let Some(path) = &r.image {
+                    let img = image::open(dir.path().join(path)).unwrap();
+                    assert_eq!((img.width(), img.height()), (300, 160));
+                }
+                let parsed = s2h_cot::parse_answer(r.task, &r.target).unwrap();
+                assert!(r.instance.verify(&parsed).unwrap().correct);
+            }
+        }
+    }
+
+    #[test]
+    fn a_range_has_a_manifest_of_kind_range() {
+        let spec = spec(TaskKind::Grid, Supervision::Image, 3);
+        let (dir, summary) = run(&spec, 2);
+        let manifest = verify_manifest(dir.path()).unwrap();
+        assert_eq!(manifest.kind, "range");
+        assert_eq!(manifest.parameters["range"]["count"], 3);
+        assert_eq!(manifest.counts.records, 3);
+        assert_eq!(manifest.seeds.instance, [3]);
+        assert_eq!(ExportSummary::from_manifest(&manifest), summary);
+    }
+
+    #[test]
+    fn existing_output_and_bad_requests_are_refused() {
+        let spec = spec(TaskKind::Ctr, Supervision::Text, 2);
+        let (dir, _) = run(&spec, 1);
+        let err = write_dataset(&spec, dir.path(), false, &|| {}).unwrap_err();
+        assert!(matches!(err, MixtureError::OutputExists(_)), "{err}");
+        assert!(write_dataset(&spec, dir.path(), true, &|| {}).is_ok());
+
+        let mut medium_tr = spec.clone();
+        medium_tr.task = TaskKind::Tr;
+        medium_tr.split = Split::Medium;
+        let err = write_dataset(&medium_tr, dir.path(), true, &|| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("medium") && err.contains("simple, hard"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn damaged_files_name_the_line_and_field() {
+        let spec = spec(TaskKind::Ctr, Supervision::Text, 2);
+        let (dir, _) = run(&spec, 1);
+        let path = dir.path().join(RECORDS_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        let first = text.lines().next().unwrap().to_string();
+        let damaged = first.replace("\"values\":[", "\"values\":[\"x\",");
+        fs::write(&path, format!("{first}\n{damaged}\n")).unwrap();
+        let err = read_records(&path).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("answer"), "{err}");
+    }
 }

@@ -28,13 +28,12 @@ use std::str::FromStr;
 use s2h_tasks::{Split, TaskKind, TaskRng};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::eval_set::check_training_seed;
 use crate::order::{interleave, random_merge};
 use crate::record::Supervision;
+// The references were first defined here; their paths stay.
+pub use crate::reference::{CotKeep, InstanceKey, MAX_RECORDS, RecordRef, RecordType, TypeCount};
+use crate::seeds::check_training_seed;
 use crate::{MixtureError, Result};
-
-/// Largest number of records one mixture may hold (a guard against typos in budgets).
-pub const MAX_RECORDS: u64 = 100_000_000;
 
 /// A mixture of supervision types, or a phase that is one (SPEC §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,70 +176,6 @@ pub enum CotMode {
     Truncated,
 }
 
-/// How much chain of thought one record keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CotKeep {
-    Full,
-    Nothing,
-    /// Keep ⌊lines × keep / of⌋ lines.
-    Fraction {
-        keep: u64,
-        of: u64,
-    },
-}
-
-impl CotKeep {
-    /// How many of `lines` chain-of-thought lines the record keeps.
-    pub fn lines_kept(self, lines: usize) -> usize {
-        match self {
-            CotKeep::Full => lines,
-            CotKeep::Nothing => 0,
-            CotKeep::Fraction { keep, of } => {
-                let kept = (lines as u128 * keep as u128) / (of.max(1) as u128);
-                kept.min(lines as u128) as usize
-            }
-        }
-    }
-}
-
-/// One record of a mixture, before anything is rendered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub struct RecordRef {
-    pub task: TaskKind,
-    pub split: Split,
-    pub seed: u64,
-    pub index: u64,
-    pub supervision: Supervision,
-    pub cot: CotKeep,
-}
-
-/// The coordinates of an instance; records with the same key are views of one problem.
-pub type InstanceKey = (TaskKind, Split, u64, u64);
-
-impl RecordRef {
-    pub fn instance_key(&self) -> InstanceKey {
-        (self.task, self.split, self.seed, self.index)
-    }
-
-    /// The type of the record: task, split and supervision.
-    pub fn record_type(&self) -> RecordType {
-        RecordType {
-            task: self.task,
-            split: self.split,
-            supervision: self.supervision,
-        }
-    }
-}
-
-/// Task, split and supervision: what the nominal ratios of a mixture are about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RecordType {
-    pub task: TaskKind,
-    pub split: Split,
-    pub supervision: Supervision,
-}
-
 /// An explicit number of records of one split and supervision, overriding Algorithm 1. Written
 /// `simple_text`, `hard_image`, `medium_image_via_text`, … in plans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -297,14 +232,6 @@ pub struct TaskCounts {
     pub hard_epochs: f64,
     /// Records and unique instances of each type.
     pub types: Vec<TypeCount>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TypeCount {
-    #[serde(flatten)]
-    pub record_type: RecordType,
-    pub records: u64,
-    pub unique: u64,
 }
 
 /// One stream of a task: the records of a set, shuffled and repeated up to a number of records.

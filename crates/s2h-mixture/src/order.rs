@@ -1,10 +1,10 @@
 //! The order of a mixture's records: random merging of streams and batch interleaving.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use s2h_tasks::TaskRng;
 
-use crate::mixture::{RecordRef, RecordType, TypeCount};
+use crate::reference::{RecordRef, RecordType};
 
 /// Merge streams at random, each keeping its order: every next record comes from a stream
 /// chosen with probability proportional to what it has left.
@@ -89,33 +89,4 @@ pub(crate) fn interleave(refs: Vec<RecordRef>, batch: usize, rng: &mut TaskRng) 
         out.extend(chunk);
     }
     out
-}
-
-/// Per-type record counts of a list of references, in order of first appearance.
-pub fn count_types(refs: &[RecordRef]) -> Vec<TypeCount> {
-    let mut order: Vec<RecordType> = Vec::new();
-    let mut counts: HashMap<RecordType, (u64, HashSet<u64>)> = HashMap::new();
-    for r in refs {
-        let t = r.record_type();
-        let entry = counts.entry(t).or_insert_with(|| {
-            order.push(t);
-            (0, Default::default())
-        });
-        entry.0 += 1;
-        entry.1.insert(r.index);
-    }
-    order
-        .into_iter()
-        .map(|t| {
-            let (records, unique) = counts
-                .get(&t)
-                .map(|(n, u)| (*n, u.len() as u64))
-                .unwrap_or((0, 0));
-            TypeCount {
-                record_type: t,
-                records,
-                unique,
-            }
-        })
-        .collect()
 }

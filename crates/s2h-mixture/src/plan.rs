@@ -28,9 +28,11 @@ use s2h_render::{AnalogyTextFormat, TextOptions};
 use s2h_tasks::{TaskConfig, TaskKind};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::files::write_atomically;
 use crate::materialize::RenderOptions;
 use crate::mixture::{CotMode, ExplicitCount, Mixture, MixtureKind};
 use crate::record::Supervision;
+use crate::seeds::check_training_seed;
 use crate::{MixtureError, Result};
 
 /// A part of the model the trainer may train or freeze.
@@ -257,7 +259,7 @@ impl Plan {
                 "it has no phase; add at least one [[phase]] table".to_string(),
             ));
         }
-        crate::eval_set::check_training_seed(self.seed)?;
+        check_training_seed(self.seed)?;
         if let Some(f) = self.font_scale {
             if !(f.is_finite() && f > 0.0) {
                 return Err(invalid(format!("font_scale must be positive, not {f}")));
@@ -302,6 +304,17 @@ impl Plan {
         }
     }
 
+    /// The records of every phase together (for sizing a progress bar).
+    pub fn record_count(&self) -> Result<u64> {
+        let mut total = 0;
+        for phase in &self.phases {
+            for counts in phase.mixture(self.seed)?.counts()? {
+                total += counts.budget;
+            }
+        }
+        Ok(total)
+    }
+
     /// The output directory of phase `i` (0-based): `01-align`, `02-mix-plus`, …
     pub fn phase_dir(&self, i: usize) -> String {
         let label = self.phases.get(i).map(Phase::label).unwrap_or_default();
@@ -338,8 +351,7 @@ impl Plan {
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
-        let text = self.to_toml_string()?;
-        std::fs::write(path, text).map_err(MixtureError::io("cannot write", path))
+        write_atomically(path, self.to_toml_string()?.as_bytes())
     }
 }
 

@@ -1,10 +1,15 @@
-//! One training or evaluation record (SPEC §9–10).
+//! One training or evaluation record (SPEC §9–10), and reading them back.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 
 use s2h_cot::{CONVERT_PROMPT, PromptInput};
 use s2h_render::{Layout, TextOptions};
 use s2h_tasks::{Answer, Instance, Modality, Split, TaskKind};
 use serde::{Deserialize, Serialize};
 
+use crate::files::RECORDS_FILE;
 use crate::{MixtureError, Result};
 
 /// How one record is built from an instance (SPEC §9). Mixtures combine these.
@@ -241,4 +246,28 @@ impl Record {
             .map(|s| s.text.as_str())
             .collect()
     }
+}
+
+/// Read every record of a `records.jsonl` (or of the `records.jsonl` inside a directory).
+pub fn read_records(path: &Path) -> Result<Vec<Record>> {
+    let path = if path.is_dir() {
+        path.join(RECORDS_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let file = fs::File::open(&path).map_err(MixtureError::io("cannot open", &path))?;
+    let mut records = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(MixtureError::io("cannot read", &path))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = Record::from_json_line(&line).map_err(|reason| MixtureError::BadRecord {
+            path: path.clone(),
+            line: i + 1,
+            reason,
+        })?;
+        records.push(record);
+    }
+    Ok(records)
 }

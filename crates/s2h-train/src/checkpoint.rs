@@ -7,9 +7,17 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use s2h_vlm::Vlm;
+use s2h_vlm::burn::module::Module;
+use s2h_vlm::burn::optim::Optimizer;
+use s2h_vlm::burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use s2h_vlm::burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use crate::step::Optim;
 use crate::{Result, TrainError};
+
+type Rec = BinFileRecorder<FullPrecisionSettings>;
 
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 pub const STATE_FILE: &str = "state.json";
@@ -132,6 +140,64 @@ pub fn finish(run: &Path, tmp: &Path, state: &TrainState, keep: usize) -> Result
         fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
     }
     Ok(final_path)
+}
+
+/// Write the checkpoint of `state`: the model, the optimizer (`None` at a phase boundary, where
+/// the next phase starts a fresh one) and the state file last, then move it into place and drop
+/// checkpoints beyond the newest `keep`. `fail_at` injects a failure half-way (tests only).
+pub fn save<B: AutodiffBackend>(
+    run: &Path,
+    model: &Vlm<B>,
+    optim: Option<&Optim<B>>,
+    state: &TrainState,
+    keep: usize,
+    fail_at: Option<u64>,
+) -> Result<PathBuf> {
+    let tmp = begin(run, state.global_step)?;
+    let recorder = Rec::new();
+    Recorder::<B>::record(
+        &recorder,
+        model.clone().into_record(),
+        tmp.join(MODEL_RECORD),
+    )
+    .map_err(|e| ckpt_err(&tmp, e))?;
+    if fail_at == Some(state.global_step) {
+        return Err(TrainError::InjectedFailure(state.global_step));
+    }
+    if let Some(optim) = optim {
+        Recorder::<B>::record(&recorder, optim.to_record(), tmp.join(OPTIMIZER_RECORD))
+            .map_err(|e| ckpt_err(&tmp, e))?;
+    }
+    finish(run, &tmp, state, keep)
+}
+
+/// The weights of checkpoint `dir` in `model` (an initialised model of the run's shape).
+pub fn load_model<B: AutodiffBackend>(
+    dir: &Path,
+    model: Vlm<B>,
+    device: &B::Device,
+) -> Result<Vlm<B>> {
+    let record = Recorder::<B>::load(&Rec::new(), dir.join(MODEL_RECORD), device)
+        .map_err(|e| ckpt_err(dir, e))?;
+    Ok(model.load_record(record))
+}
+
+/// The optimizer state of checkpoint `dir` in `optim`.
+pub fn load_optimizer<B: AutodiffBackend>(
+    dir: &Path,
+    optim: Optim<B>,
+    device: &B::Device,
+) -> Result<Optim<B>> {
+    let record = Recorder::<B>::load(&Rec::new(), dir.join(OPTIMIZER_RECORD), device)
+        .map_err(|e| ckpt_err(dir, e))?;
+    Ok(optim.load_record(record))
+}
+
+fn ckpt_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!("{e}; delete this checkpoint directory to fall back to an older one"),
+    }
 }
 
 pub use s2h_mixture::files::write_synced;

@@ -22,30 +22,6 @@ pub enum DataSource {
     Plan { plan: Plan },
 }
 
-/// The tokenizer built for the run (from the task corpus plus the training records).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenizerSpec {
-    Word,
-    /// Byte-level BPE with this vocabulary size (special tokens included).
-    Bpe {
-        vocab_size: usize,
-    },
-    /// Word-level with punctuation runs and recurring sentences as single tokens
-    /// ([`TokenizerKind::Compact`]): the shortest sequences, for CPU-sized runs.
-    Compact,
-}
-
-impl TokenizerSpec {
-    pub fn kind(self) -> TokenizerKind {
-        match self {
-            TokenizerSpec::Word => TokenizerKind::WordLevel,
-            TokenizerSpec::Bpe { vocab_size } => TokenizerKind::Bpe { vocab_size },
-            TokenizerSpec::Compact => TokenizerKind::Compact,
-        }
-    }
-}
-
 /// How long each phase trains.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,7 +45,8 @@ pub struct TrainConfig {
     pub init_from: Option<PathBuf>,
     /// The model; its vocabulary size and image token id are set from the run's tokenizer.
     pub model: VlmConfig,
-    pub tokenizer: TokenizerSpec,
+    /// The tokenizer built for the run (from the task corpus plus the training records).
+    pub tokenizer: TokenizerKind,
     /// Task parameters of the tokenizer corpus (use the same as the data).
     pub task_config: TaskConfig,
     /// Instances per (task, split) in the tokenizer corpus.
@@ -124,7 +101,7 @@ impl Default for TrainConfig {
             out: PathBuf::from("runs/run"),
             init_from: None,
             model: VlmConfig::tiny(),
-            tokenizer: TokenizerSpec::Bpe { vocab_size: 1024 },
+            tokenizer: TokenizerKind::Bpe { vocab_size: 1024 },
             task_config: TaskConfig::default(),
             corpus_per_set: 20,
             batch_size: 8,
@@ -137,7 +114,7 @@ impl Default for TrainConfig {
             epsilon: 1e-8,
             clip_grad: None,
             trainable: None,
-            targets: s2h_vlm::ALL_TARGETS.to_vec(),
+            targets: crate::processor::ALL_TARGETS.to_vec(),
             seed: 0,
             save_every: 500,
             keep_checkpoints: 2,
@@ -231,7 +208,7 @@ impl TrainConfig {
         if self.keep_checkpoints == 0 {
             return bad("keep at least one checkpoint".into());
         }
-        if let TokenizerSpec::Bpe { vocab_size } = self.tokenizer {
+        if let TokenizerKind::Bpe { vocab_size } = self.tokenizer {
             if vocab_size < 300 {
                 return bad(format!(
                     "a byte-level BPE vocabulary needs at least 300 tokens (256 bytes + specials), not {vocab_size}"

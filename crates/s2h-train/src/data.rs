@@ -1,8 +1,8 @@
 //! Training data in memory: every record tokenized once, images decoded once per phase (kept as
-//! bytes), and the batch order of an epoch as a pure function of (seed, phase, epoch) — so the
-//! data position of a run is just (phase, step).
+//! bytes), batches through the model's one batcher, and the batch order of an epoch as a pure
+//! function of (seed, phase, epoch) — so the data position of a run is just (phase, step).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rand_chacha::ChaCha12Rng;
@@ -10,9 +10,10 @@ use rand_core::{RngCore, SeedableRng};
 use rayon::prelude::*;
 use s2h_mixture::{Component, Record, SegmentKind};
 use s2h_vlm::burn::prelude::*;
-use s2h_vlm::{Processor, special};
+use s2h_vlm::{Batch, BatchRow, Padding};
 
-use crate::Result;
+use crate::processor::{EncodedRecord, Processor};
+use crate::{Result, TrainError};
 
 /// One phase of a run as the trainer sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,90 +24,41 @@ pub struct PhaseSpec {
     pub trainable: Vec<Component>,
 }
 
-/// A tokenized record; its image (if any) lives in [`PhaseData::images`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenizedRecord {
-    pub id: String,
-    pub input_ids: Vec<u32>,
-    pub loss_mask: Vec<bool>,
-    /// Index into the phase's images.
-    pub image: Option<usize>,
-    /// Tokens scored by the loss (targets after the first position).
-    pub n_targets: usize,
-}
-
-/// Tokenize like [`Processor::encode`] without reading the image (the placeholder is expanded
-/// all the same), so every phase can be checked before training starts.
-pub fn tokenize(
-    processor: &Processor,
-    record: &Record,
-    targets: &[SegmentKind],
-) -> Result<TokenizedRecord> {
-    let encoded = processor.tokenize(record, targets)?;
-    let n_targets = encoded.loss_mask.iter().skip(1).filter(|m| **m).count();
-    Ok(TokenizedRecord {
-        id: encoded.id,
-        input_ids: encoded.input_ids,
-        loss_mask: encoded.loss_mask,
-        image: None,
-        n_targets,
-    })
-}
-
-/// A phase's records, tokenized, with their images.
+/// A phase's records, tokenized, with their images once loaded.
 #[derive(Debug, Clone)]
 pub struct PhaseData {
-    pub records: Vec<TokenizedRecord>,
-    /// Relative image paths, in the order of first use.
-    pub image_paths: Vec<String>,
-    /// Decoded images as bytes (`[3, size, size]`, value `round((x + 1) * 127.5)` of the
-    /// processor's normalised pixels — which converts back to exactly the same floats), filled by
-    /// [`PhaseData::load_images`].
-    pub images: Vec<Vec<u8>>,
+    pub records: Vec<EncodedRecord>,
+    /// Each image of the phase as `[3, size, size]` bytes ([`Processor::load_image`]), by the
+    /// path the records name; filled by [`PhaseData::load_images`].
+    pub images: HashMap<String, Vec<u8>>,
 }
 
 impl PhaseData {
-    /// Tokenize `records` (images are only named here).
-    pub fn tokenize(
+    /// Tokenize `records` (images are only named here), in parallel.
+    pub fn encode(
         processor: &Processor,
         records: &[Record],
         targets: &[SegmentKind],
     ) -> Result<Self> {
-        let mut tokenized: Vec<TokenizedRecord> = records
-            .par_iter()
-            .map(|r| tokenize(processor, r, targets))
-            .collect::<Result<_>>()?;
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        let mut image_paths = Vec::new();
-        for (t, r) in tokenized.iter_mut().zip(records) {
-            if let Some(path) = &r.image {
-                let next = image_paths.len();
-                let i = *index.entry(path.as_str()).or_insert(next);
-                if i == next {
-                    image_paths.push(path.clone());
-                }
-                t.image = Some(i);
-            }
-        }
         Ok(PhaseData {
-            records: tokenized,
-            image_paths,
-            images: Vec::new(),
+            records: records
+                .par_iter()
+                .map(|r| processor.encode(r, targets))
+                .collect::<Result<_>>()?,
+            images: HashMap::new(),
         })
     }
 
     /// Decode every image of the phase once (in parallel).
     pub fn load_images(&mut self, processor: &Processor, data_dir: &Path) -> Result<()> {
-        self.images = self
-            .image_paths
-            .par_iter()
-            .map(|rel| {
-                let pixels = processor.load_image(&data_dir.join(rel))?;
-                Ok(pixels
-                    .iter()
-                    .map(|&x| ((x + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8)
-                    .collect())
-            })
+        let paths: HashSet<&str> = self
+            .records
+            .iter()
+            .filter_map(|r| r.image.as_deref())
+            .collect();
+        self.images = paths
+            .into_par_iter()
+            .map(|rel| Ok((rel.to_string(), processor.load_image(&data_dir.join(rel))?)))
             .collect::<Result<_>>()?;
         Ok(())
     }
@@ -114,68 +66,36 @@ impl PhaseData {
     pub fn lengths(&self) -> Vec<usize> {
         self.records.iter().map(|r| r.input_ids.len()).collect()
     }
-}
 
-/// The tensors of one micro-batch, padded on the right to its longest record.
-pub struct MicroBatch<B: Backend> {
-    pub input_ids: Tensor<B, 2, Int>,
-    pub loss_mask: Tensor<B, 2>,
-    pub images: Option<Tensor<B, 4>>,
-    /// Loss tokens of the micro-batch.
-    pub n_targets: usize,
-    /// Real (unpadded) tokens.
-    pub n_tokens: usize,
-}
-
-/// Build the tensors of records `rows` of `data`.
-pub fn micro_batch<B: Backend>(
-    data: &PhaseData,
-    rows: &[usize],
-    image_size: usize,
-    device: &B::Device,
-) -> MicroBatch<B> {
-    let b = rows.len();
-    let t = rows
-        .iter()
-        .map(|&i| data.records[i].input_ids.len())
-        .max()
-        .unwrap_or(1);
-    let mut ids = vec![special::PAD_ID as i64; b * t];
-    let mut mask = vec![0.0f32; b * t];
-    let mut n_targets = 0;
-    let mut n_tokens = 0;
-    for (row, &i) in rows.iter().enumerate() {
-        let r = &data.records[i];
-        for (j, (&id, &m)) in r.input_ids.iter().zip(&r.loss_mask).enumerate() {
-            ids[row * t + j] = id as i64;
-            mask[row * t + j] = if m { 1.0 } else { 0.0 };
-        }
-        n_targets += r.n_targets;
-        n_tokens += r.input_ids.len();
-    }
-    let any_image = rows.iter().any(|&i| data.records[i].image.is_some());
-    let images = (any_image && image_size > 0).then(|| {
-        let plane = 3 * image_size * image_size;
-        let mut pixels = vec![0.0f32; b * plane];
-        for (row, &i) in rows.iter().enumerate() {
-            if let Some(img) = data.records[i].image.and_then(|k| data.images.get(k)) {
-                for (dst, &v) in pixels[row * plane..(row + 1) * plane].iter_mut().zip(img) {
-                    // The processor's normalisation, applied to the same byte.
-                    *dst = v as f32 / 127.5 - 1.0;
-                }
-            }
-        }
-        Tensor::from_data(
-            TensorData::new(pixels, [b, 3, image_size, image_size]),
+    /// The batch of records `rows`, padded on the right to its longest record.
+    pub fn batch<B: Backend>(
+        &self,
+        rows: &[usize],
+        image_size: usize,
+        device: &B::Device,
+    ) -> Result<Batch<B>> {
+        let rows: Vec<BatchRow<'_>> = rows
+            .iter()
+            .map(|&i| {
+                let r = &self.records[i];
+                let image = match &r.image {
+                    Some(path) => {
+                        Some(self.images.get(path).ok_or_else(|| TrainError::Record {
+                            id: r.id.clone(),
+                            message: format!("its image `{path}` was not loaded"),
+                        })?)
+                    }
+                    None => None,
+                };
+                Ok(r.row(image.map(Vec::as_slice)))
+            })
+            .collect::<Result<_>>()?;
+        Ok(s2h_vlm::batch::batch(
+            &rows,
+            Padding::Right,
+            image_size,
             device,
-        )
-    });
-    MicroBatch {
-        input_ids: Tensor::from_data(TensorData::new(ids, [b, t]), device),
-        loss_mask: Tensor::from_data(TensorData::new(mask, [b, t]), device),
-        images,
-        n_targets,
-        n_tokens,
+        )?)
     }
 }
 

@@ -8,6 +8,16 @@ pub enum TrainError {
     #[error("training data `{path}`: {message}")]
     Data { path: PathBuf, message: String },
     #[error(
+        "record `{id}` is {len} tokens long but the model's context holds {max}; shorten the record or raise `max_seq_len` (records are never truncated)"
+    )]
+    RecordTooLong { id: String, len: usize, max: usize },
+    #[error("record `{id}`: {message}")]
+    Record { id: String, message: String },
+    #[error("prompt: {0}")]
+    Prompt(String),
+    #[error("image `{path}`: {message}")]
+    Image { path: PathBuf, message: String },
+    #[error(
         "run directory `{0}` already holds a run; pass --resume (`resume: true`) to continue it, or choose another --out"
     )]
     RunExists(PathBuf),
@@ -25,6 +35,8 @@ pub enum TrainError {
     Model(#[from] s2h_vlm::VlmError),
     #[error(transparent)]
     Mixture(#[from] s2h_mixture::MixtureError),
+    #[error("the training run in `{0}` stopped with a panic; this is a bug, please report it")]
+    Panicked(PathBuf),
     /// Only raised by the failure injection of the tests (`TrainConfig::fail_checkpoint_at`).
     #[error("injected failure while writing the checkpoint of step {0}")]
     InjectedFailure(u64),
@@ -33,6 +45,16 @@ pub enum TrainError {
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
 impl TrainError {
+    /// What went wrong with a prompt, without the error kind's prefix (for a message that names
+    /// the record instead).
+    pub(crate) fn prompt_message(&self) -> String {
+        match self {
+            TrainError::Prompt(m) => m.clone(),
+            TrainError::Model(s2h_vlm::VlmError::Tokenizer(m)) => m.clone(),
+            other => other.to_string(),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         TrainError::Io {
             path: path.into(),

@@ -1,9 +1,14 @@
-//! `s2h-train`: the training loop of the s2h VLM (SPEC §12).
+//! `s2h-train`: where records meet the model, and the training loop of the s2h VLM (SPEC §12).
 //!
+//! - [`corpus`]: the task texts and words a run's tokenizer is built from;
+//! - [`processor`]: a record → token ids, loss mask by segment kind, image bytes, prompts;
 //! - [`TrainConfig`]: everything a run needs (serde, `Default`, [`TrainConfig::preset`]);
 //! - [`train`]: run it on a backend chosen at compile time, [`train_on`] at run time;
+//! - [`step`]: the update step (masked loss, gradients, freezing, clipping, AdamW), callable
+//!   on its own;
 //! - [`schedule`]: the warmup-cosine learning rate as a closed-form function of the step;
 //! - [`data`]: tokenize once, images decoded once, a seeded length-bucketed batch order;
+//! - [`run_dir`]: the files of a run directory, the training log, the summary;
 //! - [`checkpoint`]: atomic step checkpoints and the resume state.
 //!
 //! ```no_run
@@ -20,34 +25,80 @@
 
 pub mod checkpoint;
 mod config;
+pub mod corpus;
 pub mod data;
 mod error;
+mod prepare;
+pub mod processor;
+pub mod run_dir;
 pub mod schedule;
+pub mod step;
 mod trainer;
 
-pub use config::{DataSource, Duration, TokenizerSpec, TrainConfig};
+pub use config::{DataSource, Duration, TrainConfig};
+pub use corpus::build_tokenizer;
 pub use error::{Result, TrainError};
-pub use trainer::{
-    CONFIG_FILE, DATA_DIR, METRICS_FILE, MODEL_DIR, MetricsLine, SUMMARY_FILE, TOKENIZER_FILE,
-    TrainSummary, read_loss_curve, train,
+pub use processor::{ALL_TARGETS, EncodedRecord, Processor};
+pub use run_dir::{
+    CONFIG_FILE, DATA_DIR, LOG_FILE, LogLine, MODEL_DIR, SUMMARY_FILE, TOKENIZER_FILE,
+    TrainSummary, read_loss_curve,
 };
+pub use trainer::train;
 
+use indicatif::{MultiProgress, ProgressBar};
 pub use s2h_vlm::BackendKind;
 use s2h_vlm::burn::tensor::backend::AutodiffBackend;
 use s2h_vlm::{BackendTask, run_on};
 
-struct TrainTask<'a>(&'a TrainConfig);
+struct TrainTask<'a> {
+    config: &'a TrainConfig,
+    bar: Option<ProgressBar>,
+}
 
 impl BackendTask for TrainTask<'_> {
     type Output = Result<TrainSummary>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        train::<B>(self.0, &device)
+        match self.bar {
+            Some(bar) => trainer::train_with_bar::<B>(self.config, &device, bar),
+            None => train::<B>(self.config, &device),
+        }
     }
 }
 
 /// [`train`] on the backend named at run time (flex, ndarray, wgpu, cuda — those compiled in).
 pub fn train_on(backend: BackendKind, config: &TrainConfig) -> Result<TrainSummary> {
-    run_on(backend, TrainTask(config))?
+    run_on(backend, TrainTask { config, bar: None })?
+}
+
+/// Train every configuration side by side, one thread each, with one progress bar per run (for
+/// those with `progress` on): e.g. two small models on a 2-core CPU, where each run's matrices
+/// are too small to use both cores. Returns the summaries in order; the first error wins.
+pub fn train_all(backend: BackendKind, configs: &[TrainConfig]) -> Result<Vec<TrainSummary>> {
+    let bars = MultiProgress::new();
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = configs
+            .iter()
+            .map(|config| {
+                let bar = if config.progress {
+                    bars.add(trainer::progress_bar())
+                } else {
+                    ProgressBar::hidden()
+                };
+                let task = TrainTask {
+                    config,
+                    bar: Some(bar),
+                };
+                scope.spawn(move || run_on(backend, task))
+            })
+            .collect();
+        runs.into_iter()
+            .zip(configs)
+            .map(|(run, config)| match run.join() {
+                Ok(result) => result?,
+                Err(_) => Err(TrainError::Panicked(config.out.clone())),
+            })
+            .collect()
+    })
 }
 
 pub use s2h_vlm::VlmConfig;

@@ -4,11 +4,14 @@ use std::path::{Path, PathBuf};
 
 use s2h_mixture::{Component, DatasetSpec, Supervision, write_dataset};
 use s2h_tasks::{Split, TaskConfig, TaskKind};
-use s2h_train::{DataSource, Duration, TokenizerSpec, TrainConfig, TrainError, train};
+use s2h_train::data::PhaseData;
+use s2h_train::{DataSource, Duration, TrainConfig, TrainError, train};
 use s2h_vlm::burn::backend::{Autodiff, Flex};
 use s2h_vlm::burn::module::Module;
 use s2h_vlm::burn::prelude::*;
-use s2h_vlm::{ConvNextConfig, DecoderConfig, VisionConfig, VitConfig, VlmConfig, special};
+use s2h_vlm::{
+    ConvNextConfig, DecoderConfig, TokenizerKind, VisionConfig, VitConfig, VlmConfig, special,
+};
 
 type B = Autodiff<Flex>;
 
@@ -52,7 +55,7 @@ fn config(data: &Path, out: &Path) -> TrainConfig {
         },
         out: out.to_path_buf(),
         model: micro_model(),
-        tokenizer: TokenizerSpec::Compact,
+        tokenizer: TokenizerKind::Compact,
         corpus_per_set: 1,
         task_config: small_tasks(),
         batch_size: 8,
@@ -381,7 +384,7 @@ fn a_plan_runs_its_phases_in_order() {
     assert!(summary.completed);
     assert_eq!(summary.steps, 4);
     let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    let lines: Vec<s2h_train::MetricsLine> = text
+    let lines: Vec<s2h_train::LogLine> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -395,30 +398,68 @@ fn a_plan_runs_its_phases_in_order() {
     assert!(out.join("data/02-text/records.jsonl").is_file());
 }
 
-/// The trainer tokenizes without reading images; its ids and loss masks are exactly those of
-/// `Processor::encode`.
+/// A phase's batch holds exactly each record's encoding (ids and loss mask, right-padded) and its
+/// image as the processor reads it; text rows get a blank image.
 #[test]
-fn tokenization_matches_the_processor() {
+fn phase_batches_hold_the_processor_encodings_and_images() {
     let tmp = tempfile::tempdir().unwrap();
-    let texts = s2h_vlm::corpus(&small_tasks(), 1, 0).unwrap();
-    let tok = s2h_vlm::VlmTokenizer::build(s2h_vlm::TokenizerKind::Bpe { vocab_size: 400 }, &texts)
-        .unwrap();
+    let kind = TokenizerKind::Bpe { vocab_size: 400 };
+    let tok = s2h_train::build_tokenizer(kind, &small_tasks(), 1, 0, &[]).unwrap();
     let model = micro_model().with_vocab(&tok);
-    let processor = s2h_vlm::Processor::new(tok, &model);
+    let processor = s2h_train::Processor::new(tok, &model);
+    let device = Default::default();
     for (name, supervision) in [("t", Supervision::Text), ("v", Supervision::ImageViaText)] {
         let dir = dataset(&tmp.path().join(name), supervision, 3);
         let records = s2h_mixture::read_records(&dir).unwrap();
         for targets in [
-            s2h_vlm::ALL_TARGETS.to_vec(),
+            s2h_train::ALL_TARGETS.to_vec(),
             vec![s2h_mixture::SegmentKind::Answer],
         ] {
-            for record in &records {
-                let ours = s2h_train::data::tokenize(&processor, record, &targets).unwrap();
-                let reference = processor.encode(record, &dir, &targets).unwrap();
-                assert_eq!(ours.input_ids, reference.input_ids);
-                assert_eq!(ours.loss_mask, reference.loss_mask);
-                assert!(ours.image.is_none());
-                assert_eq!(reference.image.is_some(), record.image.is_some());
+            let mut data = PhaseData::encode(&processor, &records, &targets).unwrap();
+            data.load_images(&processor, &dir).unwrap();
+            let batch = data
+                .batch::<Flex>(&[0, 1, 2], model.image_size(), &device)
+                .unwrap();
+            let [_, t] = batch.input_ids.dims();
+            let ids: Vec<i64> = batch
+                .input_ids
+                .into_data()
+                .convert::<i64>()
+                .to_vec()
+                .unwrap();
+            let mask: Vec<f32> = batch.loss_mask.into_data().to_vec().unwrap();
+            let images = batch.images.map(|i| i.into_data().to_vec::<f32>().unwrap());
+            let plane = 3 * model.image_size() * model.image_size();
+            for (row, record) in records.iter().enumerate() {
+                let enc = processor.encode(record, &targets).unwrap();
+                let n = enc.input_ids.len();
+                let got: Vec<u32> = ids[row * t..row * t + n]
+                    .iter()
+                    .map(|&x| x as u32)
+                    .collect();
+                assert_eq!(got, enc.input_ids);
+                let got: Vec<bool> = mask[row * t..row * t + n]
+                    .iter()
+                    .map(|&m| m == 1.0)
+                    .collect();
+                assert_eq!(got, enc.loss_mask);
+                assert!(
+                    ids[row * t + n..(row + 1) * t]
+                        .iter()
+                        .all(|&x| x == special::PAD_ID as i64)
+                );
+                match (&record.image, &images) {
+                    (Some(path), Some(images)) => {
+                        let bytes = processor.load_image(&dir.join(path)).unwrap();
+                        let want: Vec<f32> = bytes
+                            .iter()
+                            .map(|&b| s2h_vlm::batch::normalise_pixel(b))
+                            .collect();
+                        assert_eq!(&images[row * plane..(row + 1) * plane], &want[..]);
+                    }
+                    (None, None) => {}
+                    other => panic!("image mismatch for {}: {other:?}", record.id),
+                }
             }
         }
     }

@@ -262,6 +262,19 @@ impl VlmConfig {
         ))
     }
 
+    /// The quickstart's model: a 3-layer decoder of width 128 (0.7M parameters with the compact
+    /// tokenizer) and a small ViT on 96×96 images, the size that learned the quickstart scale of
+    /// CTR fastest on 2 cores among those tried (docs/quickstart.md).
+    pub fn quickstart() -> Self {
+        VlmConfig::new(
+            DecoderConfig::new(PRESET_VOCAB, 128, 3, 4, 4, 344, 512),
+            crate::special::IMAGE_ID as usize,
+        )
+        .with_vision(Some(
+            VisionConfig::new().with_vit(Some(VitConfig::new(96, 12, 96, 2, 4))),
+        ))
+    }
+
     /// A preset by name: `tiny`, `small` or `base`.
     pub fn preset(name: &str) -> Result<Self> {
         match name.trim().to_ascii_lowercase().as_str() {

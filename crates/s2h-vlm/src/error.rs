@@ -7,16 +7,17 @@ pub enum VlmError {
     InvalidConfig(String),
     #[error("unknown preset `{0}`; expected one of: tiny, small, base")]
     UnknownPreset(String),
-    #[error(
-        "record `{id}` is {len} tokens long but the model's context holds {max}; shorten the record or raise `max_seq_len` (records are never truncated)"
-    )]
-    RecordTooLong { id: String, len: usize, max: usize },
-    #[error("record `{id}`: {message}")]
-    Record { id: String, message: String },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
-    #[error("image `{path}`: {message}")]
-    Image { path: PathBuf, message: String },
+    #[error("batch: {0}")]
+    Batch(String),
+    #[error("invalid generation options: {0}")]
+    InvalidOptions(String),
+    #[error(
+        "prompt `{id}` is {len} tokens long but the model's context holds {max}; use a model of a \
+         longer context (`max_seq_len`) or a shorter prompt"
+    )]
+    PromptTooLong { id: String, len: usize, max: usize },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -7,19 +7,26 @@
 //! - [`decoder`]: Llama-style decoder (RMSNorm, RoPE, SwiGLU, causal attention with optional
 //!   grouped-query heads) with a [`KvCache`] for incremental decoding;
 //! - [`model`]: image features placed at the `<image>` tokens;
-//! - [`tokenizer`], [`processor`]: records → token ids, images, loss masks by segment kind;
+//! - [`tokenizer`]: a `tokenizers` tokenizer built from the words and texts it is given;
+//! - [`batch`]: token rows and image bytes → padded tensors (the one batcher);
+//! - [`loss`]: the masked language-model loss;
+//! - [`generate`]: batched greedy decoding with the KV cache;
 //! - [`store`]: the model directory (config.json, tokenizer.json, model.safetensors);
 //! - [`backend`]: flex / ndarray / wgpu / cuda chosen by name at run time.
+//!
+//! The crate knows nothing of the tasks or their records: turning a record into token ids, loss
+//! masks and image bytes is `s2h-train`'s `Processor`, so a new task never touches the model.
 
 pub mod attention;
 pub mod backend;
+pub mod batch;
 pub mod config;
 pub mod decoder;
 mod error;
+pub mod generate;
 pub mod kv_cache;
 pub mod loss;
 pub mod model;
-pub mod processor;
 pub mod projector;
 pub mod rope;
 pub mod store;
@@ -29,14 +36,15 @@ pub mod vision_convnext;
 pub mod vision_vit;
 
 pub use backend::{BackendKind, BackendTask, run_on};
+pub use batch::{Batch, BatchRow, Padding};
 pub use burn;
 pub use config::{
     ConvNextConfig, DecoderConfig, ProjectorConfig, VisionConfig, VitConfig, VlmConfig,
 };
 pub use error::{Result, VlmError};
+pub use generate::{GenerateOptions, Generation, Prompt, StopReason};
 pub use kv_cache::KvCache;
 pub use loss::masked_lm_loss;
 pub use model::Vlm;
-pub use processor::{ALL_TARGETS, Batch, EncodedRecord, Processor};
 pub use store::{load_config, load_model, save_model};
-pub use tokenizer::{TokenizerKind, VlmTokenizer, corpus, special};
+pub use tokenizer::{TokenizerKind, VlmTokenizer, special};

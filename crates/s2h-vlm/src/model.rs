@@ -3,12 +3,12 @@
 
 use burn::prelude::*;
 
+use crate::Result;
 use crate::config::{ProjectorConfig, VlmConfig};
 use crate::decoder::Decoder;
 use crate::kv_cache::KvCache;
 use crate::projector::Projector;
 use crate::vision::VisionTower;
-use crate::{Result, VlmError};
 
 #[derive(Module, Debug)]
 pub struct Vlm<B: Backend> {
@@ -17,11 +17,33 @@ pub struct Vlm<B: Backend> {
     pub decoder: Decoder<B>,
     pub image_token_id: usize,
     pub n_image_tokens: usize,
+    /// Side of the square input image (0 without a vision tower).
+    pub image_size: usize,
 }
 
+/// Held from seeding the backend's generator to the end of drawing a model's weights: Burn's
+/// generator is global per backend, so two initialisations in one process (parallel tests, two
+/// runs side by side) would otherwise draw from each other's stream.
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl VlmConfig {
-    /// Build the model with freshly initialised weights; fails on an inconsistent configuration.
+    /// Build the model with freshly initialised weights from the backend's generator as it
+    /// stands; fails on an inconsistent configuration. For weights that a seed fixes, use
+    /// [`VlmConfig::init_seeded`].
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Vlm<B>> {
+        let _turn = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        self.init_unlocked(device)
+    }
+
+    /// Build the model with the weights `seed` gives: the same seed, the same starting weights,
+    /// even with other models being initialised on other threads.
+    pub fn init_seeded<B: Backend>(&self, seed: u64, device: &B::Device) -> Result<Vlm<B>> {
+        let _turn = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        B::seed(device, seed);
+        self.init_unlocked(device)
+    }
+
+    fn init_unlocked<B: Backend>(&self, device: &B::Device) -> Result<Vlm<B>> {
         self.validate()?;
         let vision = self.vision.as_ref().map(|v| v.init(device));
         let projector = self
@@ -34,11 +56,22 @@ impl VlmConfig {
             decoder: self.decoder.init(device),
             image_token_id: self.image_token_id,
             n_image_tokens: self.n_image_tokens(),
+            image_size: self.image_size(),
         })
     }
 }
 
 impl<B: Backend> Vlm<B> {
+    /// The device the weights live on.
+    pub fn device(&self) -> B::Device {
+        self.decoder.embed_tokens.weight.val().device()
+    }
+
+    /// Tokens the context holds.
+    pub fn max_seq_len(&self) -> usize {
+        self.decoder.max_seq_len
+    }
+
     /// Projected image features `[batch, n_image_tokens, d_model]`, if the model has a vision tower.
     pub fn encode_images(&self, images: Tensor<B, 4>) -> Option<Tensor<B, 3>> {
         let vision = self.vision.as_ref()?;
@@ -103,21 +136,5 @@ impl<B: Backend> Vlm<B> {
     /// decodes exactly as it would alone.
     pub fn new_padded_cache(&self, pads: Vec<usize>) -> KvCache<B> {
         self.decoder.new_padded_cache(pads)
-    }
-
-    /// Check that an image batch fits the model before a forward pass.
-    pub fn check_images(&self, images: &Tensor<B, 4>, size: usize) -> Result<()> {
-        let [_, c, h, w] = images.dims();
-        if self.vision.is_none() {
-            return Err(VlmError::InvalidConfig(
-                "this model has no vision tower".into(),
-            ));
-        }
-        if c != 3 || h != size || w != size {
-            return Err(VlmError::InvalidConfig(format!(
-                "images must be [batch, 3, {size}, {size}], got [_, {c}, {h}, {w}]"
-            )));
-        }
-        Ok(())
     }
 }

@@ -57,6 +57,23 @@ pub fn load_model<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(VlmConfig, VlmTokenizer, Vlm<B>)> {
+    if !dir.is_dir() {
+        return Err(dir_err(
+            dir,
+            "model directory does not exist; pass the `model` directory a training run wrote",
+        ));
+    }
+    for file in [CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE] {
+        if !dir.join(file).is_file() {
+            return Err(dir_err(
+                dir,
+                format!(
+                    "no {file}; a model directory holds {CONFIG_FILE}, {TOKENIZER_FILE} and \
+                     {WEIGHTS_FILE} (written by training)"
+                ),
+            ));
+        }
+    }
     let config = load_config(dir)?;
     let tokenizer = VlmTokenizer::from_file(&dir.join(TOKENIZER_FILE))?;
     if tokenizer.vocab_size() > config.decoder.vocab_size {
@@ -70,9 +87,6 @@ pub fn load_model<B: Backend>(
         ));
     }
     let weights = dir.join(WEIGHTS_FILE);
-    if !weights.is_file() {
-        return Err(dir_err(&weights, "weights file is missing"));
-    }
     let mut model = config.init::<B>(device)?;
     let mut store = SafetensorsStore::from_file(&weights);
     let applied = model

@@ -1,5 +1,6 @@
-//! The tokenizer: a Hugging Face `tokenizers` tokenizer built offline from the task vocabulary
-//! and a generated corpus, saved as `tokenizer.json`.
+//! The tokenizer: a Hugging Face `tokenizers` tokenizer built offline from a corpus and a list of
+//! words it is given (the caller's vocabulary: `s2h-train` passes the task corpus and every label
+//! a task can produce), saved as `tokenizer.json`.
 //!
 //! Three kinds: word-level (letters runs, single digits, single whitespace characters and single
 //! punctuation marks are tokens; a fuse decoder joins them back exactly), byte-level BPE trained
@@ -9,8 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use s2h_cot::{CONVERT_PROMPT, PromptInput};
-use s2h_tasks::{TaskConfig, TaskKind};
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::decoders::fuse::Fuse;
 use tokenizers::models::TrainerWrapper;
@@ -28,8 +27,10 @@ pub mod special {
     pub const BOS: &str = "<s>";
     pub const EOS: &str = "</s>";
     pub const UNK: &str = "<unk>";
-    /// The image placeholder of the prompts (`s2h_cot::IMAGE_PLACEHOLDER`).
-    pub const IMAGE: &str = s2h_cot::IMAGE_PLACEHOLDER;
+    /// The image placeholder, expanded to one token per image feature. The prompts written by
+    /// `s2h-cot` use the same string (`s2h_cot::IMAGE_PLACEHOLDER`; a test in `s2h-train`,
+    /// which sees both crates, ties the two).
+    pub const IMAGE: &str = "<image>";
     pub const USER: &str = "<|user|>";
     pub const ASSISTANT: &str = "<|assistant|>";
     pub const ALL: [&str; 7] = [PAD, BOS, EOS, UNK, IMAGE, USER, ASSISTANT];
@@ -55,13 +56,13 @@ const WORD_PATTERN: &str = r" ?[A-Za-z]+| ?[0-9]|\s|[^A-Za-z0-9\s]";
 const COMPACT_PATTERN: &str = r" *[!-/:-@\[-`{-~]+ *|[A-Za-z]+|[0-9]|\s|[^A-Za-z0-9\s]";
 
 /// How text is cut into tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TokenizerKind {
+    #[serde(rename = "word")]
     WordLevel,
     /// Byte-level BPE with this vocabulary size (special tokens included).
-    Bpe {
-        vocab_size: usize,
-    },
+    Bpe { vocab_size: usize },
     /// Word-level with runs of punctuation as one piece (` &`, ` *`), plus one token for each
     /// sentence or line that recurs verbatim across the corpus (the fixed instructions of a
     /// prompt, `\hline` rows): under half the tokens of word-level on table prompts, for
@@ -69,51 +70,10 @@ pub enum TokenizerKind {
     Compact,
 }
 
-/// Texts the tokenizer is built from: for every task and split, `per_set` instances rendered as
-/// text prompt, image prompt, conversion prompt, text rendering, chain of thought and answer.
-pub fn corpus(tasks: &TaskConfig, per_set: u64, seed: u64) -> Result<Vec<String>> {
-    let mut texts = vec![format!("{CONVERT_PROMPT}\n")];
-    for &task in TaskKind::ALL {
-        for &split in task.splits() {
-            for index in 0..per_set {
-                let instance = tasks
-                    .generate(task, split, seed, index)
-                    .map_err(|e| VlmError::Tokenizer(format!("corpus generation: {e}")))?;
-                let text = s2h_render::render_text(&instance, &Default::default());
-                texts.push(s2h_cot::prompt(&instance, PromptInput::Text(&text)));
-                texts.push(s2h_cot::prompt(&instance, PromptInput::Image));
-                texts.push(format!("{}\n", s2h_cot::chain_of_thought(&instance)));
-                texts.push(s2h_cot::answer_text(&instance.gold_answer()));
-            }
-        }
-    }
-    Ok(texts)
-}
-
-/// Words and symbols every task can produce, whether or not the corpus happened to show them,
-/// cut as the pre-tokenizer cuts them (`runs`: [`COMPACT_PATTERN`]).
-fn task_vocabulary(runs: bool) -> Vec<String> {
-    let mut words: Vec<String> = s2h_tasks::labels::MONTHS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    words.extend(s2h_tasks::labels::product_names());
-    words.extend(s2h_tasks::labels::DIGIT_WORDS.iter().map(|s| s.to_string()));
-    words.extend(s2h_tasks::grid::OBJECTS.iter().map(|(n, _)| n.to_string()));
-    words.extend(
-        s2h_tasks::grid::OBSTACLES
-            .iter()
-            .map(|(n, _)| n.to_string()),
-    );
-    // The glyphs the grid prompts show next to object and obstacle names.
-    words.extend(s2h_tasks::grid::OBJECTS.iter().map(|(_, c)| c.to_string()));
-    words.extend(
-        s2h_tasks::grid::OBSTACLES
-            .iter()
-            .map(|(_, c)| c.to_string()),
-    );
-    words.extend((0..10).map(|d| d.to_string()));
-    // The pieces the pre-tokenizer cuts them into, with and without a leading space.
+/// `words` cut as the pre-tokenizer cuts them (`runs`: [`COMPACT_PATTERN`]), each piece bare
+/// and, for word-level, also with its leading space: the pieces that must be in the vocabulary
+/// whether or not the corpus happened to show them.
+fn vocabulary_pieces(words: &[String], runs: bool) -> Vec<String> {
     let pieces = word_pieces(&words.join(" "), runs);
     pieces
         .into_iter()
@@ -228,8 +188,10 @@ impl std::fmt::Debug for VlmTokenizer {
 }
 
 impl VlmTokenizer {
-    /// Build a tokenizer from `texts` (see [`corpus`]).
-    pub fn build(kind: TokenizerKind, texts: &[String]) -> Result<Self> {
+    /// Build a tokenizer from the corpus `texts`. `words` must become tokens whether or not the
+    /// corpus shows them (word-level and compact; byte-level BPE covers every byte anyway): the
+    /// labels, names and symbols a task can produce, so that no `<unk>` meets a rare one.
+    pub fn build(kind: TokenizerKind, texts: &[String], words: &[String]) -> Result<Self> {
         let specials: Vec<AddedToken> = special::ALL
             .iter()
             .map(|s| AddedToken::from(s.to_string(), true))
@@ -243,7 +205,8 @@ impl VlmTokenizer {
                         *counts.entry(piece).or_default() += 1;
                     }
                 }
-                let mut extra: BTreeSet<String> = task_vocabulary(runs).into_iter().collect();
+                let mut extra: BTreeSet<String> =
+                    vocabulary_pieces(words, runs).into_iter().collect();
                 extra.extend((0x20u8..0x7f).map(|b| (b as char).to_string()));
                 extra.insert("\n".into());
                 extra.insert("\t".into());
@@ -371,124 +334,77 @@ mod tests {
     use super::*;
 
     fn texts() -> Vec<String> {
-        corpus(&TaskConfig::default(), 2, 0).unwrap()
+        [
+            "Read the table. Answer: 12, 7 (sum 19)\n",
+            "<image>\nRead the table. Answer: 3\n",
+            "Go up, then left. Answer: 4\n",
+            "| a & b | 1 & 2 |\n",
+        ]
+        .iter()
+        .map(|s| s.repeat(3))
+        .collect()
     }
 
     #[test]
-    fn both_kinds_round_trip_and_keep_special_ids() {
-        let train = texts();
-        let held_out = corpus(&TaskConfig::default(), 1, 99).unwrap();
+    fn every_kind_round_trips_and_keeps_special_ids() {
+        let words = vec!["Zyzzyva".to_string()];
         for kind in [
             TokenizerKind::WordLevel,
-            TokenizerKind::Bpe { vocab_size: 1024 },
+            TokenizerKind::Bpe { vocab_size: 300 },
             TokenizerKind::Compact,
         ] {
-            let tok = VlmTokenizer::build(kind, &train).unwrap();
-            assert!(
-                tok.vocab_size() <= crate::config::PRESET_VOCAB,
-                "{kind:?}: {}",
-                tok.vocab_size()
-            );
-            for text in train.iter().chain(&held_out) {
+            let tok = VlmTokenizer::build(kind, &texts(), &words).unwrap();
+            for text in texts().iter().chain(&["Read Zyzzyva 12 & 3.".to_string()]) {
                 let ids = tok.encode(text).unwrap();
                 assert!(
                     !ids.contains(&special::UNK_ID),
-                    "{kind:?} has <unk> in {text:?}"
+                    "{kind:?}: <unk> in {text:?}"
                 );
                 assert_eq!(&tok.decode(&ids, false).unwrap(), text, "{kind:?}");
             }
             let ids = tok.encode("<image>\n\nRead <|assistant|>").unwrap();
             assert_eq!(ids[0], special::IMAGE_ID);
             assert!(ids.contains(&special::ASSISTANT_ID));
-            // Save and load give the same encodings.
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("tokenizer.json");
             tok.save(&path).unwrap();
             let back = VlmTokenizer::from_file(&path).unwrap();
-            for text in &held_out {
-                assert_eq!(back.encode(text).unwrap(), tok.encode(text).unwrap());
+            for text in texts() {
+                assert_eq!(back.encode(&text).unwrap(), tok.encode(&text).unwrap());
             }
         }
     }
 
+    /// A given word is one token even though the corpus never shows it; a word neither given
+    /// nor seen is `<unk>` for word-level, while BPE spells it from bytes.
     #[test]
-    fn bpe_gives_shorter_sequences_than_word_level() {
-        let train = texts();
-        let held_out = corpus(&TaskConfig::default(), 2, 7).unwrap();
-        let count = |tok: &VlmTokenizer| -> usize {
-            held_out.iter().map(|t| tok.encode(t).unwrap().len()).sum()
-        };
-        let word = VlmTokenizer::build(TokenizerKind::WordLevel, &train).unwrap();
-        let bpe_same = VlmTokenizer::build(
-            TokenizerKind::Bpe {
-                vocab_size: word.vocab_size(),
-            },
-            &train,
-        )
-        .unwrap();
-        let bpe = VlmTokenizer::build(TokenizerKind::Bpe { vocab_size: 1024 }, &train).unwrap();
-        let (w, s, b) = (count(&word), count(&bpe_same), count(&bpe));
-        eprintln!(
-            "held-out tokens over {} texts: word-level {w} (vocab {}), BPE {s} (vocab {}), \
-             BPE {b} (vocab {})",
-            held_out.len(),
-            word.vocab_size(),
-            bpe_same.vocab_size(),
-            bpe.vocab_size()
-        );
-        // Measured with these seeds: BPE is shorter than word-level at the same vocabulary size,
-        // and more so at 1,024.
-        assert!(
-            b <= s && s < w,
-            "word {w}, bpe same-vocab {s}, bpe 1024 {b}"
-        );
-    }
-
-    /// Recurring sentences and punctuation runs become single tokens: table prompts shrink to under
-    /// 60% (231 of 408 tokens for this one), and the phrase tokens decode back to the exact text.
-    #[test]
-    fn compact_collapses_recurring_sentences() {
-        let train = corpus(&TaskConfig::default(), 8, 0).unwrap();
-        let held_out = corpus(&TaskConfig::default(), 2, 7).unwrap();
-        let word = VlmTokenizer::build(TokenizerKind::WordLevel, &train).unwrap();
-        let compact = VlmTokenizer::build(TokenizerKind::Compact, &train).unwrap();
-        let phrases = compact.inner().get_added_tokens_decoder().len() - special::ALL.len();
-        assert!(
-            phrases > 10 && phrases <= MAX_PHRASES,
-            "{phrases} phrase tokens"
-        );
-        let instance = TaskConfig::default()
-            .generate(TaskKind::Ctr, s2h_tasks::Split::Simple, 3, 0)
-            .unwrap();
-        let text = s2h_render::render_text(&instance, &Default::default());
-        let prompt = s2h_cot::prompt(&instance, PromptInput::Text(&text));
-        let (w, c) = (
-            word.encode(&prompt).unwrap(),
-            compact.encode(&prompt).unwrap(),
-        );
-        assert!(
-            100 * c.len() < 60 * w.len(),
-            "word {} compact {}",
-            w.len(),
-            c.len()
-        );
-        assert_eq!(compact.decode(&c, false).unwrap(), prompt);
-        let total = |tok: &VlmTokenizer| -> usize {
-            held_out.iter().map(|t| tok.encode(t).unwrap().len()).sum()
-        };
-        assert!(total(&compact) < total(&word));
-    }
-
-    #[test]
-    fn unknown_words_are_unk_for_word_level_only() {
-        let train = texts();
-        let word = VlmTokenizer::build(TokenizerKind::WordLevel, &train).unwrap();
-        let ids = word.encode("Zyzzyva").unwrap();
-        assert_eq!(ids, vec![special::UNK_ID]);
-        let bpe = VlmTokenizer::build(TokenizerKind::Bpe { vocab_size: 512 }, &train).unwrap();
+    fn given_words_are_tokens_and_unseen_ones_unk_for_word_level_only() {
+        let words = vec!["Zyzzyva".to_string()];
+        let word = VlmTokenizer::build(TokenizerKind::WordLevel, &texts(), &words).unwrap();
+        assert_eq!(word.encode("Zyzzyva").unwrap().len(), 1);
+        assert_eq!(word.encode("Quokka").unwrap(), vec![special::UNK_ID]);
+        let without = VlmTokenizer::build(TokenizerKind::WordLevel, &texts(), &[]).unwrap();
+        assert_eq!(without.encode("Zyzzyva").unwrap(), vec![special::UNK_ID]);
+        let bpe =
+            VlmTokenizer::build(TokenizerKind::Bpe { vocab_size: 300 }, &texts(), &[]).unwrap();
         assert_eq!(
-            bpe.decode(&bpe.encode("Zyzzyva").unwrap(), false).unwrap(),
-            "Zyzzyva"
+            bpe.decode(&bpe.encode("Quokka").unwrap(), false).unwrap(),
+            "Quokka"
         );
+    }
+
+    #[test]
+    fn kinds_serialise_as_the_run_configuration_writes_them() {
+        for (kind, json) in [
+            (TokenizerKind::WordLevel, r#""word""#),
+            (TokenizerKind::Compact, r#""compact""#),
+            (
+                TokenizerKind::Bpe { vocab_size: 1024 },
+                r#"{"bpe":{"vocab_size":1024}}"#,
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), json);
+            assert_eq!(serde_json::from_str::<TokenizerKind>(json).unwrap(), kind);
+        }
     }
 }

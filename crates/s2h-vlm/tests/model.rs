@@ -275,7 +275,7 @@ fn image_changes_only_later_logits<B: Backend>(device: &B::Device) {
 
 fn save_load_parity<B: Backend>(device: &B::Device) {
     let texts = vec!["Answer: 1, 2 (sum 3)\n".to_string()];
-    let tokenizer = VlmTokenizer::build(TokenizerKind::WordLevel, &texts).unwrap();
+    let tokenizer = VlmTokenizer::build(TokenizerKind::WordLevel, &texts, &[]).unwrap();
     let config = VlmConfig::tiny().with_vocab(&tokenizer);
     let model = config.init::<B>(device).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 //! preset with random weights: tokens/s at each batch size and the cache/no-cache ratio.
 //! `scripts/bench_decode_torch.py` runs the same shapes in PyTorch.
 //!
-//! cargo run --release --example bench_decode -- --preset small --batch 1,16 \
+//! cargo run --release -p s2h-vlm --example bench_decode -- --preset small --batch 1,16 \
 //!     --prompt-len 64 --new-tokens 32
 //!
 //! Rows never stop at `</s>` here, so every run generates exactly batch × new-tokens tokens.
@@ -11,10 +11,10 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use s2h_eval::decode::{DecodeOptions, Prompt, greedy};
 use s2h_vlm::burn::backend::Flex;
 use s2h_vlm::burn::prelude::Backend;
-use s2h_vlm::{Processor, TokenizerKind, VlmConfig, VlmTokenizer};
+use s2h_vlm::generate::{GenerateOptions, Prompt, greedy};
+use s2h_vlm::{TokenizerKind, VlmConfig, VlmTokenizer};
 
 #[derive(Parser, Debug)]
 #[command(about = "Decoding tokens/s with and without the KV cache (flex, CPU)")]
@@ -55,8 +55,7 @@ fn run(args: Args) -> Result<()> {
         );
     }
     // Only the tokenizer's decode step needs a vocabulary; a tiny one does.
-    let tokenizer = VlmTokenizer::build(TokenizerKind::WordLevel, &["a b c".to_string()])?;
-    let processor = Processor::new(tokenizer, &config);
+    let tokenizer = VlmTokenizer::build(TokenizerKind::WordLevel, &["a b c".to_string()], &[])?;
     let device = Default::default();
     B::seed(&device, 0);
     let model = config.init::<B>(&device)?;
@@ -89,7 +88,7 @@ fn run(args: Args) -> Result<()> {
             if !use_cache && args.cache_only {
                 continue;
             }
-            let options = DecodeOptions {
+            let options = GenerateOptions {
                 max_new_tokens: args.new_tokens,
                 batch,
                 use_cache,
@@ -98,15 +97,15 @@ fn run(args: Args) -> Result<()> {
             // One short warm-up (allocator, thread pool), then the timed run.
             greedy(
                 &model,
-                &processor,
+                &tokenizer,
                 &prompts,
-                &DecodeOptions {
+                &GenerateOptions {
                     max_new_tokens: 2,
                     ..options
                 },
             )?;
             let start = Instant::now();
-            let out = greedy(&model, &processor, &prompts, &options)?;
+            let out = greedy(&model, &tokenizer, &prompts, &options)?;
             let secs = start.elapsed().as_secs_f64();
             let tokens: usize = out.iter().map(|g| g.tokens.len()).sum();
             let rate = tokens as f64 / secs;

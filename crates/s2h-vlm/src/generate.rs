@@ -1,32 +1,34 @@
-//! Batched greedy decoding with the KV cache (SPEC §13).
+//! Generation: batched greedy decoding with the KV cache (SPEC §13), beside the model as in
+//! llama-burn's `Llama::generate` and candle's `generation/`.
 //!
-//! Prompts of different lengths share a batch by left padding: row `r` is prefixed with
-//! `pads[r]` `<pad>` tokens that no token attends to and that do not shift the row's RoPE
-//! positions ([`s2h_vlm::KvCache::with_left_padding`]), so every row decodes token for token as
-//! it would alone. Each step feeds the batch's last tokens through the cache; a row stops at
+//! Prompts of different lengths share a batch by left padding ([`crate::batch`]): row `r` is
+//! prefixed with `pads[r]` `<pad>` tokens that no token attends to and that do not shift the
+//! row's RoPE positions ([`crate::KvCache::with_left_padding`]), so every row decodes token for
+//! token as it would alone. Each step feeds the batch's last tokens through the cache; a row stops at
 //! `</s>` (not included in its output), at `max_new_tokens`, or when the context is full. The
 //! batch runs until every row has stopped. Without the cache, every step recomputes the whole
 //! sequence (the benchmark's baseline and the tests' oracle).
 
 use burn::prelude::*;
-use s2h_vlm::{Processor, Vlm, burn, special};
 use serde::{Deserialize, Serialize};
 
-use crate::{EvalError, Result};
+use crate::batch::{BatchRow, Padding, batch};
+use crate::tokenizer::VlmTokenizer;
+use crate::{Result, Vlm, VlmError, special};
 
-/// One prompt to continue: the prefill token ids (as [`Processor::prompt_ids`] gives them, plus
-/// any pre-filled assistant text) and the image they hold `<image>` tokens for.
+/// One prompt to continue: the prefill token ids in the chat template, `<image>` placeholder
+/// expanded (plus any pre-filled assistant text), and the image they hold `<image>` tokens for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
     pub id: String,
     pub input_ids: Vec<u32>,
-    /// `[3, size, size]` pixels from [`Processor::load_image`].
-    pub image: Option<Vec<f32>>,
+    /// `[3, size, size]` bytes at the model's resolution (see [`crate::batch`]).
+    pub image: Option<Vec<u8>>,
 }
 
-/// How to decode.
+/// How to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DecodeOptions {
+pub struct GenerateOptions {
     /// At most this many tokens per prompt (`</s>` included when it is generated).
     pub max_new_tokens: usize,
     /// Prompts decoded together.
@@ -37,9 +39,9 @@ pub struct DecodeOptions {
     pub stop_at_end_token: bool,
 }
 
-impl Default for DecodeOptions {
+impl Default for GenerateOptions {
     fn default() -> Self {
-        DecodeOptions {
+        GenerateOptions {
             max_new_tokens: 1024,
             batch: 8,
             use_cache: true,
@@ -79,45 +81,47 @@ impl Generation {
     }
 }
 
-/// Greedy decoding of every prompt, `options.batch` at a time, in order.
+/// Greedy decoding of every prompt, `options.batch` at a time, in order; `tokenizer` turns the
+/// generated ids into text.
 ///
 /// Errors: a batch size or token budget of 0, a prompt longer than the model's context, an image
 /// of the wrong size, and any failure of the model.
 pub fn greedy<B: Backend>(
     model: &Vlm<B>,
-    processor: &Processor,
+    tokenizer: &VlmTokenizer,
     prompts: &[Prompt],
-    options: &DecodeOptions,
+    options: &GenerateOptions,
 ) -> Result<Vec<Generation>> {
-    greedy_with_progress(model, processor, prompts, options, &mut |_| {})
+    greedy_with_progress(model, tokenizer, prompts, options, &mut |_| {})
 }
 
 /// [`greedy`], calling `progress(n)` after each batch with the number of prompts it finished.
 pub fn greedy_with_progress<B: Backend>(
     model: &Vlm<B>,
-    processor: &Processor,
+    tokenizer: &VlmTokenizer,
     prompts: &[Prompt],
-    options: &DecodeOptions,
+    options: &GenerateOptions,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Generation>> {
     if options.batch == 0 || options.max_new_tokens == 0 {
-        return Err(EvalError::InvalidOptions(
+        return Err(VlmError::InvalidOptions(
             "batch size and max new tokens must be at least 1".into(),
         ));
     }
-    let plane = 3 * processor.image_size * processor.image_size;
+    let max = model.max_seq_len();
+    let plane = 3 * model.image_size * model.image_size;
     for p in prompts {
-        if p.input_ids.len() > processor.max_seq_len {
-            return Err(EvalError::PromptTooLong {
+        if p.input_ids.len() > max {
+            return Err(VlmError::PromptTooLong {
                 id: p.id.clone(),
                 len: p.input_ids.len(),
-                max: processor.max_seq_len,
+                max,
             });
         }
         if let Some(img) = &p.image
             && img.len() != plane
         {
-            return Err(EvalError::Model(format!(
+            return Err(VlmError::InvalidOptions(format!(
                 "prompt `{}`: image has {} values, the model takes {plane}",
                 p.id,
                 img.len()
@@ -126,61 +130,29 @@ pub fn greedy_with_progress<B: Backend>(
     }
     let mut out = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(options.batch) {
-        out.extend(decode_batch(model, processor, chunk, options)?);
+        out.extend(generate_batch(model, tokenizer, chunk, options)?);
         progress(chunk.len());
     }
     Ok(out)
 }
 
-/// The device the model's weights live on.
-fn model_device<B: Backend>(model: &Vlm<B>) -> B::Device {
-    model.decoder.embed_tokens.weight.val().device()
-}
-
-fn model_err(e: s2h_vlm::VlmError) -> EvalError {
-    EvalError::Model(e.to_string())
-}
-
-/// Left-padded ids `[b, len]` and the padding of each row.
+/// Left-padded ids and images of `rows` (token rows of `prompts`, which give the images).
 fn left_padded<B: Backend>(
+    model: &Vlm<B>,
     rows: &[Vec<u32>],
-    device: &B::Device,
-) -> (Tensor<B, 2, Int>, Vec<usize>) {
-    let t = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut ids = Vec::with_capacity(rows.len() * t);
-    let mut pads = Vec::with_capacity(rows.len());
-    for row in rows {
-        let pad = t - row.len();
-        pads.push(pad);
-        ids.extend(std::iter::repeat_n(special::PAD_ID as i64, pad));
-        ids.extend(row.iter().map(|&x| x as i64));
-    }
-    let ids = Tensor::from_data(TensorData::new(ids, [rows.len(), t]), device);
-    (ids, pads)
-}
-
-/// `[b, 3, s, s]` when any prompt has an image (zeros for the others, which hold no `<image>`
-/// token and so ignore theirs).
-fn batch_images<B: Backend>(
     prompts: &[Prompt],
-    processor: &Processor,
     device: &B::Device,
-) -> Option<Tensor<B, 4>> {
-    if prompts.iter().all(|p| p.image.is_none()) {
-        return None;
-    }
-    let s = processor.image_size;
-    let plane = 3 * s * s;
-    let mut pixels = vec![0.0f32; prompts.len() * plane];
-    for (row, p) in prompts.iter().enumerate() {
-        if let Some(img) = &p.image {
-            pixels[row * plane..(row + 1) * plane].copy_from_slice(img);
-        }
-    }
-    Some(Tensor::from_data(
-        TensorData::new(pixels, [prompts.len(), 3, s, s]),
-        device,
-    ))
+) -> Result<crate::batch::Batch<B>> {
+    let rows: Vec<BatchRow<'_>> = rows
+        .iter()
+        .zip(prompts)
+        .map(|(ids, p)| BatchRow {
+            ids,
+            loss_mask: None,
+            image: p.image.as_deref(),
+        })
+        .collect();
+    batch(&rows, Padding::Left, model.image_size, device)
 }
 
 /// Greedy next token of each row from the logits of its last position.
@@ -194,25 +166,23 @@ fn next_tokens<B: Backend>(logits: Tensor<B, 3>) -> Vec<u32> {
         .collect()
 }
 
-fn decode_batch<B: Backend>(
+fn generate_batch<B: Backend>(
     model: &Vlm<B>,
-    processor: &Processor,
+    tokenizer: &VlmTokenizer,
     prompts: &[Prompt],
-    options: &DecodeOptions,
+    options: &GenerateOptions,
 ) -> Result<Vec<Generation>> {
-    let device = model_device(model);
+    let device = model.device();
     let b = prompts.len();
-    let images = batch_images::<B>(prompts, processor, &device);
     let rows: Vec<Vec<u32>> = prompts.iter().map(|p| p.input_ids.clone()).collect();
     let prompt_len = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut generated: Vec<Vec<u32>> = vec![Vec::new(); b];
     let mut stops: Vec<Option<StopReason>> = vec![None; b];
 
-    let (ids, pads) = left_padded::<B>(&rows, &device);
-    let mut cache = model.new_padded_cache(pads.clone());
-    let mut logits = model
-        .forward_cached(ids, images.clone(), &mut cache)
-        .map_err(model_err)?;
+    let prefill = left_padded(model, &rows, prompts, &device)?;
+    let images = prefill.images;
+    let mut cache = model.new_padded_cache(prefill.pads);
+    let mut logits = model.forward_cached(prefill.input_ids, images.clone(), &mut cache)?;
     for step in 0..options.max_new_tokens {
         let next = next_tokens(logits);
         for (r, &tok) in next.iter().enumerate() {
@@ -233,7 +203,7 @@ fn decode_batch<B: Backend>(
         }
         // Feeding this step's token fills slot `prompt_len + step` (0-based); the longest row
         // has no padding, so its length is the batch's.
-        if prompt_len + step + 1 > processor.max_seq_len {
+        if prompt_len + step + 1 > model.max_seq_len() {
             for s in stops.iter_mut().filter(|s| s.is_none()) {
                 *s = Some(StopReason::Context);
             }
@@ -241,12 +211,10 @@ fn decode_batch<B: Backend>(
         }
         // Finished rows keep being fed (their tokens are ignored): rows are independent, and a
         // fixed batch shape keeps the cache simple.
-        let last: Vec<i64> = next.iter().map(|&t| t as i64).collect();
         logits = if options.use_cache {
+            let last: Vec<i64> = next.iter().map(|&t| t as i64).collect();
             let step_ids = Tensor::from_data(TensorData::new(last, [b, 1]), &device);
-            model
-                .forward_cached(step_ids, None, &mut cache)
-                .map_err(model_err)?
+            model.forward_cached(step_ids, None, &mut cache)?
         } else {
             // The oracle: the whole sequence from scratch, same padding, no reuse.
             let full: Vec<Vec<u32>> = rows
@@ -261,19 +229,14 @@ fn decode_batch<B: Backend>(
                     s
                 })
                 .collect();
-            let (ids, pads) = left_padded::<B>(&full, &device);
-            let mut fresh = model.new_padded_cache(pads);
-            model
-                .forward_cached(ids, images.clone(), &mut fresh)
-                .map_err(model_err)?
+            let batch = left_padded(model, &full, prompts, &device)?;
+            let mut fresh = model.new_padded_cache(batch.pads);
+            model.forward_cached(batch.input_ids, images.clone(), &mut fresh)?
         };
     }
     let mut out = Vec::with_capacity(b);
     for ((p, tokens), stop) in prompts.iter().zip(generated).zip(stops) {
-        let text = processor
-            .tokenizer
-            .decode(&tokens, true)
-            .map_err(model_err)?;
+        let text = tokenizer.decode(&tokens, true)?;
         out.push(Generation {
             id: p.id.clone(),
             tokens,

@@ -1,5 +1,6 @@
-//! Record → model inputs: token ids in the chat template, the image as a normalised tensor, and
-//! a loss mask that selects the target tokens of chosen segment kinds.
+//! Record → model inputs: token ids in the chat template, the image as bytes at the model's
+//! resolution, and a loss mask that selects the target tokens of chosen segment kinds. This is
+//! where data meets the model: the model crate knows no record, the data crates no token.
 //!
 //! Template: `<s> <|user|> prompt <|assistant|> segment… </s>`. The prompt's `<image>`
 //! placeholder is expanded to one `<image>` token per image feature. Each segment is tokenized on
@@ -7,12 +8,10 @@
 
 use std::path::Path;
 
-use burn::prelude::*;
 use s2h_mixture::{Record, SegmentKind};
+use s2h_vlm::{BatchRow, Prompt, VlmConfig, VlmTokenizer, special};
 
-use crate::config::VlmConfig;
-use crate::tokenizer::{VlmTokenizer, special};
-use crate::{Result, VlmError};
+use crate::{Result, TrainError};
 
 /// Every target segment kind: the default loss selection.
 pub const ALL_TARGETS: [SegmentKind; 4] = [
@@ -22,7 +21,8 @@ pub const ALL_TARGETS: [SegmentKind; 4] = [
     SegmentKind::Answer,
 ];
 
-/// One record, tokenized.
+/// One record, tokenized. Its image stays on disk until a batch needs it (see
+/// [`crate::data::PhaseData`]), so a whole dataset can be tokenized and checked cheaply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedRecord {
     pub id: String,
@@ -31,23 +31,26 @@ pub struct EncodedRecord {
     pub loss_mask: Vec<bool>,
     /// The segment each token belongs to (`None` for the prompt and template tokens).
     pub segments: Vec<Option<SegmentKind>>,
-    /// `[3, size, size]` pixels, normalised to [-1, 1], row-major.
-    pub image: Option<Vec<f32>>,
     /// Tokens before the assistant's first target token (the prefill at inference).
     pub prompt_len: usize,
+    /// The record's image, relative to its dataset directory.
+    pub image: Option<String>,
 }
 
-/// A padded batch. Padding is on the right with `<pad>` and masked out of the loss; with causal
-/// attention real tokens never see the padding after them.
-#[derive(Debug, Clone)]
-pub struct Batch<B: Backend> {
-    pub ids: Vec<String>,
-    pub input_ids: Tensor<B, 2, Int>,
-    /// 1.0 on target tokens, 0.0 elsewhere (padding included).
-    pub loss_mask: Tensor<B, 2>,
-    /// `[batch, 3, size, size]` when any record has an image (zeros for those without).
-    pub images: Option<Tensor<B, 4>>,
-    pub lengths: Vec<usize>,
+impl EncodedRecord {
+    /// Tokens the loss scores (targets after the first position).
+    pub fn n_targets(&self) -> usize {
+        self.loss_mask.iter().skip(1).filter(|m| **m).count()
+    }
+
+    /// The record as a batch row, with its image bytes when it has an image.
+    pub fn row<'a>(&'a self, image: Option<&'a [u8]>) -> BatchRow<'a> {
+        BatchRow {
+            ids: &self.input_ids,
+            loss_mask: Some(&self.loss_mask),
+            image,
+        }
+    }
 }
 
 /// Turns records into model inputs for one model configuration.
@@ -69,34 +72,17 @@ impl Processor {
         }
     }
 
-    /// Tokenize `record`; its image (if any) is read from `data_dir`. `targets` selects the
-    /// segment kinds whose tokens enter the loss ([`ALL_TARGETS`] by default).
-    pub fn encode(
-        &self,
-        record: &Record,
-        data_dir: &Path,
-        targets: &[SegmentKind],
-    ) -> Result<EncodedRecord> {
-        let mut encoded = self.tokenize(record, targets)?;
-        if let Some(rel) = &record.image {
-            encoded.image = Some(self.load_image(&data_dir.join(rel))?);
-        }
-        Ok(encoded)
-    }
-
-    /// [`Processor::encode`] without reading the image: the ids (placeholder expanded when the
-    /// record has an image) and masks, with `image: None`. Checks a whole dataset cheaply.
-    pub fn tokenize(&self, record: &Record, targets: &[SegmentKind]) -> Result<EncodedRecord> {
-        let rec_err = |message: String| VlmError::Record {
+    /// Tokenize `record` without reading its image: the ids (placeholder expanded when the
+    /// record has an image) and a loss mask over the segment kinds in `targets`
+    /// ([`ALL_TARGETS`] by default).
+    pub fn encode(&self, record: &Record, targets: &[SegmentKind]) -> Result<EncodedRecord> {
+        let rec_err = |message: String| TrainError::Record {
             id: record.id.clone(),
             message,
         };
         let mut input_ids = self
             .prompt_ids(&record.prompt, record.image.is_some())
-            .map_err(|e| match e {
-                VlmError::Tokenizer(m) | VlmError::InvalidConfig(m) => rec_err(m),
-                other => other,
-            })?;
+            .map_err(|e| rec_err(e.prompt_message()))?;
         let prompt_len = input_ids.len();
         let mut segments = vec![None; prompt_len];
         for segment in &record.segments {
@@ -110,7 +96,7 @@ impl Processor {
         input_ids.push(special::EOS_ID);
         segments.push(record.segments.last().map(|s| s.kind));
         if input_ids.len() > self.max_seq_len {
-            return Err(VlmError::RecordTooLong {
+            return Err(TrainError::RecordTooLong {
                 id: record.id.clone(),
                 len: input_ids.len(),
                 max: self.max_seq_len,
@@ -125,8 +111,8 @@ impl Processor {
             input_ids,
             loss_mask,
             segments,
-            image: None,
             prompt_len,
+            image: record.image.clone(),
         })
     }
 
@@ -138,23 +124,22 @@ impl Processor {
             .iter()
             .filter(|&&t| t == special::IMAGE_ID)
             .count();
+        let bad = |m: String| Err(TrainError::Prompt(m));
         match (has_image, placeholders) {
             (false, 0) => {}
             (true, 1) if self.n_image_tokens > 0 => {}
             (true, 1) => {
-                return Err(VlmError::InvalidConfig(
-                    "the record has an image but the model has no vision tower".into(),
-                ));
+                return bad("the record has an image but the model has no vision tower".into());
             }
             (true, n) => {
-                return Err(VlmError::InvalidConfig(format!(
+                return bad(format!(
                     "an image prompt needs exactly one `<image>` placeholder, found {n}"
-                )));
+                ));
             }
             (false, n) => {
-                return Err(VlmError::InvalidConfig(format!(
+                return bad(format!(
                     "the prompt has {n} `<image>` placeholder(s) but no image"
-                )));
+                ));
             }
         }
         let mut ids = vec![special::BOS_ID, special::USER_ID];
@@ -169,10 +154,38 @@ impl Processor {
         Ok(ids)
     }
 
-    /// Read a PNG (or any format `image` decodes), convert to RGB, resize to the model's square
-    /// resolution and normalise each channel to [-1, 1]; `[3, size, size]` row-major.
-    pub fn load_image(&self, path: &Path) -> Result<Vec<f32>> {
-        let img_err = |message: String| VlmError::Image {
+    /// The generation prompt of a record: its prompt in the chat template followed by
+    /// `prefill` (text the assistant turn starts with, tokenized on its own as a training
+    /// segment is; empty for none), with the record's image read from `data_dir`.
+    pub fn prompt(&self, record: &Record, data_dir: &Path, prefill: &str) -> Result<Prompt> {
+        let rec_err = |e: TrainError| match e {
+            TrainError::Image { .. } => e,
+            other => TrainError::Record {
+                id: record.id.clone(),
+                message: other.prompt_message(),
+            },
+        };
+        let image = match &record.image {
+            Some(rel) => Some(self.load_image(&data_dir.join(rel)).map_err(rec_err)?),
+            None => None,
+        };
+        let mut input_ids = self
+            .prompt_ids(&record.prompt, image.is_some())
+            .map_err(rec_err)?;
+        if !prefill.is_empty() {
+            input_ids.extend(self.tokenizer.encode(prefill)?);
+        }
+        Ok(Prompt {
+            id: record.id.clone(),
+            input_ids,
+            image,
+        })
+    }
+
+    /// Read a PNG (or any format `image` decodes), convert to RGB and resize to the model's
+    /// square resolution: `[3, size, size]` planar bytes, which [`s2h_vlm::batch`] normalises.
+    pub fn load_image(&self, path: &Path) -> Result<Vec<u8>> {
+        let img_err = |message: String| TrainError::Image {
             path: path.to_path_buf(),
             message,
         };
@@ -185,75 +198,25 @@ impl Processor {
         let size = self.image_size as u32;
         let img = image::imageops::resize(&img, size, size, image::imageops::FilterType::Triangle);
         let plane = (size * size) as usize;
-        let mut out = vec![0.0f32; 3 * plane];
+        let mut out = vec![0u8; 3 * plane];
         for (i, px) in img.pixels().enumerate() {
             for c in 0..3 {
-                out[c * plane + i] = px.0[c] as f32 / 127.5 - 1.0;
+                out[c * plane + i] = px.0[c];
             }
         }
         Ok(out)
-    }
-
-    /// Pad and stack encoded records into tensors on `device`.
-    pub fn batch<B: Backend>(
-        &self,
-        records: &[EncodedRecord],
-        device: &B::Device,
-    ) -> Result<Batch<B>> {
-        if records.is_empty() {
-            return Err(VlmError::InvalidConfig("cannot batch zero records".into()));
-        }
-        let b = records.len();
-        let t = records.iter().map(|r| r.input_ids.len()).max().unwrap_or(0);
-        let mut ids = vec![special::PAD_ID as i64; b * t];
-        let mut mask = vec![0.0f32; b * t];
-        for (row, r) in records.iter().enumerate() {
-            for (j, (&id, &m)) in r.input_ids.iter().zip(&r.loss_mask).enumerate() {
-                ids[row * t + j] = id as i64;
-                mask[row * t + j] = if m { 1.0 } else { 0.0 };
-            }
-        }
-        let images = if records.iter().any(|r| r.image.is_some()) {
-            let s = self.image_size;
-            let plane = 3 * s * s;
-            let mut pixels = vec![0.0f32; b * plane];
-            for (row, r) in records.iter().enumerate() {
-                if let Some(img) = &r.image {
-                    if img.len() != plane {
-                        return Err(VlmError::Record {
-                            id: r.id.clone(),
-                            message: format!("image has {} values, expected {plane}", img.len()),
-                        });
-                    }
-                    pixels[row * plane..(row + 1) * plane].copy_from_slice(img);
-                }
-            }
-            Some(Tensor::from_data(
-                TensorData::new(pixels, [b, 3, s, s]),
-                device,
-            ))
-        } else {
-            None
-        };
-        Ok(Batch {
-            ids: records.iter().map(|r| r.id.clone()).collect(),
-            input_ids: Tensor::from_data(TensorData::new(ids, [b, t]), device),
-            loss_mask: Tensor::from_data(TensorData::new(mask, [b, t]), device),
-            images,
-            lengths: records.iter().map(|r| r.input_ids.len()).collect(),
-        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenizer::{TokenizerKind, corpus};
     use s2h_mixture::{DatasetSpec, Supervision, read_records, write_dataset};
     use s2h_render::ImageOptions;
     use s2h_tasks::{Split, TaskConfig, TaskKind};
+    use s2h_vlm::{Padding, TokenizerKind};
 
-    type B = burn::backend::Flex;
+    type B = s2h_vlm::burn::backend::Flex;
 
     fn dataset(dir: &Path, supervision: Supervision) -> Vec<Record> {
         let mut spec = DatasetSpec::new(TaskKind::Ctr, Split::Simple, 3, 2, supervision);
@@ -267,8 +230,14 @@ mod tests {
     }
 
     fn processor() -> Processor {
-        let texts = corpus(&TaskConfig::default(), 1, 0).unwrap();
-        let tok = VlmTokenizer::build(TokenizerKind::WordLevel, &texts).unwrap();
+        let tok = crate::corpus::build_tokenizer(
+            TokenizerKind::WordLevel,
+            &TaskConfig::default(),
+            1,
+            0,
+            &[],
+        )
+        .unwrap();
         let config = VlmConfig::tiny().with_vocab(&tok);
         Processor::new(tok, &config)
     }
@@ -288,7 +257,7 @@ mod tests {
             vec![],
         ];
         for chosen in choices {
-            let enc = p.encode(record, dir.path(), &chosen).unwrap();
+            let enc = p.encode(record, &chosen).unwrap();
             assert_eq!(enc.input_ids.len(), enc.loss_mask.len());
             let masked: Vec<u32> = enc
                 .input_ids
@@ -314,17 +283,23 @@ mod tests {
             // Nothing before the assistant turn is ever a target.
             assert!(enc.loss_mask[..enc.prompt_len].iter().all(|m| !m));
         }
-        let enc = p.encode(record, dir.path(), &ALL_TARGETS).unwrap();
+        let enc = p.encode(record, &ALL_TARGETS).unwrap();
         let n_image = enc
             .input_ids
             .iter()
             .filter(|&&t| t == special::IMAGE_ID)
             .count();
         assert_eq!(n_image, p.n_image_tokens);
-        let image = enc.image.as_ref().unwrap();
+        assert_eq!(enc.image, record.image);
+        let image = p
+            .load_image(&dir.path().join(enc.image.as_ref().unwrap()))
+            .unwrap();
         assert_eq!(image.len(), 3 * p.image_size * p.image_size);
-        assert!(image.iter().all(|v| (-1.0..=1.0).contains(v)));
         assert_eq!(enc.input_ids[enc.prompt_len - 1], special::ASSISTANT_ID);
+        // The generation prompt is the encoding's prefill, with the same image.
+        let prompt = p.prompt(record, dir.path(), "").unwrap();
+        assert_eq!(prompt.input_ids, enc.input_ids[..enc.prompt_len]);
+        assert_eq!(prompt.image.as_deref(), Some(&image[..]));
     }
 
     #[test]
@@ -333,8 +308,8 @@ mod tests {
         let records = dataset(dir.path(), Supervision::Text);
         let mut p = processor();
         p.max_seq_len = 50;
-        match p.encode(&records[1], dir.path(), &ALL_TARGETS) {
-            Err(VlmError::RecordTooLong { id, len, max }) => {
+        match p.encode(&records[1], &ALL_TARGETS) {
+            Err(TrainError::RecordTooLong { id, len, max }) => {
                 assert_eq!(id, records[1].id);
                 assert!(len > max);
             }
@@ -342,50 +317,27 @@ mod tests {
         }
     }
 
+    /// A text and an image record batch together: right padding, a blank image for the text row.
     #[test]
-    fn batching_pads_right_and_masks_padding() {
+    fn text_and_image_records_batch_together() {
         let dir = tempfile::tempdir().unwrap();
         let text = dataset(&dir.path().join("t"), Supervision::Text);
         let image = dataset(&dir.path().join("i"), Supervision::Image);
         let p = processor();
-        let a = p
-            .encode(&text[0], &dir.path().join("t"), &ALL_TARGETS)
+        let a = p.encode(&text[0], &ALL_TARGETS).unwrap();
+        let b = p.encode(&image[0], &ALL_TARGETS).unwrap();
+        let pixels = p
+            .load_image(&dir.path().join("i").join(b.image.as_ref().unwrap()))
             .unwrap();
-        let b = p
-            .encode(&image[0], &dir.path().join("i"), &ALL_TARGETS)
-            .unwrap();
-        let batch = p
-            .batch::<B>(&[a.clone(), b.clone()], &Default::default())
-            .unwrap();
+        let rows = [a.row(None), b.row(Some(&pixels))];
+        let batch =
+            s2h_vlm::batch::batch::<B>(&rows, Padding::Right, p.image_size, &Default::default())
+                .unwrap();
         let t = a.input_ids.len().max(b.input_ids.len());
         assert_eq!(batch.input_ids.dims(), [2, t]);
-        assert_eq!(batch.lengths, vec![a.input_ids.len(), b.input_ids.len()]);
-        let ids: Vec<i64> = batch
-            .input_ids
-            .into_data()
-            .convert::<i64>()
-            .to_vec()
-            .unwrap();
-        let mask: Vec<f32> = batch
-            .loss_mask
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .unwrap();
-        for (row, enc) in [&a, &b].into_iter().enumerate() {
-            for j in 0..t {
-                let (id, m) = (ids[row * t + j], mask[row * t + j]);
-                if j < enc.input_ids.len() {
-                    assert_eq!(id, enc.input_ids[j] as i64);
-                    assert_eq!(m, if enc.loss_mask[j] { 1.0 } else { 0.0 });
-                } else {
-                    assert_eq!((id, m), (special::PAD_ID as i64, 0.0));
-                }
-            }
-        }
+        assert_eq!(batch.n_targets, a.n_targets() + b.n_targets());
         let images = batch.images.unwrap();
         assert_eq!(images.dims(), [2, 3, p.image_size, p.image_size]);
-        // The text-only row has a blank image.
         let first: f32 = images.narrow(0, 0, 1).abs().sum().into_scalar();
         assert_eq!(first, 0.0);
         // A text record carries no image and no image tokens.
@@ -398,6 +350,6 @@ mod tests {
         let records = dataset(dir.path(), Supervision::Image);
         let mut p = processor();
         p.n_image_tokens = 0;
-        assert!(p.encode(&records[0], dir.path(), &ALL_TARGETS).is_err());
+        assert!(p.encode(&records[0], &ALL_TARGETS).is_err());
     }
 }

@@ -1,0 +1,190 @@
+//! The update step, in parts other crates can call (gradient analysis computes the same losses
+//! and gradients without updating): the masked loss of micro-batches and its gradients
+//! ([`accumulate_gradients`]), frozen components' gradients dropped ([`drop_frozen`]), the global
+//! gradient norm ([`grad_norm`]) and clipping ([`scale_grads`]), and [`update`], which chains them
+//! with one AdamW step.
+
+use s2h_mixture::Component;
+use s2h_vlm::burn::module::{Module, ModuleVisitor, Param};
+use s2h_vlm::burn::optim::adaptor::OptimizerAdaptor;
+use s2h_vlm::burn::optim::{AdamW, GradientsAccumulator, GradientsParams, Optimizer};
+use s2h_vlm::burn::prelude::*;
+use s2h_vlm::burn::tensor::backend::AutodiffBackend;
+use s2h_vlm::{Batch, Vlm, masked_lm_loss};
+
+use crate::Result;
+
+/// The optimizer of a run: AdamW over the whole model.
+pub type Optim<B> = OptimizerAdaptor<AdamW, Vlm<B>, B>;
+
+/// What the gradients of a global batch come with.
+pub struct Gradients<B: AutodiffBackend> {
+    pub grads: GradientsParams,
+    /// The loss: mean over every target token of the global batch (`None`: no target at all).
+    pub loss: Option<Tensor<B::InnerBackend, 1>>,
+    /// Real (unpadded) tokens seen.
+    pub tokens: usize,
+}
+
+/// Gradients of the masked LM loss over a global batch given as micro-batches (made on demand by
+/// `micro`, so only one is in memory at a time). The loss is the mean over every target token of
+/// the global batch: each micro-batch's mean is weighted by its share of those `total_targets`
+/// tokens, so accumulating equals one big batch.
+pub fn accumulate_gradients<B: AutodiffBackend>(
+    model: &Vlm<B>,
+    micro_batches: usize,
+    total_targets: usize,
+    mut micro: impl FnMut(usize) -> Result<Batch<B>>,
+) -> Result<Gradients<B>> {
+    let mut accumulator = GradientsAccumulator::<Vlm<B>>::new();
+    let mut loss_sum: Option<Tensor<B::InnerBackend, 1>> = None;
+    let mut tokens = 0;
+    for m in 0..micro_batches {
+        let batch = micro(m)?;
+        tokens += batch.n_tokens;
+        if batch.n_targets == 0 {
+            continue;
+        }
+        let logits = model.forward(batch.input_ids.clone(), batch.images);
+        let loss = masked_lm_loss(logits, batch.input_ids, batch.loss_mask)
+            .mul_scalar(batch.n_targets as f64 / total_targets.max(1) as f64);
+        let inner = loss.clone().inner();
+        loss_sum = Some(match loss_sum {
+            Some(sum) => sum + inner,
+            None => inner,
+        });
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        accumulator.accumulate(model, grads);
+    }
+    Ok(Gradients {
+        grads: accumulator.grads(),
+        loss: loss_sum,
+        tokens,
+    })
+}
+
+/// Remove the gradients of `frozen` components: the optimizer then neither moves their
+/// parameters nor keeps state for them.
+pub fn drop_frozen<B: AutodiffBackend>(
+    model: &Vlm<B>,
+    grads: &mut GradientsParams,
+    frozen: &[Component],
+) {
+    for component in frozen {
+        let mut drop = DropGrads { grads: &mut *grads };
+        match component {
+            Component::Vision => model.vision.visit(&mut drop),
+            Component::Projector => model.projector.visit(&mut drop),
+            Component::Lm => model.decoder.visit(&mut drop),
+        }
+    }
+}
+
+/// The global L2 norm of the gradients present.
+pub fn grad_norm<B: AutodiffBackend>(model: &Vlm<B>, grads: &GradientsParams) -> f32 {
+    let mut norm = SquaredNorm::<B> { grads, sum: None };
+    model.visit(&mut norm);
+    norm.sum
+        .map(|s| s.sqrt().into_scalar().elem::<f32>())
+        .unwrap_or(0.0)
+}
+
+/// Multiply every gradient present by `scale`.
+pub fn scale_grads<B: AutodiffBackend>(model: &Vlm<B>, grads: &mut GradientsParams, scale: f64) {
+    model.visit(&mut ScaleGrads { grads, scale });
+}
+
+/// How one update is made.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateOptions<'a> {
+    pub lr: f64,
+    pub frozen: &'a [Component],
+    /// Clip the global gradient norm to this value.
+    pub clip: Option<f64>,
+    /// Read the loss and gradient norm back from the device (costs a sync).
+    pub log: bool,
+}
+
+/// What an update did.
+pub struct Updated<B: AutodiffBackend> {
+    pub model: Vlm<B>,
+    /// Real (unpadded) tokens of the global batch.
+    pub tokens: usize,
+    /// (loss, gradient norm) when the update is logged.
+    pub logged: Option<(f32, f32)>,
+}
+
+/// One optimizer update on a global batch: gradients, frozen parts dropped, clipping, AdamW.
+pub fn update<B: AutodiffBackend>(
+    model: Vlm<B>,
+    optim: &mut Optim<B>,
+    gradients: Gradients<B>,
+    options: &UpdateOptions<'_>,
+) -> Updated<B> {
+    let Gradients {
+        mut grads,
+        loss,
+        tokens,
+    } = gradients;
+    drop_frozen(&model, &mut grads, options.frozen);
+    let mut norm = None;
+    if options.clip.is_some() || options.log {
+        let value = grad_norm(&model, &grads);
+        norm = Some(value);
+        if let Some(max) = options.clip
+            && value as f64 > max
+        {
+            scale_grads(&model, &mut grads, max / (value as f64 + 1e-6));
+        }
+    }
+    let model = optim.step(options.lr, model, grads);
+    let logged = options.log.then(|| {
+        let loss = loss.map(|l| l.into_scalar().elem::<f32>()).unwrap_or(0.0);
+        (loss, norm.unwrap_or(0.0))
+    });
+    Updated {
+        model,
+        tokens,
+        logged,
+    }
+}
+
+struct DropGrads<'a> {
+    grads: &'a mut GradientsParams,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for DropGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let _ = self.grads.remove::<B::InnerBackend, D>(param.id);
+    }
+}
+
+struct SquaredNorm<'a, B: AutodiffBackend> {
+    grads: &'a GradientsParams,
+    sum: Option<Tensor<B::InnerBackend, 1>>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+            let s = g.square().sum();
+            self.sum = Some(match self.sum.take() {
+                Some(acc) => acc + s,
+                None => s,
+            });
+        }
+    }
+}
+
+struct ScaleGrads<'a> {
+    grads: &'a mut GradientsParams,
+    scale: f64,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for ScaleGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+            self.grads.register(param.id, g.mul_scalar(self.scale));
+        }
+    }
+}
