@@ -21,10 +21,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 use rayon::prelude::*;
+use s2h_eval::EvalOptions;
 use s2h_eval::charts::{LossCurve, write_loss_curves};
 use s2h_eval::s2h_table::{self, S2hRow};
-use s2h_eval::{EvalOptions, EvalReport};
-use s2h_mixture::files::{claim_dir, write_atomically};
+use s2h_mixture::files::claim_dir;
 use s2h_mixture::{
     EvalCheck, EvalSetSpec, Existing, MixtureKind, Phase, Plan, WriteOptions, write_eval_set,
     write_phase,
@@ -121,30 +121,20 @@ fn run(args: Args) -> Result<()> {
     let summaries = s2h_train::train_all(args.backend, &configs)?;
 
     println!("[3/4] evaluating each model on simple and medium sets of its modality");
-    let rows = MODALITIES
+    let sets: Vec<(Modality, Split)> = MODALITIES
+        .into_iter()
+        .flat_map(|m| SPLITS.map(|s| (m, s)))
+        .collect();
+    let rows = sets
         .into_par_iter()
-        .flat_map(|m| SPLITS.into_par_iter().map(move |s| (m, s)))
-        .map(|(modality, split)| {
-            let report = evaluate(out, modality, split, args.backend)?;
-            let name = modality.to_string();
-            Ok(S2hRow::from_metrics(
-                name,
-                &report.metrics,
-                TaskKind::Ctr,
-                split,
-                modality,
-            ))
-        })
+        .map(|(modality, split)| evaluate(out, modality, split, args.backend))
         .collect::<Result<Vec<S2hRow>>>()?;
 
     println!("[4/4] report");
-    let table = s2h_table::markdown(
-        "S2H table, CTR at quickstart scale (3x4 table; simple = paths of 2-3 cells, the \
-         training split; medium = 5-6). Percentages.",
-        TaskKind::Ctr,
-        &rows,
-    );
     let report = out.join("report");
+    let title = "S2H table, CTR at quickstart scale (3x4 table; simple = paths of 2-3 cells, the \
+                 training split; medium = 5-6). Percentages.";
+    let table = s2h_table::write(&report, title, TaskKind::Ctr, &rows)?;
     let curves: Vec<LossCurve> = MODALITIES
         .iter()
         .zip(&summaries)
@@ -154,9 +144,6 @@ fn run(args: Args) -> Result<()> {
         })
         .collect();
     write_loss_curves(&report, &curves)?;
-    write_atomically(&report.join("s2h_table.md"), table.as_bytes())?;
-    let csv = s2h_table::csv(TaskKind::Ctr, &rows);
-    write_atomically(&report.join("s2h_table.csv"), csv.as_bytes())?;
     println!("\n{table}");
     for (modality, s) in MODALITIES.iter().zip(&summaries) {
         println!(
@@ -253,14 +240,9 @@ fn train_config(setup: &Setup, out: &Path, modality: Modality) -> TrainConfig {
     }
 }
 
-/// Evaluate the model trained with `modality` on the `split` set of the same modality, and write
-/// the per-example results and metrics into `OUT/eval/MODALITY-SPLIT/`.
-fn evaluate(
-    out: &Path,
-    modality: Modality,
-    split: Split,
-    backend: BackendKind,
-) -> Result<EvalReport> {
+/// Evaluate the model trained with `modality` on the `split` set of the same modality, write the
+/// per-example results and metrics into `OUT/eval/MODALITY-SPLIT/`, and give its table row.
+fn evaluate(out: &Path, modality: Modality, split: Split, backend: BackendKind) -> Result<S2hRow> {
     let options = EvalOptions {
         generate: GenerateOptions {
             max_new_tokens: 256,
@@ -278,5 +260,12 @@ fn evaluate(
         .pop()
         .ok_or_else(|| anyhow::anyhow!("no evaluation report"))?;
     report.write(&out.join("eval").join(format!("{modality}-{split}")))?;
-    Ok(report)
+    let (name, task) = (modality.to_string(), TaskKind::Ctr);
+    Ok(S2hRow::from_metrics(
+        name,
+        &report.metrics,
+        task,
+        split,
+        modality,
+    ))
 }

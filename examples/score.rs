@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use s2h::eval::{per_example_path, render_table, score_files};
-use s2h::mixture::export::RECORDS_FILE;
+use s2h::eval::{METRICS_FILE, per_example_path, render_table, score_files};
+use s2h::mixture::RECORDS_FILE;
 
 #[derive(Parser, Debug)]
 #[command(about = "Score model outputs on an s2h eval set (no model needed)")]
@@ -65,7 +65,7 @@ fn run(args: Args) -> Result<()> {
         );
     }
     let metrics_path = if args.out.is_dir() {
-        args.out.join("metrics.json")
+        args.out.join(METRICS_FILE)
     } else if args.out.extension().is_some_and(|e| e == "json") {
         args.out.clone()
     } else {

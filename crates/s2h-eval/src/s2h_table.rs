@@ -4,11 +4,12 @@
 //! plots.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use s2h_tasks::{Modality, Split, TaskKind};
 
-use crate::Metrics;
 use crate::metrics::names;
+use crate::{EvalError, Metrics, Result};
 
 /// One row: a model evaluated on one set.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +122,16 @@ pub fn csv(task: TaskKind, rows: &[S2hRow]) -> String {
     }
     s.push('\n');
     s
+}
+
+/// Write `DIR/s2h_table.md` ([`markdown`]) and `DIR/s2h_table.csv` ([`csv`]), each atomically;
+/// returns the Markdown.
+pub fn write(dir: &Path, title: &str, task: TaskKind, rows: &[S2hRow]) -> Result<String> {
+    std::fs::create_dir_all(dir).map_err(EvalError::io("cannot create directory", dir))?;
+    let table = markdown(title, task, rows);
+    s2h_mixture::files::write_atomically(&dir.join("s2h_table.md"), table.as_bytes())?;
+    s2h_mixture::files::write_atomically(&dir.join("s2h_table.csv"), csv(task, rows).as_bytes())?;
+    Ok(table)
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ pub const ALL_TARGETS: [SegmentKind; 4] = [
     SegmentKind::Answer,
 ];
 
-/// One record, tokenized. Its image stays on disk until a batch needs it (see
-/// [`crate::data::PhaseData`]), so a whole dataset can be tokenized and checked cheaply.
+/// One record, tokenized. Its image stays on disk until a batch needs it, so a whole dataset can
+/// be tokenized and checked cheaply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedRecord {
     pub id: String,

@@ -26,7 +26,8 @@ use crate::{Result, TrainError};
 pub const CONFIG_FILE: &str = "train_config.json";
 /// The training log: one [`LogLine`] per logged update (not an evaluation's `metrics.json`).
 pub const LOG_FILE: &str = "metrics.jsonl";
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// The run's tokenizer, named as in a model directory.
+pub use s2h_vlm::store::TOKENIZER_FILE;
 pub const MODEL_DIR: &str = "model";
 pub const DATA_DIR: &str = "data";
 pub const SUMMARY_FILE: &str = "summary.json";
