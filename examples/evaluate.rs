@@ -57,6 +57,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
+    s2h::cli::restore_sigpipe();
     match run(Args::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -24,8 +24,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use s2h::mixture::{
     CotMode, DatasetSpec, EvalCheck, EvalSetSpec, Existing, ExportSummary, Formats, MixtureKind,
-    Phase, Plan, RECORDS_FILE, RenderOptions, Supervision, WriteOptions, write_dataset,
-    write_eval_set, write_phase, write_plan,
+    Phase, Plan, RECORDS_FILE, RenderOptions, Supervision, WriteOptions, is_eval_seed,
+    write_dataset, write_eval_set, write_phase, write_plan,
 };
 use s2h::render::{AnalogyTextFormat, ImageOptions, TextOptions};
 use s2h::tasks::{Modality, Split, TaskKind};
@@ -45,10 +45,12 @@ struct Cli {
     /// Split: simple, medium (ctr only), hard, pattern_heldout (va only).
     #[arg(long, required = true, value_parser = parse_with::<Split>)]
     split: Option<Split>,
-    /// Number of instances.
+    /// Number of instances, at most 100,000,000 (write larger ranges in shards with
+    /// --start-index).
     #[arg(long, required = true)]
     count: Option<u64>,
-    /// Dataset seed; every instance is a function of (task, split, seed, index).
+    /// Dataset seed, below 2^63 (the top half is reserved for evaluation sets, see eval-set);
+    /// every instance is a function of (task, split, seed, index).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// First instance index (to generate shards of one range separately).
@@ -62,8 +64,8 @@ struct Cli {
     out: Option<PathBuf>,
     #[command(flatten)]
     render: RenderArgs,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads, 1 to 1024 (default: all cores); the output is the same for any number.
+    #[arg(long, value_parser = s2h::cli::parse_threads)]
     threads: Option<usize>,
     /// Replace an existing records.jsonl in --out.
     #[arg(long)]
@@ -117,8 +119,9 @@ struct RenderArgs {
     /// Image size as WIDTHxHEIGHT (default: the paper's size for the task).
     #[arg(long, value_parser = parse_size)]
     size: Option<(u32, u32)>,
-    /// Multiplier on the fitted font sizes of images.
-    #[arg(long, default_value_t = 1.0)]
+    /// Multiplier on the fitted font sizes of images, from 0.25 to 1 (1 fits every label in its
+    /// cell).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_font_scale)]
     font_scale: f32,
     /// Text rendering of Visual Analogy puzzles: lossy (paper default) or lossless.
     #[arg(long, default_value = "lossy", value_parser = parse_text_format)]
@@ -139,11 +142,12 @@ struct OutputArgs {
     /// Output directory (created if missing).
     #[arg(long)]
     out: PathBuf,
-    /// Extra formats beside records.jsonl: a comma-separated list of llava, tsv.
+    /// Extra formats beside records.jsonl: a comma-separated list of llava, tsv (VLMEvalKit),
+    /// oureval (the authors' evaluator's OurEval_*.tsv files).
     #[arg(long, default_value = "none", value_parser = parse_with::<Formats>)]
     formats: Formats,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads, 1 to 1024 (default: all cores); the output is the same for any number.
+    #[arg(long, value_parser = s2h::cli::parse_threads)]
     threads: Option<usize>,
     /// Replace an existing records.jsonl in --out.
     #[arg(long)]
@@ -215,7 +219,7 @@ struct EvalSetArgs {
     /// text or image.
     #[arg(long, value_parser = parse_with::<Modality>)]
     modality: Modality,
-    /// Number of instances.
+    /// Number of instances, at most 100,000,000.
     #[arg(long)]
     count: u64,
     /// Base seed below 2^63; instances use seed | 2^63.
@@ -240,6 +244,15 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     ))
 }
 
+fn parse_font_scale(s: &str) -> Result<f32, String> {
+    let scale: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number; give a font scale from 0.25 to 1"))?;
+    s2h::render::check_font_scale(scale).map_err(|e| e.to_string())?;
+    Ok(scale)
+}
+
 fn parse_text_format(s: &str) -> Result<AnalogyTextFormat, String> {
     match s {
         "lossy" => Ok(AnalogyTextFormat::Lossy),
@@ -260,6 +273,8 @@ fn parse_cot(s: &str) -> Result<CotMode, String> {
 }
 
 fn main() -> std::process::ExitCode {
+    // `generate … | head -1` ends quietly instead of panicking on the closed pipe.
+    s2h::cli::restore_sigpipe();
     let mut cli = Cli::parse();
     let result = match cli.command.take() {
         Some(Command::Mixture(args)) => run_mixture(args),
@@ -284,9 +299,8 @@ fn main() -> std::process::ExitCode {
 fn pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(threads) = threads {
-        if threads == 0 {
-            bail!("--threads must be at least 1");
-        }
+        let threads =
+            s2h::cli::check_threads(threads).map_err(|e| anyhow::anyhow!("--threads: {e}"))?;
         pool = pool.num_threads(threads);
     }
     pool.build().context("cannot start the worker threads")
@@ -306,6 +320,14 @@ fn bar(len: u64, message: String) -> Result<ProgressBar> {
 fn run_plain(args: PlainArgs) -> Result<()> {
     if args.count == 0 {
         bail!("--count must be at least 1");
+    }
+    if is_eval_seed(args.seed) {
+        bail!(
+            "--seed {} has the top bit set (it is 2^63 or more): that half of the seed space is \
+             reserved for evaluation sets, and this form writes training data; use a seed below \
+             2^63, or write an evaluation set with `generate eval-set --seed S` (S below 2^63)",
+            args.seed
+        );
     }
     let mut spec = DatasetSpec::new(
         args.task,

@@ -80,6 +80,7 @@ const MODALITIES: [Modality; 2] = [Modality::Text, Modality::Image];
 const SPLITS: [Split; 2] = [Split::Simple, Split::Medium];
 
 fn main() {
+    s2h::cli::restore_sigpipe();
     if let Err(e) = run(Args::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);

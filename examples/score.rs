@@ -4,6 +4,9 @@
 //! cargo run --release --example score -- --eval data/ctr-hard --predictions preds.jsonl \
 //!     --out results/metrics.json
 //!
+//! `--predictions` may also be the `.xlsx` result file of a VLMEvalKit run on the eval set's TSV
+//! (`<model>_<dataset>.xlsx`, rows matched to records by their `index`).
+//!
 //! Writes `results/metrics.json` and, beside it, `results/metrics.per_example.jsonl`, and prints
 //! the metrics as a table. See docs/scoring.md for the file formats and every metric.
 
@@ -21,7 +24,8 @@ struct Args {
     /// records.jsonl itself.
     #[arg(long)]
     eval: PathBuf,
-    /// Predictions: JSONL with one {"id": ..., "output": ...} object per eval record.
+    /// Predictions: JSONL with one {"id": ..., "output": ...} object per eval record, or the
+    /// .xlsx result file of a VLMEvalKit run on the eval set's TSV (rows matched by `index`).
     #[arg(long)]
     predictions: PathBuf,
     /// Metrics file to write, e.g. results/metrics.json; the per-example results go beside it
@@ -31,6 +35,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
+    s2h::cli::restore_sigpipe();
     match run(Args::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -60,7 +65,7 @@ fn run(args: Args) -> Result<()> {
     };
     if !args.predictions.is_file() {
         bail!(
-            "--predictions `{}` is not a file; pass a JSONL file with one {{\"id\": ..., \"output\": ...}} object per line",
+            "--predictions `{}` is not a file; pass a JSONL file with one {{\"id\": ..., \"output\": ...}} object per line, or a VLMEvalKit result .xlsx",
             args.predictions.display()
         );
     }

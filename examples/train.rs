@@ -200,6 +200,7 @@ fn run() -> Result<()> {
 }
 
 fn main() {
+    s2h::cli::restore_sigpipe();
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -111,4 +111,31 @@ fn evaluate_a_model_directory_and_rescore_its_predictions() {
     )
     .unwrap_err();
     assert!(matches!(err, EvalError::NoEvalSet { .. }), "{err}");
+
+    // A model directory that records its training tasks is not scored on another task's set
+    // unless the task is given.
+    let record = s2h_train::TrainingRecord {
+        tasks: vec![TaskKind::Ctr],
+    };
+    std::fs::write(
+        model_dir.join(s2h_train::TRAINING_FILE),
+        serde_json::to_string(&record).unwrap(),
+    )
+    .unwrap();
+    let grid_dir = data.path().join("grid");
+    let spec = DatasetSpec::new(TaskKind::Grid, Split::Simple, 3, 1, Supervision::Text);
+    write_dataset(&spec, &grid_dir, false, &|| {}).unwrap();
+    let on = |eval: &Path, task| {
+        s2h_eval::evaluate_dirs::<Flex>(
+            &model_dir,
+            eval,
+            Some(1),
+            &options(task),
+            &Default::default(),
+        )
+    };
+    let err = on(&grid_dir, None).unwrap_err();
+    assert!(matches!(err, EvalError::NotTrainedOn { .. }), "{err}");
+    assert!(on(&grid_dir, Some(TaskKind::Grid)).is_ok());
+    assert!(on(&eval_dir, None).is_ok());
 }

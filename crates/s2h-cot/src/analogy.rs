@@ -245,8 +245,10 @@ fn consistency_word(consistent: bool) -> &'static str {
 /// `Option 1`–`Option 4` the last line with that label is read; every `Answer:` line must name
 /// the same option. Tolerated: any case, extra spaces (also before the colon and around commas),
 /// a trailing period, markdown emphasis or list marks before the label, missing parentheses.
-/// A missing line, an unknown attribute or relation name, or a word other than
-/// `consistent`/`inconsistent` is an error that names the line.
+/// The wording of the authors' released data is read too: attribute names with spaces
+/// (`shape size`) and `not consistent` for `inconsistent`. A missing line, an unknown attribute
+/// or relation name, or a word other than `consistent`/`inconsistent`/`not consistent` is an
+/// error that names the line.
 pub fn parse_answer(output: &str) -> Result<AnalogyAnswer> {
     let option = parse_option(output)?;
     let example = |n: u8| -> Result<Pattern> {
@@ -259,9 +261,11 @@ pub fn parse_answer(output: &str) -> Result<AnalogyAnswer> {
         let (line, body) = find_labelled(output, "Option", n)?;
         let fields = fields(line, body, 3)?;
         let pattern = parse_pattern(line, &fields[0], &fields[1])?;
-        let consistent = match fields[2].to_ascii_lowercase().as_str() {
+        let word = words(&fields[2]).to_ascii_lowercase();
+        let consistent = match word.as_str() {
             "consistent" => true,
-            "inconsistent" => false,
+            // `not consistent` is the authors' wording.
+            "inconsistent" | "not consistent" => false,
             other => {
                 return Err(malformed(
                     line,
@@ -379,8 +383,15 @@ fn fields(line: &str, body: &str, want: usize) -> Result<Vec<String>> {
     Ok(fields)
 }
 
+/// Words separated by single spaces.
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn parse_pattern(line: &str, domain: &str, relation: &str) -> Result<Pattern> {
-    let domain: Domain = domain
+    // `shape size` (the authors' wording) is `shape_size`.
+    let domain: Domain = words(domain)
+        .replace(' ', "_")
         .parse()
         .map_err(|e: s2h_tasks::TaskError| malformed(line, e.to_string()))?;
     let relation: Relation = relation
@@ -581,6 +592,53 @@ mod tests {
             );
         }
         assert!(parse_option("Answer: two").is_err());
+    }
+
+    /// The answer block in the wording of the authors' released data: attribute names with a
+    /// space (`shape size`), `not consistent`, and a blank line before `Answer:`.
+    fn authors_answer(answer: &AnalogyAnswer) -> String {
+        let spaced =
+            |p: &Pattern| format!("({}, {})", p.domain.name().replace('_', " "), p.relation);
+        let mut out = String::new();
+        for (e, p) in answer.example_patterns.iter().enumerate() {
+            out.push_str(&format!("Example {}: {}\n", e + 1, spaced(p)));
+        }
+        for (o, option) in answer.options.iter().enumerate() {
+            let word = if option.consistent {
+                "consistent"
+            } else {
+                "not consistent"
+            };
+            out.push_str(&format!(
+                "Option {}: {}, {word}\n",
+                o + 1,
+                spaced(&option.pattern)
+            ));
+        }
+        out.push_str(&format!("\nAnswer: {}", answer.option));
+        out
+    }
+
+    #[test]
+    fn the_authors_wording_is_read() {
+        for split in SPLITS {
+            for i in 0..30 {
+                let inst = puzzle(split, i);
+                let gold = inst.gold_answer();
+                // Their chain of thought has bare `Example 1:` headers; the block comes last.
+                let text = format!(
+                    "We first analyze the examples:\nExample 1:\ntype:\nImage 1: circle\n\
+                     Option 1 has shape size of 27, so it is consistent with the XOR relation.\n\n{}",
+                    authors_answer(&gold)
+                );
+                assert_eq!(parse_answer(&text).unwrap(), gold, "{text}");
+            }
+        }
+        let err = parse_answer(
+            &answer_text(&puzzle(Split::Simple, 0).gold_answer())
+                .replace("Option 1: (", "Option 1: (shape  weight, "),
+        );
+        assert!(err.is_err());
     }
 
     fn replace_line(text: &str, n: usize, with: &str) -> String {

@@ -85,18 +85,35 @@ pub fn answer_text(answer: &TableAnswer) -> String {
 /// Read `Answer: 7, 3, 0, 9 (sum 19)` back. Tolerated: extra spaces, a trailing period, any case,
 /// `sum: 19` or `sum = 19`, values as words (`seven`), semicolons between values. An answer
 /// without its sum, or with anything but single digits, is an error.
+///
+/// The wording of the authors' released data is read too: the sum alone (`Answer: 113`), with
+/// the values in order on the output's last `The total is 7 + 3 + 0 + 9 = 19.` line
+/// ([`TOTAL_MARKER`]); the sum is the answer line's. A bare sum with no such line is an error:
+/// the values along the path cannot be known from it.
 pub fn parse_answer(task: TaskKind, output: &str) -> Result<TableAnswer> {
-    parse_answer_lines(output, |line| parse_answer_line(task, line))
+    parse_answer_lines(output, |line| parse_answer_line(task, line, output))
 }
 
-/// The text after `Answer:`.
-fn parse_answer_line(task: TaskKind, line: &str) -> Result<TableAnswer> {
+/// What precedes the values in the authors' closing sum: `The total is 7 + 3 = 10.`
+pub const TOTAL_MARKER: &str = "total is";
+
+/// The text after `Answer:`; `output` is the whole output, where a bare sum finds its values.
+fn parse_answer_line(task: TaskKind, line: &str, output: &str) -> Result<TableAnswer> {
     let malformed = |reason: &str| ParseError::Malformed {
         task,
         line: line.to_string(),
         reason: reason.to_string(),
     };
     let body = line.trim().trim_end_matches('.').trim();
+    if let Ok(sum) = body.parse::<u32>() {
+        let values = values_of_total_line(task, output)?.ok_or_else(|| {
+            malformed(&format!(
+                "the answer gives only the sum {sum}, and no `The total is v1 + v2 + ... = S` line \
+                 gives the values; write `Answer: v1, v2, ..., vn (sum S)`"
+            ))
+        })?;
+        return Ok(TableAnswer { values, sum });
+    }
     let lower = body.to_ascii_lowercase();
     let open = match lower.rfind('(') {
         Some(i) if lower[i + 1..].trim_start().starts_with("sum") => i,
@@ -135,6 +152,35 @@ fn parse_answer_line(task: TaskKind, line: &str) -> Result<TableAnswer> {
     Ok(TableAnswer { values, sum })
 }
 
+/// The values of the last line holding [`TOTAL_MARKER`] and then `=`: the terms between the
+/// two, split on `+`. `None` when no line has that form; an error when a term is not a digit.
+fn values_of_total_line(task: TaskKind, output: &str) -> Result<Option<Vec<u8>>> {
+    let terms_of = |line: &str| -> Option<usize> {
+        let start = line.to_ascii_lowercase().rfind(TOTAL_MARKER)? + TOTAL_MARKER.len();
+        line[start..].contains('=').then_some(start)
+    };
+    let Some((line, start)) = output
+        .lines()
+        .rev()
+        .find_map(|l| terms_of(l).map(|start| (l, start)))
+    else {
+        return Ok(None);
+    };
+    let terms = line[start..].split('=').next().unwrap_or("");
+    terms
+        .split('+')
+        .map(|term| {
+            let term = term.trim().trim_end_matches('.').trim();
+            parse_digit(term).ok_or_else(|| ParseError::Malformed {
+                task,
+                line: line.trim().to_string(),
+                reason: format!("`{term}` is not a digit 0-9"),
+            })
+        })
+        .collect::<Result<Vec<u8>>>()
+        .map(Some)
+}
+
 /// A single digit, written as a numeral or as an English word in any case.
 fn parse_digit(token: &str) -> Option<u8> {
     if let Ok(v) = token.parse::<u8>() {
@@ -166,9 +212,31 @@ impl CotStep {
 }
 
 /// The step lines of a table chain of thought (`Step k: row r (label), column c (label): WORD
-/// (d)`), in the order they appear. Other lines are ignored.
+/// (d)`), in the order they appear. Other lines are ignored. The rows of the authors' released
+/// data are read as steps too: five tab-separated fields, row index, column index, row label,
+/// column label and value (`2\t5\tNovaDrone\tMarch\t7`); they carry no step number.
 pub fn parse_chain_of_thought(output: &str) -> Vec<CotStep> {
-    output.lines().filter_map(parse_step_line).collect()
+    output
+        .lines()
+        .filter_map(|line| parse_step_line(line).or_else(|| parse_tab_row(line)))
+        .collect()
+}
+
+/// `2\t5\tNovaDrone\tMarch\t7`: a row of the authors' CoT table; both indices must be numbers.
+fn parse_tab_row(line: &str) -> Option<CotStep> {
+    let fields: Vec<&str> = line.trim().split('\t').map(str::trim).collect();
+    let [row, col, row_label, col_label, value] = fields.as_slice() else {
+        return None;
+    };
+    let label = |l: &str| (!l.is_empty()).then(|| l.to_string());
+    Some(CotStep {
+        step: None,
+        row: Some(row.parse().ok()?),
+        row_label: label(row_label),
+        col: Some(col.parse().ok()?),
+        col_label: label(col_label),
+        value: parse_value(value),
+    })
 }
 
 /// The values of a chain of thought, if every step line gave one.
@@ -190,12 +258,7 @@ fn parse_step_line(line: &str) -> Option<CotStep> {
     };
     let (row, row_label) = index_and_label(strip_prefix_ci(row_part.trim(), "row")?);
     let (col, col_label) = index_and_label(col_part);
-    // The value: prefer the digit in parentheses, else the word.
-    let value_part = value_part.trim();
-    let value = match (value_part.find('('), value_part.rfind(')')) {
-        (Some(a), Some(b)) if a < b => parse_digit(value_part[a + 1..b].trim()),
-        _ => value_part.split_whitespace().next().and_then(parse_digit),
-    };
+    let value = parse_value(value_part);
     Some(CotStep {
         step: step.trim().parse().ok(),
         row,
@@ -204,6 +267,15 @@ fn parse_step_line(line: &str) -> Option<CotStep> {
         col_label,
         value,
     })
+}
+
+/// The value of a step: the digit in parentheses (`SEVEN (7)`), else the first word.
+fn parse_value(text: &str) -> Option<u8> {
+    let text = text.trim();
+    match (text.find('('), text.rfind(')')) {
+        (Some(a), Some(b)) if a < b => parse_digit(text[a + 1..b].trim()),
+        _ => text.split_whitespace().next().and_then(parse_digit),
+    }
 }
 
 /// `3 (AlphaWidget)` -> (3, "AlphaWidget").
@@ -314,6 +386,91 @@ mod tests {
         assert!(q.contains(inst.table.col_label(inst.end())));
         assert!(q.contains("yellow") && !q.contains('*'));
         assert!(question(&inst, Modality::Text).contains("marked with *"));
+    }
+
+    /// An output in the wording of the authors' released data: tab-separated CoT rows (row,
+    /// column, row name, column name, value), a `The total is a + b + … = S.` line and the sum
+    /// alone as the answer.
+    fn authors_output(inst: &TableInstance) -> String {
+        let table = &inst.table;
+        let mut out = "We enumerate the relevant row indices, column indices, row names, column \
+                       names, and their corresponding values.\n\nRow Index, Column Index, Row \
+                       Name, Column Name, Value\n"
+            .to_string();
+        for &cell in &inst.path {
+            out.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\n",
+                cell.row,
+                cell.col,
+                table.row_label(cell),
+                table.col_label(cell),
+                table.value(cell)
+            ));
+        }
+        let gold = inst.gold_answer();
+        let terms: Vec<String> = gold.values.iter().map(u8::to_string).collect();
+        out.push_str(&format!(
+            "\n\nThe total is {} = {}.\n\nAnswer: {}",
+            terms.join(" + "),
+            gold.sum,
+            gold.sum
+        ));
+        out
+    }
+
+    #[test]
+    fn the_authors_wording_is_read() {
+        for i in 0..100 {
+            let inst = if i % 2 == 0 {
+                generate_ctr(&CtrConfig::default(), Split::Hard, 3, i).unwrap()
+            } else {
+                generate_tr(&TrConfig::default(), Split::Hard, 3, i).unwrap()
+            };
+            let gold = inst.gold_answer();
+            let text = authors_output(&inst);
+            assert_eq!(parse(&text).unwrap(), gold, "{text}");
+            let steps = parse_chain_of_thought(&text);
+            assert_eq!(steps.len(), inst.path.len(), "{text}");
+            assert_eq!(values_from_chain_of_thought(&steps).unwrap(), gold.values);
+            for (step, &cell) in steps.iter().zip(&inst.path) {
+                assert_eq!(step.cell(), Some(cell));
+                assert_eq!(step.row_label.as_deref(), Some(inst.table.row_label(cell)));
+                assert_eq!(step.col_label.as_deref(), Some(inst.table.col_label(cell)));
+            }
+        }
+        // A one-cell path, values as words, a trailing period.
+        let want = TableAnswer {
+            values: vec![7],
+            sum: 7,
+        };
+        assert_eq!(parse("The total is seven = 7.\nAnswer: 7.").unwrap(), want);
+        // The last total line gives the values; the answer line gives the sum.
+        let text = "The total is 1 + 2 = 3.\nThe total is 4 + 5 = 9.\n\nAnswer: 10";
+        let want = TableAnswer {
+            values: vec![4, 5],
+            sum: 10,
+        };
+        assert_eq!(parse(text).unwrap(), want);
+    }
+
+    #[test]
+    fn a_bare_sum_needs_its_values() {
+        let err = parse("Answer: 113").unwrap_err();
+        assert!(matches!(err, ParseError::Malformed { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("only the sum") && message.contains("The total is"),
+            "{message}"
+        );
+        let err = parse("The total is 1 + 12 = 13.\nAnswer: 13")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`12`"), "{err}");
+        // Both wordings in one output must agree, like any two answer lines.
+        let both = "Answer: 1, 2 (sum 3)\nThe total is 1 + 2 = 3.\nAnswer: 3";
+        assert_eq!(parse(both).unwrap().values, vec![1, 2]);
+        let err = parse(&both.replace("Answer: 3", "Answer: 4")).unwrap_err();
+        assert!(matches!(err, ParseError::Ambiguous { .. }), "{err}");
     }
 
     #[test]

@@ -30,6 +30,14 @@ pub enum EvalError {
         line: usize,
         reason: String,
     },
+    #[error("`{path}`: {reason}")]
+    BadSheet { path: PathBuf, reason: String },
+    #[error("{path}, row {row}: {reason}")]
+    BadSheetRow {
+        path: PathBuf,
+        row: usize,
+        reason: String,
+    },
     #[error("{path}, line {line}: not a per-example result: {reason}")]
     BadResult {
         path: PathBuf,
@@ -70,6 +78,15 @@ pub enum EvalError {
     TaskMismatch {
         expected: s2h_tasks::TaskKind,
         found: s2h_tasks::TaskKind,
+    },
+    #[error(
+        "the eval set is for task `{found}` but the model was trained on {tasks} (its \
+         training.json says); pass the eval set of that task, or --task {found} to evaluate it on \
+         this task anyway"
+    )]
+    NotTrainedOn {
+        found: s2h_tasks::TaskKind,
+        tasks: String,
     },
     #[error("`{path}` has no records.jsonl; pass an eval set written by `generate eval-set`")]
     NoEvalSet { path: PathBuf },

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use s2h_mixture::Record;
 use s2h_tasks::TaskKind;
-use s2h_train::Processor;
+use s2h_train::{Processor, TrainingRecord};
 use s2h_vlm::burn::tensor::backend::AutodiffBackend;
 use s2h_vlm::generate::{self, GenerateOptions, StopReason};
 use s2h_vlm::{BackendKind, BackendTask, Vlm, burn, run_on};
@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::convert::{self, ConversionMetrics, ConversionScore};
 use crate::metrics::names;
 use crate::report::{METRICS_FILE, per_example_path, write_lines, write_metrics};
-use crate::{ExampleResult, Metrics, Prediction, Result, check_task, read_eval_set};
+use crate::{EvalError, ExampleResult, Metrics, Prediction, Result, check_task, read_eval_set};
 
 /// How to evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -203,8 +203,11 @@ pub fn load_model_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<Load
 }
 
 /// The records of an eval set (a directory or its `records.jsonl`; at most `limit` when given),
-/// checked to be one task's (`expected`, when given), and the directory their images live in.
+/// checked to be one task's — `expected` when given, else one the model in `model_dir` was
+/// trained on when its directory says (`training.json`) — and the directory their images live
+/// in.
 fn open_eval_set(
+    model_dir: &Path,
     eval: &Path,
     limit: Option<usize>,
     expected: Option<TaskKind>,
@@ -213,7 +216,17 @@ fn open_eval_set(
     if let Some(limit) = limit {
         records.truncate(limit);
     }
-    check_task(&records, expected)?;
+    let task = check_task(&records, expected)?;
+    if expected.is_none()
+        && let Some(training) = TrainingRecord::read(model_dir)?
+        && !training.tasks.contains(&task)
+    {
+        let tasks: Vec<String> = training.tasks.iter().map(|t| t.to_string()).collect();
+        return Err(EvalError::NotTrainedOn {
+            found: task,
+            tasks: tasks.join(", "),
+        });
+    }
     let data_dir = if eval.is_dir() {
         eval.to_path_buf()
     } else {
@@ -232,7 +245,7 @@ pub fn evaluate_dirs<B: Backend>(
     options: &EvalOptions,
     device: &B::Device,
 ) -> Result<EvalReport> {
-    let (records, data_dir) = open_eval_set(eval, limit, options.task)?;
+    let (records, data_dir) = open_eval_set(model_dir, eval, limit, options.task)?;
     let loaded = load_model_dir::<B>(model_dir, device)?;
     evaluate_model(
         &loaded.model,
@@ -256,7 +269,7 @@ pub fn evaluate_on(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<EvalReport>> {
     let expected = passes.first().and_then(|p| p.task);
-    let (records, data_dir) = open_eval_set(eval, limit, expected)?;
+    let (records, data_dir) = open_eval_set(model_dir, eval, limit, expected)?;
     let task = EvaluateTask {
         model_dir,
         records: &records,

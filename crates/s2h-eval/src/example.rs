@@ -29,6 +29,18 @@ pub struct ExampleResult {
     /// CTR/TR only: what the chain of thought says, step by step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table_cot: Option<TableCotScore>,
+    /// VA only, when the answer block did not parse but an `Answer: N` line did: the option it
+    /// names, scored alone (the lenient `option_correct`, paper Table 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub option_only: Option<OptionOnly>,
+}
+
+/// The option index of a VA output read from its `Answer: N` line alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptionOnly {
+    pub option: u8,
+    /// It is the gold option.
+    pub correct: bool,
 }
 
 impl ExampleResult {
@@ -83,6 +95,19 @@ pub fn score_parsed(
         Instance::Table(table) => Some(score_table_cot(table, output)),
         _ => None,
     };
+    // A VA output that names an option without the rest of its answer block still answers the
+    // question the lenient metric asks.
+    let option_only = match (instance, &answer) {
+        (Instance::Analogy(puzzle), None) => {
+            s2h_cot::analogy::parse_option(output)
+                .ok()
+                .map(|option| OptionOnly {
+                    option,
+                    correct: s2h_tasks::analogy::verify_option(puzzle, option),
+                })
+        }
+        _ => None,
+    };
     Ok(ExampleResult {
         id: id.to_string(),
         task: instance.task(),
@@ -93,6 +118,7 @@ pub fn score_parsed(
         parse_error,
         verdict,
         table_cot,
+        option_only,
     })
 }
 
@@ -229,6 +255,8 @@ struct RawResult {
     verdict: Option<Verdict>,
     #[serde(default)]
     table_cot: Option<TableCotScore>,
+    #[serde(default)]
+    option_only: Option<OptionOnly>,
 }
 
 impl ExampleResult {
@@ -251,6 +279,7 @@ impl ExampleResult {
             parse_error: raw.parse_error,
             verdict: raw.verdict,
             table_cot: raw.table_cot,
+            option_only: raw.option_only,
         })
     }
 }

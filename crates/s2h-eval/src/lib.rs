@@ -22,7 +22,8 @@
 //! Also: the S2H table ([`s2h_table`]) and the loss-curve chart ([`charts`]) that the
 //! quickstart and the figure pipeline write.
 //!
-//! Files: a predictions file is JSONL with one `{"id", "output"}` object per eval record;
+//! Files: a predictions file is JSONL with one `{"id", "output"}` object per eval record, or
+//! the `.xlsx` result file of a VLMEvalKit run on the eval set's TSV ([`vlmevalkit`]);
 //! results are `metrics.json` ([`Metrics`]) and, beside it, `metrics.per_example.jsonl`
 //! ([`ExampleResult`] per line; an evaluation adds what generation did). `docs/scoring.md`
 //! defines every metric.
@@ -38,7 +39,10 @@ mod metrics;
 mod predictions;
 mod report;
 pub mod s2h_table;
+pub mod vlmevalkit;
 
+#[cfg(test)]
+mod interop_tests;
 #[cfg(test)]
 mod tests;
 
@@ -55,18 +59,19 @@ pub use evaluate::{
     evaluate_model_with_progress, evaluate_on, load_model_dir,
 };
 pub use example::{
-    ExampleResult, StepFieldAccuracy, TableCotScore, score_output, score_parsed, score_record,
-    score_table_cot,
+    ExampleResult, OptionOnly, StepFieldAccuracy, TableCotScore, score_output, score_parsed,
+    score_record, score_table_cot,
 };
 pub use metrics::{
     GroupMetrics, Metrics, ParseFailure, aggregate, display_order, is_rate, main_accuracy, names,
     verdict_metrics,
 };
-pub use predictions::{Prediction, match_predictions, read_predictions};
+pub use predictions::{Prediction, match_predictions, read_predictions, read_predictions_for};
 pub use report::{
     METRICS_FILE, PER_EXAMPLE_SUFFIX, per_example_path, read_example_results, read_metrics,
     render_table, write_example_results, write_metrics,
 };
+pub use vlmevalkit::read_vlmevalkit_results;
 
 /// The outcome of scoring a predictions file: one result per eval record, in eval-set order,
 /// and their metrics.
@@ -108,10 +113,10 @@ pub fn score(records: &[Record], predictions: &[Prediction]) -> Result<Scored> {
     Ok(Scored { results, metrics })
 }
 
-/// Read an eval set (a dataset directory or its `records.jsonl`) and a predictions file, and
-/// score them.
+/// Read an eval set (a dataset directory or its `records.jsonl`) and a predictions file (JSONL,
+/// or a VLMEvalKit result `.xlsx`: [`read_predictions_for`]), and score them.
 pub fn score_files(eval: &Path, predictions: &Path) -> Result<Scored> {
     let records = s2h_mixture::read_records(eval)?;
-    let predictions = read_predictions(predictions)?;
+    let predictions = read_predictions_for(predictions, &records)?;
     score(&records, &predictions)
 }

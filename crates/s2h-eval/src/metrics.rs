@@ -53,7 +53,8 @@ pub mod names {
     // Visual Analogy.
     /// Every part of the answer right (`Verdict.correct`).
     pub const EXACT_MATCH: &str = "exact_match";
-    /// The option index alone right (paper Table 10), the Verdict's `option_correct`.
+    /// The option index alone right (paper Table 10): the Verdict's `option_correct`, or, for an
+    /// output whose answer block does not parse, its `Answer: N` line read alone.
     pub const OPTION_CORRECT: &str = "option_correct";
     /// 1 − mean `example_patterns_correct`: wrong example patterns per example pattern (K.3).
     pub const EXAMPLE_PATTERN_ERROR_RATE: &str = "example_pattern_error_rate";
@@ -255,11 +256,11 @@ fn group(task: TaskKind, split: Option<Split>, members: &[&ExampleResult]) -> Gr
             }
         }
     }
-    let verdict_metric = |r: &ExampleResult, name: &str| {
-        r.verdict
-            .as_ref()
-            .and_then(|v| v.metric(name))
-            .unwrap_or(0.0)
+    let verdict_metric = |r: &ExampleResult, name: &str| match (&r.verdict, r.option_only) {
+        (Some(v), _) => v.metric(name).unwrap_or(0.0),
+        // The lenient VA metric reads the option of an unparsed block on its own.
+        (None, Some(o)) if name == names::OPTION_CORRECT => flag(o.correct),
+        (None, _) => 0.0,
     };
     for name in &sub {
         if MEAN_OVER_PARSED.contains(&name.as_str()) {

@@ -1,9 +1,9 @@
 //! Predictions files: one JSON object `{"id": ..., "output": ...}` per line, the whole output of
-//! a model for the eval record with that id.
+//! a model for the eval record with that id; or a VLMEvalKit result file ([`crate::vlmevalkit`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use s2h_mixture::Record;
@@ -29,10 +29,36 @@ impl Prediction {
     }
 }
 
+/// Read the predictions for `records` (an eval set) from a JSONL predictions file or, for a
+/// `.xlsx` path, from a VLMEvalKit result file whose rows are matched to `records` by index
+/// ([`read_vlmevalkit_results`](crate::read_vlmevalkit_results)).
+pub fn read_predictions_for(path: &Path, records: &[Record]) -> Result<Vec<Prediction>> {
+    if crate::vlmevalkit::is_xlsx(path) {
+        crate::vlmevalkit::read_vlmevalkit_results(path, records)
+    } else {
+        read_predictions(path)
+    }
+}
+
 /// Read a predictions JSONL file. Blank lines are skipped; a malformed line is an error naming
-/// the file and the line. Ids are checked against the eval set by [`match_predictions`].
+/// the file and the line. Ids are checked against the eval set by [`match_predictions`]. A
+/// VLMEvalKit `.xlsx` is read with [`read_predictions_for`], which needs the eval set.
 pub fn read_predictions(path: &Path) -> Result<Vec<Prediction>> {
-    let file = fs::File::open(path).map_err(EvalError::io("cannot open predictions", path))?;
+    let mut file = fs::File::open(path).map_err(EvalError::io("cannot open predictions", path))?;
+    let mut magic = [0u8; 4];
+    if crate::vlmevalkit::is_xlsx(path)
+        || (file.read_exact(&mut magic).is_ok() && magic == *b"PK\x03\x04")
+    {
+        return Err(EvalError::BadSheet {
+            path: path.to_path_buf(),
+            reason: "is a spreadsheet, not a JSONL predictions file; a VLMEvalKit result file \
+                     is read with the eval set (`score --eval DIR --predictions FILE.xlsx`, or \
+                     `read_predictions_for`)"
+                .to_string(),
+        });
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(EvalError::io("cannot read predictions", path))?;
     let mut predictions = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let bad = |reason: String| EvalError::BadPrediction {

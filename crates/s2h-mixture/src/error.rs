@@ -46,9 +46,22 @@ pub enum MixtureError {
         reason: String,
     },
     #[error(
-        "training seed {0} is 2^63 or more; seeds with the top bit set are reserved for evaluation sets"
+        "training seed {0} is 2^63 or more; seeds with the top bit set are reserved for evaluation \
+         sets: use a seed below 2^63 = 9223372036854775808 for training data, and write an \
+         evaluation set as one (its base seed gets the top bit)"
     )]
     TrainingSeed(u64),
+    /// A record read as training data is an evaluation instance.
+    #[error(
+        "record {position} (`{id}`) is an evaluation instance: its seed {seed} has the top bit \
+         set, which only evaluation sets use; train on data written with a seed below 2^63 \
+         (a range, mixture or plan), never on an evaluation set"
+    )]
+    EvalRecord {
+        position: usize,
+        id: String,
+        seed: u64,
+    },
     #[error(
         "refusing to write a training set that overlaps an evaluation set: training record `{train_id}` has the same text rendering as evaluation record `{eval_id}`"
     )]

@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::record::{Record, Supervision, read_records, record_id};
-use crate::reference::{CotKeep, RecordRef};
+use crate::reference::{IndexRange, MAX_RECORDS, RecordRef};
 // The seed halves were first defined here; their paths stay.
 pub use crate::seeds::{EVAL_SEED_BIT, check_training_seed, is_eval_seed};
 use crate::{MixtureError, Result};
@@ -59,6 +59,13 @@ impl EvalSetSpec {
                 "an evaluation set needs at least 1 instance".to_string(),
             ));
         }
+        if self.count > MAX_RECORDS {
+            return Err(MixtureError::InvalidRequest(format!(
+                "an evaluation set of {} instances is over the limit of {MAX_RECORDS} per \
+                 dataset; ask for fewer",
+                self.count
+            )));
+        }
         if is_eval_seed(self.seed) {
             return Err(MixtureError::InvalidRequest(format!(
                 "evaluation base seed {} must be below 2^63 (the top bit is added for it)",
@@ -84,16 +91,19 @@ impl EvalSetSpec {
     /// The records of the set: instances `0..count`, in index order.
     pub fn references(&self) -> Result<Vec<RecordRef>> {
         self.validate()?;
-        Ok((0..self.count)
-            .map(|index| RecordRef {
-                task: self.task,
-                split: self.split,
-                seed: self.instance_seed(),
-                index,
-                supervision: self.supervision(),
-                cot: CotKeep::Full,
-            })
-            .collect())
+        Ok(self.range().to_vec())
+    }
+
+    /// The range the writer goes through (unvalidated).
+    pub(crate) fn range(&self) -> IndexRange {
+        IndexRange {
+            task: self.task,
+            split: self.split,
+            seed: self.instance_seed(),
+            start: 0,
+            count: self.count,
+            supervision: self.supervision(),
+        }
     }
 }
 
@@ -241,5 +251,30 @@ mod tests {
         assert!(bad.references().unwrap_err().to_string().contains("medium"));
         let empty = EvalSetSpec::new(TaskKind::Tr, Split::Hard, Modality::Text, 0);
         assert!(empty.references().is_err());
+    }
+
+    /// `generate eval-set --count 18446744073709551615` once died on a capacity overflow: counts
+    /// are bounded before anything is allocated, by every path that takes a spec.
+    #[test]
+    fn evaluation_set_counts_are_bounded() {
+        for count in [MAX_RECORDS + 1, 10_000_000_000, u64::MAX] {
+            let spec = EvalSetSpec::new(TaskKind::Grid, Split::Hard, Modality::Image, count);
+            let err = spec.validate().unwrap_err().to_string();
+            assert!(err.contains("limit of 100000000"), "{err}");
+            assert!(spec.references().is_err());
+            let mut texts = EvalTexts::default();
+            assert!(texts.add_set(&spec, &TaskConfig::default()).is_err());
+            let dir = tempfile::tempdir().unwrap();
+            let err = crate::write_eval_set(
+                &spec,
+                &crate::RenderOptions::default(),
+                dir.path(),
+                &crate::WriteOptions::default(),
+                &|| {},
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("limit of"), "{err}");
+            assert!(!dir.path().join(crate::RECORDS_FILE).exists());
+        }
     }
 }

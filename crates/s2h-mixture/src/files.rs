@@ -31,9 +31,26 @@ pub fn image_file_name(task: TaskKind, split: Split, seed: u64, index: u64) -> S
 
 /// Write `bytes` to `path` through a temporary name.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    fs::write(&tmp, bytes).map_err(MixtureError::io("cannot write", &tmp))?;
-    fs::rename(&tmp, path).map_err(MixtureError::io("cannot move into place", path))
+    let tmp = tmp_path(path);
+    let written = fs::write(&tmp, bytes)
+        .map_err(MixtureError::io("cannot write", &tmp))
+        .and_then(|()| {
+            fs::rename(&tmp, path).map_err(MixtureError::io("cannot move into place", path))
+        });
+    discard_on_error(written, &tmp)
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.tmp", path.display()))
+}
+
+/// A write that failed (a full disk, above all) must not leave its temporary file behind to keep
+/// the disk full: remove it, and pass the error on.
+fn discard_on_error<T>(result: Result<T>, tmp: &Path) -> Result<T> {
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    result
 }
 
 /// Claim `dir` for an experiment described by `setup` (everything that decides its results),
@@ -94,9 +111,11 @@ where
 /// [`write_atomically`], with the data flushed to disk before the rename: for state a resumed
 /// run relies on after a crash (checkpoints, run logs), not for bulk data.
 pub fn write_atomically_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    write_synced(&tmp, bytes)?;
-    fs::rename(&tmp, path).map_err(MixtureError::io("cannot move into place", path))
+    let tmp = tmp_path(path);
+    let written = write_synced(&tmp, bytes).and_then(|()| {
+        fs::rename(&tmp, path).map_err(MixtureError::io("cannot move into place", path))
+    });
+    discard_on_error(written, &tmp)
 }
 
 /// Write a file and flush it to disk.
@@ -119,11 +138,21 @@ pub(crate) fn write_image(
     Ok((rendered.layout, png.len() as u64))
 }
 
-/// One output file written under a temporary name and renamed when complete.
+/// One output file written under a temporary name and renamed when complete; dropped before
+/// [`OutFile::finish`] (an error elsewhere stopped the export), its temporary file is removed.
 pub(crate) struct OutFile {
     tmp: PathBuf,
     path: PathBuf,
-    writer: BufWriter<fs::File>,
+    /// `None` once finished.
+    writer: Option<BufWriter<fs::File>>,
+}
+
+impl Drop for OutFile {
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl OutFile {
@@ -134,34 +163,68 @@ impl OutFile {
         Ok(Self {
             tmp,
             path,
-            writer: BufWriter::new(file),
+            writer: Some(BufWriter::new(file)),
         })
     }
 
     pub(crate) fn write(&mut self, text: &str) -> Result<()> {
-        self.writer
-            .write_all(text.as_bytes())
-            .map_err(MixtureError::io("cannot write", &self.tmp))
+        let tmp = &self.tmp;
+        match self.writer.as_mut() {
+            Some(w) => w
+                .write_all(text.as_bytes())
+                .map_err(MixtureError::io("cannot write", tmp)),
+            None => Err(MixtureError::io("cannot write", tmp)(
+                std::io::Error::other("the file is already complete"),
+            )),
+        }
     }
 
-    pub(crate) fn finish(self) -> Result<()> {
-        let tmp = self.tmp;
-        self.writer
+    pub(crate) fn finish(mut self) -> Result<()> {
+        let Some(writer) = self.writer.take() else {
+            return Ok(());
+        };
+        let tmp = self.tmp.clone();
+        let done = writer
             .into_inner()
             .map_err(|e| MixtureError::Io {
                 action: "cannot write",
                 path: tmp.clone(),
                 error: e.into_error(),
-            })?
-            .sync_all()
-            .map_err(MixtureError::io("cannot flush", &tmp))?;
-        fs::rename(&tmp, &self.path).map_err(MixtureError::io("cannot move into place", &self.path))
+            })
+            .and_then(|file| {
+                file.sync_all()
+                    .map_err(MixtureError::io("cannot flush", &tmp))
+            })
+            .and_then(|()| {
+                fs::rename(&tmp, &self.path)
+                    .map_err(MixtureError::io("cannot move into place", &self.path))
+            });
+        discard_on_error(done, &tmp)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write that fails leaves no temporary file: here the rename fails (a directory with
+    /// contents is where the file should go), as it would on a full disk.
+    #[test]
+    fn failed_writes_leave_no_temporary_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        fs::create_dir_all(target.join("inside")).unwrap();
+        assert!(write_atomically(&target, b"x").is_err());
+        assert!(write_atomically_synced(&target, b"x").is_err());
+        assert!(!tmp_path(&target).exists());
+        // An export abandoned half-way removes its temporary file too.
+        let mut file = OutFile::create(tmp.path(), "records.jsonl").unwrap();
+        file.write("half a line").unwrap();
+        assert!(tmp.path().join("records.jsonl.tmp").exists());
+        drop(file);
+        assert!(!tmp.path().join("records.jsonl.tmp").exists());
+        assert!(!tmp.path().join("records.jsonl").exists());
+    }
 
     #[test]
     fn a_claimed_dir_is_reused_for_its_setup_only() {

@@ -5,11 +5,14 @@
 //!   value: prompt}, {from: "gpt", value: target}]}`; image prompts start with the `<image>`
 //!   placeholder; text records have no `image` key.
 //! - **VLMEvalKit** (`vlmevalkit.tsv`): a header `index, image, question, answer, id`, then one
-//!   row per record: `index` counts rows from 0, `image` is the PNG in standard base64 (empty
-//!   for text records), `question` the prompt without the `<image>` placeholder, `answer` the
-//!   gold `Answer:` line, `id` the record id. Fields holding a tab, a line break or a double
-//!   quote are written in double quotes with inner quotes doubled — the quoting pandas'
-//!   `read_csv(sep="\t")` (what VLMEvalKit loads TSVs with) reads back.
+//!   row per record: `index` counts rows from 0 (the record's position in the list written),
+//!   `image` is the PNG in standard base64, `question` the prompt without the `<image>`
+//!   placeholder, `answer` the record's `answer` segment, `id` the record id. When no record has
+//!   an image the `image` column is left out: VLMEvalKit drops every row whose image is empty,
+//!   and loads a TSV without the column as text-only. Fields holding a tab, a line
+//!   break or a double quote are written in double quotes with inner quotes doubled — the
+//!   quoting pandas' `read_csv(sep="\t")` (what VLMEvalKit loads TSVs with) reads back.
+//! - **The authors' evaluator** (`OurEval_<Task>_<SPLIT>_<modality>.tsv`): see [`crate::oureval`].
 
 use std::fs;
 use std::path::Path;
@@ -22,30 +25,43 @@ pub use crate::files::{LLAVA_FILE, TSV_FILE};
 use crate::record::{Record, SegmentKind};
 use crate::{MixtureError, Result};
 
+/// Every column of a VLMEvalKit TSV; `image` is left out when no record has an image.
 pub const TSV_COLUMNS: [&str; 5] = ["index", "image", "question", "answer", "id"];
+
+/// The columns of a VLMEvalKit TSV, with or without `image`.
+pub fn tsv_columns(image: bool) -> Vec<&'static str> {
+    TSV_COLUMNS
+        .into_iter()
+        .filter(|&c| image || c != "image")
+        .collect()
+}
 
 /// Which formats to write beside `records.jsonl`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Formats {
     pub llava: bool,
     pub tsv: bool,
+    /// TSVs the authors' evaluator (VLMEvalKit's `OurEval`) scores: [`crate::oureval`].
+    #[serde(default)]
+    pub oureval: bool,
 }
 
 impl std::str::FromStr for Formats {
     type Err = MixtureError;
-    /// A comma-separated list of `llava`, `tsv` (or `none`).
+    /// A comma-separated list of `llava`, `tsv`, `oureval` (or `none`).
     fn from_str(s: &str) -> Result<Self> {
         let mut formats = Formats::default();
         for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name.to_ascii_lowercase().as_str() {
                 "llava" => formats.llava = true,
                 "tsv" | "vlmevalkit" => formats.tsv = true,
+                "oureval" | "authors" => formats.oureval = true,
                 "none" => {}
                 _ => {
                     return Err(MixtureError::UnknownName {
                         what: "export format",
                         given: name.to_string(),
-                        expected: "llava, tsv, none".to_string(),
+                        expected: "llava, tsv, oureval, none".to_string(),
                     });
                 }
             }
@@ -180,29 +196,35 @@ impl TsvRow {
         })
     }
 
-    /// The row as one TSV line (without the line break).
-    pub fn to_line(&self) -> String {
-        let image = self
-            .image
-            .as_ref()
-            .map(|png| STANDARD.encode(png))
-            .unwrap_or_default();
-        [
-            self.index.to_string(),
-            image,
-            self.question.clone(),
-            self.answer.clone(),
-            self.id.clone(),
-        ]
-        .iter()
-        .map(|f| quote_field(f))
-        .collect::<Vec<_>>()
-        .join("\t")
+    /// The row as one TSV line (without the line break), with the `image` field when the file
+    /// has that column ([`tsv_columns`]).
+    pub fn to_line(&self, image_column: bool) -> String {
+        let mut fields = vec![self.index.to_string()];
+        if image_column {
+            fields.push(
+                self.image
+                    .as_ref()
+                    .map(|png| STANDARD.encode(png))
+                    .unwrap_or_default(),
+            );
+        }
+        fields.extend([self.question.clone(), self.answer.clone(), self.id.clone()]);
+        tsv_line(&fields)
     }
 }
 
-pub(crate) fn tsv_header() -> String {
-    TSV_COLUMNS.join("\t")
+/// The header line of a VLMEvalKit TSV (without the line break).
+pub(crate) fn tsv_header(image_column: bool) -> String {
+    tsv_columns(image_column).join("\t")
+}
+
+/// Fields joined by tabs, each quoted when it must be.
+pub(crate) fn tsv_line<S: AsRef<str>>(fields: &[S]) -> String {
+    fields
+        .iter()
+        .map(|f| quote_field(f.as_ref()))
+        .collect::<Vec<_>>()
+        .join("\t")
 }
 
 fn quote_field(field: &str) -> String {
@@ -213,19 +235,21 @@ fn quote_field(field: &str) -> String {
     }
 }
 
-/// Write the records as a VLMEvalKit TSV; images are read from `dataset_dir`.
+/// Write the records as a VLMEvalKit TSV; images are read from `dataset_dir`. Row `i` is
+/// `records[i]`; the `image` column is there when some record has an image.
 pub fn write_tsv(records: &[Record], dataset_dir: &Path, path: &Path) -> Result<()> {
-    let mut text = tsv_header();
+    let image_column = records.iter().any(|r| r.image.is_some());
+    let mut text = tsv_header(image_column);
     text.push('\n');
     for (i, r) in records.iter().enumerate() {
-        text.push_str(&TsvRow::from_record(i as u64, r, dataset_dir)?.to_line());
+        text.push_str(&TsvRow::from_record(i as u64, r, dataset_dir)?.to_line(image_column));
         text.push('\n');
     }
     fs::write(path, text).map_err(MixtureError::io("cannot write", path))
 }
 
 /// Split TSV text into rows of fields, honouring double-quoted fields.
-fn split_tsv(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
+pub(crate) fn split_tsv(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
     let mut rows = Vec::new();
     let mut row = Vec::new();
     let mut field = String::new();
@@ -277,7 +301,8 @@ fn split_tsv(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
     Ok(rows)
 }
 
-/// Read a VLMEvalKit TSV written by [`write_tsv`] (or by the mixture export).
+/// Read a VLMEvalKit TSV written by [`write_tsv`] (or by the mixture export), with or without
+/// its `image` column.
 pub fn read_tsv(path: &Path) -> Result<Vec<TsvRow>> {
     let bad = |reason: String| MixtureError::BadFile {
         path: path.to_path_buf(),
@@ -288,9 +313,15 @@ pub fn read_tsv(path: &Path) -> Result<Vec<TsvRow>> {
     let Some((header, body)) = rows.split_first() else {
         return Err(bad("the file is empty; expected a header row".to_string()));
     };
-    if header.iter().map(String::as_str).ne(TSV_COLUMNS) {
+    let image_column = header.iter().any(|c| c == "image");
+    let columns = tsv_columns(image_column);
+    if header
+        .iter()
+        .map(String::as_str)
+        .ne(columns.iter().copied())
+    {
         return Err(bad(format!(
-            "header is `{}`, expected `{}`",
+            "header is `{}`, expected `{}` (or the same without `image`)",
             header.join(" | "),
             TSV_COLUMNS.join(" | ")
         )));
@@ -299,12 +330,23 @@ pub fn read_tsv(path: &Path) -> Result<Vec<TsvRow>> {
         .enumerate()
         .map(|(i, fields)| {
             let line = i + 2;
-            let [index, image, question, answer, id] = fields.as_slice() else {
+            if fields.len() != columns.len() {
                 return Err(bad(format!(
                     "row {line} has {} fields, expected {}",
                     fields.len(),
-                    TSV_COLUMNS.len()
+                    columns.len()
                 )));
+            }
+            let (index, image, question, answer, id) = if image_column {
+                (&fields[0], &fields[1], &fields[2], &fields[3], &fields[4])
+            } else {
+                (
+                    &fields[0],
+                    &String::new(),
+                    &fields[1],
+                    &fields[2],
+                    &fields[3],
+                )
             };
             let index = index
                 .parse()
@@ -353,9 +395,9 @@ mod tests {
         ];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(TSV_FILE);
-        let mut text = tsv_header() + "\n";
+        let mut text = tsv_header(true) + "\n";
         for r in &rows {
-            text.push_str(&r.to_line());
+            text.push_str(&r.to_line(true));
             text.push('\n');
         }
         fs::write(&path, text).unwrap();
@@ -366,6 +408,56 @@ mod tests {
         assert!(err.contains("header"), "{err}");
     }
 
+    fn small_render() -> crate::RenderOptions {
+        crate::RenderOptions {
+            image_size: Some([240, 128]),
+            ..crate::RenderOptions::default()
+        }
+    }
+
+    fn write_set(
+        task: s2h_tasks::TaskKind,
+        modality: s2h_tasks::Modality,
+        formats: &str,
+    ) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = crate::EvalSetSpec::new(task, s2h_tasks::Split::Simple, modality, 3);
+        let options = crate::WriteOptions {
+            existing: crate::Existing::Refuse,
+            formats: formats.parse().unwrap(),
+        };
+        crate::write_eval_set(&spec, &small_render(), dir.path(), &options, &|| {}).unwrap();
+        dir
+    }
+
+    /// VLMEvalKit drops every row whose `image` is empty (`skip_noimg`), so a TSV of text records
+    /// must not have the column at all; one with images keeps it.
+    #[test]
+    fn text_only_tsvs_leave_the_image_column_out() {
+        use s2h_tasks::{Modality, TaskKind};
+        let dir = write_set(TaskKind::Ctr, Modality::Text, "tsv");
+        let path = dir.path().join(TSV_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().next(), Some("index\tquestion\tanswer\tid"));
+        let rows = read_tsv(&path).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r.image.is_none()));
+        let records = crate::read_records(dir.path()).unwrap();
+        let again = dir.path().join("again.tsv");
+        write_tsv(&records, dir.path(), &again).unwrap();
+        assert_eq!(fs::read_to_string(&again).unwrap(), text);
+
+        let dir = write_set(TaskKind::Ctr, Modality::Image, "tsv");
+        let path = dir.path().join(TSV_FILE);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().next(),
+            Some("index\timage\tquestion\tanswer\tid")
+        );
+        let rows = read_tsv(&path).unwrap();
+        assert!(rows.iter().all(|r| r.image.is_some()));
+    }
+
     #[test]
     fn formats_parse_and_reject_unknown_names() {
         let f: Formats = "llava, TSV".parse().unwrap();
@@ -373,7 +465,7 @@ mod tests {
         assert_eq!("none".parse::<Formats>().unwrap(), Formats::default());
         let err = "llava,parquet".parse::<Formats>().unwrap_err().to_string();
         assert!(
-            err.contains("parquet") && err.contains("llava, tsv"),
+            err.contains("parquet") && err.contains("llava, tsv, oureval"),
             "{err}"
         );
     }

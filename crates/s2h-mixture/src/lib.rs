@@ -6,9 +6,9 @@
 //!   training, with the check that no training instance shares a text rendering with one) and
 //!   a plain index range ([`export`]) each become an ordered list of them.
 //! - One writer turns references into `records.jsonl` + PNG, with [`interop`] formats (LLaVA
-//!   JSON, VLMEvalKit TSV) and a [`manifest`]: [`write_mixture`], [`write_eval_set`],
-//!   [`write_range`] / [`write_dataset`]; [`Existing`] says what happens to a dataset already
-//!   there. [`files`] names the files.
+//!   JSON, VLMEvalKit TSV, [`oureval`] TSVs for the authors' evaluator) and a [`manifest`]:
+//!   [`write_mixture`], [`write_eval_set`], [`write_range`] / [`write_dataset`]; [`Existing`]
+//!   says what happens to a dataset already there. [`files`] names the files.
 //! - [`plan`](Plan): training plans (phases of mixtures) read from and written to TOML, and
 //!   written out phase by phase with [`write_plan`] / [`write_phase`].
 
@@ -21,6 +21,7 @@ pub mod manifest;
 mod materialize;
 pub mod mixture;
 mod order;
+pub mod oureval;
 pub mod plan;
 mod plan_write;
 mod record;
@@ -44,4 +45,4 @@ pub use record::{
     Record, RecordImage, Segment, SegmentKind, Supervision, build_record, read_records,
 };
 pub use reference::{CotKeep, InstanceKey, RecordRef, RecordType, TypeCount, count_types};
-pub use seeds::{EVAL_SEED_BIT, check_training_seed, is_eval_seed};
+pub use seeds::{EVAL_SEED_BIT, check_training_records, check_training_seed, is_eval_seed};

@@ -7,8 +7,11 @@
 //! Work runs in chunks of references on the current rayon pool; each chunk first renders the
 //! images it is the first to need, then builds its records in parallel, and lines are written in
 //! order — so the output is identical for any thread count. A layout is kept in memory only
-//! until the last record that shows its image.
+//! until the last record that shows its image. Index ranges and evaluation sets are never
+//! listed whole: their references are made chunk by chunk ([`Source::Range`]), so their memory
+//! does not grow with their count.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::Path;
@@ -31,11 +34,11 @@ use crate::manifest::{
 };
 use crate::mixture::Mixture;
 use crate::record::{Record, RecordImage, SegmentKind, build_record};
-use crate::reference::{CotKeep, InstanceKey, RecordRef, count_types};
+use crate::reference::{CotKeep, IndexRange, InstanceKey, RecordRef, TypeCount, count_types};
 use crate::{MixtureError, Result};
 
 /// References per chunk: enough to keep every worker busy, few enough to bound memory.
-const CHUNK: usize = 1024;
+const CHUNK: u64 = 1024;
 
 /// How instances are generated and drawn.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,6 +69,18 @@ impl RenderOptions {
         }
         options.font_scale = self.font_scale;
         options
+    }
+
+    /// Refuse a canvas or font scale no image could be drawn with, whether or not the data
+    /// has images (a text-only dataset given a font scale of 100 is a mistake all the same).
+    pub fn validate(&self) -> Result<()> {
+        s2h_render::check_font_scale(self.font_scale)?;
+        if self.image_size.is_some() {
+            for &task in TaskKind::ALL {
+                self.image_options(task).validate()?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -207,6 +222,10 @@ impl Target {
                 return Err(format!("it {holds} {name}, {asked} now"));
             }
         }
+        let listed = manifest.files.iter().map(|f| f.path.as_str());
+        if let Some(reason) = crate::oureval::listed_mismatch(formats.oureval, listed) {
+            return Err(reason);
+        }
         Ok(())
     }
 }
@@ -261,13 +280,14 @@ pub(crate) fn write_mixture_checked(
     options: &WriteOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<ExportSummary> {
+    render.validate()?;
     let target = Target::mixture(mixture, render)?;
     if let Some(kept) = kept(&target, out, options, progress)? {
         return Ok(kept);
     }
     let refs = mixture.references()?;
     check(&refs)?;
-    write_target(&target, &refs, render, out, options, progress)
+    write_target(&target, Source::List(&refs), render, out, options, progress)
 }
 
 /// Write an evaluation set into `out`.
@@ -278,7 +298,8 @@ pub fn write_eval_set(
     options: &WriteOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<ExportSummary> {
-    let refs = spec.references()?;
+    spec.validate()?;
+    render.validate()?;
     let target = Target {
         kind: "eval_set",
         parameters: to_json(&serde_json::json!({"eval_set": spec, "render": render}))?,
@@ -291,10 +312,18 @@ pub fn write_eval_set(
     if let Some(kept) = kept(&target, out, options, progress)? {
         return Ok(kept);
     }
-    write_target(&target, &refs, render, out, options, progress)
+    write_target(
+        &target,
+        Source::Range(spec.range()),
+        render,
+        out,
+        options,
+        progress,
+    )
 }
 
-/// Write one index range into `out`, in index order.
+/// Write one index range into `out`, in index order. A range is training data: its seed must be
+/// below 2^63 ([`DatasetSpec::validate`]).
 pub fn write_range(
     spec: &DatasetSpec,
     out: &Path,
@@ -329,8 +358,14 @@ pub fn write_range(
     if let Some(kept) = kept(&target, out, options, progress)? {
         return Ok(kept);
     }
-    let refs = spec.references()?;
-    write_target(&target, &refs, &render, out, options, progress)
+    write_target(
+        &target,
+        Source::Range(spec.range()),
+        &render,
+        out,
+        options,
+        progress,
+    )
 }
 
 /// [`write_range`] refusing (or, with `overwrite`, replacing) an existing dataset, without
@@ -376,10 +411,84 @@ fn kept(
     Ok(kept)
 }
 
-/// Write the records of `refs`, then the manifest that marks them complete.
+/// The references a dataset is written from.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// A list held in memory: a mixture, whose order repeats and shuffles instances.
+    List(&'a [RecordRef]),
+    /// An index range or evaluation set, made chunk by chunk: every instance once, in order.
+    Range(IndexRange),
+}
+
+impl Source<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Source::List(refs) => refs.len() as u64,
+            Source::Range(range) => range.count,
+        }
+    }
+
+    /// References `from..from + len` (fewer at the end).
+    fn chunk(&self, from: u64, len: u64) -> Cow<'_, [RecordRef]> {
+        let to = from.saturating_add(len).min(self.len());
+        match self {
+            Source::List(refs) => Cow::Borrowed(&refs[from as usize..to as usize]),
+            Source::Range(range) => Cow::Owned(range.refs(from, to).collect()),
+        }
+    }
+
+    /// The tasks with image records, in order of first appearance.
+    fn image_tasks(&self) -> Vec<TaskKind> {
+        let is_image = |r: &RecordRef| r.supervision.input() == Modality::Image;
+        match self {
+            Source::List(refs) => {
+                let mut tasks: Vec<TaskKind> = Vec::new();
+                for r in refs.iter().filter(|r| is_image(r)) {
+                    if !tasks.contains(&r.task) {
+                        tasks.push(r.task);
+                    }
+                }
+                tasks
+            }
+            Source::Range(range) => {
+                let images = range.count > 0 && range.supervision.input() == Modality::Image;
+                if images { vec![range.task] } else { Vec::new() }
+            }
+        }
+    }
+
+    /// Position of the last record showing each instance's image, where instances repeat;
+    /// `None` where each instance appears once (its layout is dropped after its chunk).
+    fn last_use(&self) -> Option<HashMap<InstanceKey, u64>> {
+        let Source::List(refs) = self else {
+            return None;
+        };
+        let mut last_use = HashMap::new();
+        for (i, r) in refs.iter().enumerate() {
+            if r.supervision.input() == Modality::Image {
+                last_use.insert(r.instance_key(), i as u64);
+            }
+        }
+        Some(last_use)
+    }
+
+    /// Unique instances and per-type counts, for the manifest.
+    fn counts(&self) -> (u64, Vec<TypeCount>) {
+        match self {
+            Source::List(refs) => {
+                let unique: HashSet<InstanceKey> =
+                    refs.iter().map(RecordRef::instance_key).collect();
+                (unique.len() as u64, count_types(refs))
+            }
+            Source::Range(range) => (range.count, range.type_counts()),
+        }
+    }
+}
+
+/// Write the records of `source`, then the manifest that marks them complete.
 fn write_target(
     target: &Target,
-    refs: &[RecordRef],
+    source: Source<'_>,
     render: &RenderOptions,
     out: &Path,
     options: &WriteOptions,
@@ -393,8 +502,11 @@ fn write_target(
         }
         _ => {}
     }
-    let (mut summary, files) = write_refs(refs, render, out, options, progress)?;
-    let unique: HashSet<InstanceKey> = refs.iter().map(RecordRef::instance_key).collect();
+    let (mut summary, mut files) = write_refs(source, CHUNK, render, out, options, progress)?;
+    if options.formats.oureval {
+        files.extend(crate::oureval::write_dataset(out)?);
+    }
+    let (unique_instances, by_type) = source.counts();
     let mut manifest = Manifest {
         format: MANIFEST_FORMAT.to_string(),
         generator: generator(),
@@ -404,8 +516,8 @@ fn write_target(
         counts: manifest::Counts {
             records: summary.records,
             images: summary.images,
-            unique_instances: unique.len() as u64,
-            by_type: count_types(refs),
+            unique_instances,
+            by_type,
             algorithm1: target.algorithm1.clone(),
         },
         files: Vec::new(),
@@ -494,30 +606,25 @@ struct Lines {
     tsv: Option<String>,
 }
 
-/// Write the records of `refs` in order; returns the summary and the files written (relative).
+/// Write the records of `source` in order, `chunk_len` references at a time; returns the
+/// summary and the files written (relative).
 fn write_refs(
-    refs: &[RecordRef],
+    source: Source<'_>,
+    chunk_len: u64,
     render: &RenderOptions,
     out: &Path,
     options: &WriteOptions,
     progress: &(dyn Fn() + Sync),
 ) -> Result<(ExportSummary, Vec<String>)> {
     let is_image = |r: &RecordRef| r.supervision.input() == Modality::Image;
-    let mut last_use: HashMap<InstanceKey, usize> = HashMap::new();
-    for (i, r) in refs.iter().enumerate() {
-        if is_image(r) {
-            last_use.insert(r.instance_key(), i);
-        }
-    }
-    let mut checked = HashSet::new();
-    for r in refs.iter().filter(|r| is_image(r)) {
-        if checked.insert(r.task) {
-            render.image_options(r.task).validate()?;
-        }
+    let last_use = source.last_use();
+    let image_tasks = source.image_tasks();
+    for &task in &image_tasks {
+        render.image_options(task).validate()?;
     }
     fs::create_dir_all(out).map_err(MixtureError::io("cannot create output directory", out))?;
     let images_dir = out.join(IMAGES_DIR);
-    if !last_use.is_empty() {
+    if !image_tasks.is_empty() {
         fs::create_dir_all(&images_dir).map_err(MixtureError::io(
             "cannot create image directory",
             &images_dir,
@@ -538,15 +645,17 @@ fn write_refs(
         .tsv
         .then(|| OutFile::create(out, TSV_FILE))
         .transpose()?;
+    let tsv_images = !image_tasks.is_empty();
     if let Some(f) = &mut tsv {
-        f.write(&(tsv_header() + "\n"))?;
+        f.write(&(tsv_header(tsv_images) + "\n"))?;
     }
 
     let mut summary = ExportSummary::default();
     let mut files = Vec::new();
     let mut layouts: HashMap<InstanceKey, Arc<Layout>> = HashMap::new();
-    for (c, chunk) in refs.chunks(CHUNK).enumerate() {
-        let base = c * CHUNK;
+    let mut base = 0;
+    while base < source.len() {
+        let chunk = source.chunk(base, chunk_len.max(1));
         let mut first_seen = HashSet::new();
         let new_images: Vec<&RecordRef> = chunk
             .iter()
@@ -581,9 +690,9 @@ fn write_refs(
                 let llava = formats.llava.then(|| llava_json(&record)).transpose()?;
                 let tsv = formats
                     .tsv
-                    .then(|| TsvRow::from_record((base + j) as u64, &record, out))
+                    .then(|| TsvRow::from_record(base + j as u64, &record, out))
                     .transpose()?
-                    .map(|row| row.to_line());
+                    .map(|row| row.to_line(tsv_images));
                 progress();
                 Ok(Lines { jsonl, llava, tsv })
             })
@@ -602,8 +711,14 @@ fn write_refs(
                 f.write("\n")?;
             }
         }
-        let end = base + chunk.len();
-        layouts.retain(|k, _| last_use.get(k).is_some_and(|&last| last >= end));
+        let end = base + chunk.len() as u64;
+        match &last_use {
+            Some(last_use) => {
+                layouts.retain(|k, _| last_use.get(k).is_some_and(|&last| last >= end));
+            }
+            None => layouts.clear(),
+        }
+        base = end;
     }
     if let Some(mut f) = llava {
         f.write(array.close())?;

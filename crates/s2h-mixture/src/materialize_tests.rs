@@ -27,6 +27,7 @@ fn all_formats() -> WriteOptions {
         formats: Formats {
             llava: true,
             tsv: true,
+            oureval: false,
         },
     }
 }
@@ -469,4 +470,84 @@ mod range {
         let err = read_records(&path).unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("answer"), "{err}");
     }
+}
+
+/// A font scale no layout can hold is refused by every writer, with or without images.
+#[test]
+fn font_scales_the_layouts_cannot_hold_are_refused_by_every_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let eval = EvalTexts::default();
+    for scale in [100.0, 0.01, f32::NAN] {
+        let render = RenderOptions {
+            font_scale: scale,
+            ..small_render()
+        };
+        let check = |err: MixtureError| {
+            let message = err.to_string();
+            assert!(message.contains("from 0.25 to 1"), "{scale}: {message}");
+        };
+        for kind in [MixtureKind::Text, MixtureKind::Image] {
+            let mixture = Mixture::new(kind, TaskKind::Tr, 4, 0);
+            let options = WriteOptions::default();
+            check(
+                write_mixture(&mixture, &render, &eval, dir.path(), &options, &|| {}).unwrap_err(),
+            );
+        }
+        for modality in [Modality::Text, Modality::Image] {
+            let spec = EvalSetSpec::new(TaskKind::Grid, Split::Hard, modality, 2);
+            let options = WriteOptions::default();
+            check(write_eval_set(&spec, &render, dir.path(), &options, &|| {}).unwrap_err());
+        }
+        for supervision in Supervision::ALL {
+            let mut range = DatasetSpec::new(TaskKind::Va, Split::Hard, 0, 2, supervision);
+            range.image.font_scale = scale;
+            check(write_dataset(&range, dir.path(), true, &|| {}).unwrap_err());
+        }
+        assert!(!dir.path().join(RECORDS_FILE).exists());
+    }
+}
+
+/// Ranges and evaluation sets are made chunk by chunk instead of listed whole: the files are the
+/// ones the list would give, whatever the chunk size, and the manifest counts are the same.
+#[test]
+fn a_range_made_chunk_by_chunk_writes_what_its_list_would() {
+    let mut spec = DatasetSpec::new(
+        TaskKind::Grid,
+        Split::Simple,
+        3,
+        7,
+        Supervision::ImageViaText,
+    );
+    spec.start_index = 5;
+    let range = spec.range();
+    let refs = spec.references().unwrap();
+    let render = small_render();
+    let write = |source: Source<'_>, chunk: u64| {
+        let dir = tempfile::tempdir().unwrap();
+        let (summary, files) =
+            write_refs(source, chunk, &render, dir.path(), &all_formats(), &|| {}).unwrap();
+        let mut bytes = Vec::new();
+        for file in &files {
+            bytes.push((file.clone(), fs::read(dir.path().join(file)).unwrap()));
+        }
+        (summary, bytes)
+    };
+    let listed = write(Source::List(&refs), 1024);
+    assert_eq!(listed.0.records, 7);
+    assert_eq!(listed.0.images, 7);
+    for chunk in [1, 3, 7, 1024] {
+        assert!(
+            listed == write(Source::Range(range), chunk),
+            "chunk {chunk}"
+        );
+    }
+    assert_eq!(Source::Range(range).counts(), Source::List(&refs).counts());
+
+    let eval = EvalSetSpec::new(TaskKind::Tr, Split::Hard, Modality::Text, 5);
+    let refs = eval.references().unwrap();
+    assert!(write(Source::List(&refs), 2) == write(Source::Range(eval.range()), 2));
+    assert_eq!(
+        Source::Range(eval.range()).counts(),
+        Source::List(&refs).counts()
+    );
 }

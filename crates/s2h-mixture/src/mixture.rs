@@ -195,14 +195,14 @@ impl ExplicitCount {
     pub fn parse(key: &str, count: u64) -> Result<Self> {
         let wanted = key.trim().to_ascii_lowercase();
         for split in Split::ALL {
-            if let Some(rest) = wanted.strip_prefix(&format!("{}_", split.name())) {
-                if let Ok(supervision) = rest.parse::<Supervision>() {
-                    return Ok(ExplicitCount {
-                        split: *split,
-                        supervision,
-                        count,
-                    });
-                }
+            if let Some(rest) = wanted.strip_prefix(&format!("{}_", split.name()))
+                && let Ok(supervision) = rest.parse::<Supervision>()
+            {
+                return Ok(ExplicitCount {
+                    split: *split,
+                    supervision,
+                    count,
+                });
             }
         }
         Err(MixtureError::UnknownName {
@@ -492,13 +492,13 @@ impl Mixture {
                 "{total} records is over the limit of {MAX_RECORDS}"
             ));
         }
-        if let Some(budget) = self.budget {
-            if budget != total {
-                return invalid(format!(
-                    "budget {budget} differs from the {total} records the explicit counts give \
-                     ({per_task} per task); leave the budget out or make them agree"
-                ));
-            }
+        if let Some(budget) = self.budget
+            && budget != total
+        {
+            return invalid(format!(
+                "budget {budget} differs from the {total} records the explicit counts give \
+                 ({per_task} per task); leave the budget out or make them agree"
+            ));
         }
         self.tasks
             .iter()

@@ -199,21 +199,20 @@ impl Phase {
     }
 
     fn validate(&self, plan_seed: u64) -> std::result::Result<(), String> {
-        if let Some(name) = &self.name {
-            if name.is_empty()
+        if let Some(name) = &self.name
+            && (name.is_empty()
                 || !name
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(format!(
-                    "name `{name}` must be letters, digits, `-` and `_` (it names a directory)"
-                ));
-            }
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Err(format!(
+                "name `{name}` must be letters, digits, `-` and `_` (it names a directory)"
+            ));
         }
-        if let Some(lr) = self.lr {
-            if !(lr.is_finite() && lr > 0.0) {
-                return Err(format!("lr must be a positive number, not {lr}"));
-            }
+        if let Some(lr) = self.lr
+            && !(lr.is_finite() && lr > 0.0)
+        {
+            return Err(format!("lr must be a positive number, not {lr}"));
         }
         if let Some(train) = &self.train {
             if train.is_empty() {
@@ -261,9 +260,7 @@ impl Plan {
         }
         check_training_seed(self.seed)?;
         if let Some(f) = self.font_scale {
-            if !(f.is_finite() && f > 0.0) {
-                return Err(invalid(format!("font_scale must be positive, not {f}")));
-            }
+            s2h_render::check_font_scale(f).map_err(|e| invalid(format!("font_scale: {e}")))?;
         }
         if let Some(size) = self.image_size {
             for task in self.phases.iter().flat_map(|p| &p.tasks) {

@@ -177,3 +177,20 @@ fn bad_plans_name_what_is_wrong() {
     let err = Plan::read(&path).unwrap_err().to_string();
     assert!(err.contains("bad.toml"), "{err}");
 }
+
+#[test]
+fn font_scales_the_layouts_cannot_hold_are_refused() {
+    let body = "[[phase]]\nsupervision = \"mix\"\ntask = \"tr\"\nbudget = 10\n";
+    for scale in ["100.0", "1.2", "0.01", "0.0", "-1.0", "nan", "inf"] {
+        let text = format!("font_scale = {scale}\n{body}");
+        let err = Plan::from_toml_str(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("font_scale") && err.contains("from 0.25 to 1"),
+            "{scale}: {err}"
+        );
+    }
+    for scale in ["0.25", "0.6", "1.0"] {
+        let text = format!("font_scale = {scale}\n{body}");
+        assert!(Plan::from_toml_str(&text).is_ok(), "{scale}");
+    }
+}

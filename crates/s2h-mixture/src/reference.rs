@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::Supervision;
 
-/// Largest number of records one dataset may hold (a guard against typos in budgets; the
-/// references of a dataset are held in memory while it is written).
+/// Largest number of records one dataset may hold: every writer (mixture, evaluation set, index
+/// range) refuses more before allocating anything. A guard against typos in counts and budgets:
+/// a mixture's references are held in memory while it is written (about 50 bytes each, 5 GB at
+/// this limit), and its manifest lists every image. Larger ranges are written in shards.
 pub const MAX_RECORDS: u64 = 100_000_000;
 
 /// How much chain of thought one record keeps.
@@ -49,6 +51,55 @@ pub struct RecordRef {
     pub index: u64,
     pub supervision: Supervision,
     pub cot: CotKeep,
+}
+
+/// Consecutive instances `start..start + count` of one task, split and seed, each once as one
+/// supervision with its whole chain of thought: a plain range or an evaluation set. Its
+/// references are made on demand, so writing one holds only a chunk of them in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexRange {
+    pub task: TaskKind,
+    pub split: Split,
+    pub seed: u64,
+    pub start: u64,
+    pub count: u64,
+    pub supervision: Supervision,
+}
+
+impl IndexRange {
+    /// References `from..to` of the range (positions, not instance indices), in order.
+    pub fn refs(&self, from: u64, to: u64) -> impl Iterator<Item = RecordRef> + '_ {
+        (from.min(self.count)..to.min(self.count)).map(move |i| RecordRef {
+            task: self.task,
+            split: self.split,
+            seed: self.seed,
+            index: self.start + i,
+            supervision: self.supervision,
+            cot: CotKeep::Full,
+        })
+    }
+
+    /// Every reference, in order.
+    pub fn to_vec(self) -> Vec<RecordRef> {
+        self.refs(0, self.count).collect()
+    }
+
+    /// What [`count_types`] gives for the references, without making them: one type, every
+    /// instance once.
+    pub fn type_counts(&self) -> Vec<TypeCount> {
+        if self.count == 0 {
+            return Vec::new();
+        }
+        vec![TypeCount {
+            record_type: RecordType {
+                task: self.task,
+                split: self.split,
+                supervision: self.supervision,
+            },
+            records: self.count,
+            unique: self.count,
+        }]
+    }
 }
 
 /// The coordinates of an instance; records with the same key are views of one problem.
@@ -112,4 +163,33 @@ pub fn count_types(refs: &[RecordRef]) -> Vec<TypeCount> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_range_counts_like_its_references() {
+        for count in [0, 1, 5] {
+            let range = IndexRange {
+                task: TaskKind::Grid,
+                split: Split::Hard,
+                seed: 3,
+                start: 7,
+                count,
+                supervision: Supervision::ImageViaText,
+            };
+            let refs = range.to_vec();
+            assert_eq!(refs.len() as u64, count);
+            assert_eq!(range.type_counts(), count_types(&refs));
+            let tail: Vec<RecordRef> = range.refs(2, 100).collect();
+            assert_eq!(tail, refs.get(2..).unwrap_or_default());
+            assert!(
+                refs.iter()
+                    .enumerate()
+                    .all(|(i, r)| r.index == 7 + i as u64)
+            );
+        }
+    }
 }

@@ -25,12 +25,32 @@ pub use layout::{BBox, Layout, Region, Role};
 pub const MIN_SIDE: u32 = 32;
 pub const MAX_SIDE: u32 = 8192;
 
+/// Largest font scale: at 1 every renderer fits its widest label inside its cell with a margin
+/// (table text spans at most 88% of a column, grid glyphs 70% of a cell, puzzle labels their
+/// paper size); larger values overflow cells (100 paints a table black).
+pub const MAX_FONT_SCALE: f32 = 1.0;
+/// Smallest font scale: at a quarter of the fitted size every label of every task still leaves
+/// ink in its cell on the paper canvases (table values, the smallest text, keep 20 or more dark
+/// pixels a cell; a test renders every task and split at this scale), while at 0.1 table values
+/// leave none. Smaller canvases shrink text further, so this is a floor, not a promise.
+pub const MIN_FONT_SCALE: f32 = 0.25;
+
+/// Refuse a font scale outside [`MIN_FONT_SCALE`]`..=`[`MAX_FONT_SCALE`] (and NaN or infinity).
+pub fn check_font_scale(scale: f32) -> Result<()> {
+    if (MIN_FONT_SCALE..=MAX_FONT_SCALE).contains(&scale) {
+        Ok(())
+    } else {
+        Err(RenderError::BadFontScale(scale))
+    }
+}
+
 /// How images are drawn: canvas size and a multiplier on the automatically fitted font sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ImageOptions {
     pub width: u32,
     pub height: u32,
-    /// 1.0 fits every label in its cell; smaller values leave more margin.
+    /// 1.0 fits every label in its cell; smaller values leave more margin. Between
+    /// [`MIN_FONT_SCALE`] and [`MAX_FONT_SCALE`].
     pub font_scale: f32,
 }
 
@@ -71,10 +91,7 @@ impl ImageOptions {
                 max: MAX_SIDE,
             });
         }
-        if !(self.font_scale.is_finite() && self.font_scale > 0.0) {
-            return Err(RenderError::BadFontScale(self.font_scale));
-        }
-        Ok(())
+        check_font_scale(self.font_scale)
     }
 }
 
@@ -146,5 +163,133 @@ pub fn render_image(instance: &Instance, options: &ImageOptions) -> Result<Rende
         Instance::Table(t) => table::image(t, options),
         Instance::Grid(g) => grid::image(g, options),
         Instance::Analogy(a) => analogy::image(a, options),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s2h_tasks::TaskConfig;
+
+    #[test]
+    fn font_scales_outside_what_the_layouts_hold_are_refused() {
+        let paper = ImageOptions::paper(TaskKind::Ctr);
+        for scale in [MIN_FONT_SCALE, 0.5, 0.8, MAX_FONT_SCALE] {
+            let options = ImageOptions {
+                font_scale: scale,
+                ..paper
+            };
+            assert!(options.validate().is_ok(), "{scale}");
+        }
+        let instance = TaskConfig::default()
+            .generate(TaskKind::Ctr, s2h_tasks::Split::Simple, 0, 0)
+            .unwrap();
+        for scale in [
+            0.0,
+            -1.0,
+            0.001,
+            0.24,
+            1.01,
+            1.5,
+            100.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ] {
+            let options = ImageOptions {
+                font_scale: scale,
+                ..paper
+            };
+            let err = options.validate().unwrap_err().to_string();
+            assert!(err.contains("from 0.25 to 1"), "{scale}: {err}");
+            // Rendering checks it too: no black canvas, no empty one.
+            assert!(render_image(&instance, &options).is_err(), "{scale}");
+        }
+    }
+
+    /// Pixels inside `b` (less `inset` on each side) for which `ink` holds.
+    fn count(image: &RenderedImage, b: BBox, inset: f32, ink: fn([u8; 3]) -> bool) -> usize {
+        let (x0, y0) = ((b.x + inset).ceil() as u32, (b.y + inset).ceil() as u32);
+        let (x1, y1) = ((b.x + b.w - inset) as u32, (b.y + b.h - inset) as u32);
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| image.pixel(x, y).is_some_and(ink))
+            .count()
+    }
+
+    fn dark(p: [u8; 3]) -> bool {
+        p.iter().all(|&v| v < 128)
+    }
+
+    fn light(p: [u8; 3]) -> bool {
+        p.iter().all(|&v| v > 160)
+    }
+
+    /// The floor is what it claims: at [`MIN_FONT_SCALE`] on the paper canvas every label of
+    /// every task still leaves ink in its cell.
+    #[test]
+    fn every_label_has_ink_at_the_smallest_font_scale() {
+        // A few pixels of a glyph, not one stray anti-aliased edge.
+        const MIN_INK: usize = 4;
+        let tasks = TaskConfig::default();
+        for &task in TaskKind::ALL {
+            let options = ImageOptions {
+                font_scale: MIN_FONT_SCALE,
+                ..ImageOptions::paper(task)
+            };
+            for &split in task.splits() {
+                let instance = tasks.generate(task, split, 0, 0).unwrap();
+                let image = render_image(&instance, &options).unwrap();
+                let regions = &image.layout.regions;
+                let check = |what: &str, b: BBox, inset: f32, ink: fn([u8; 3]) -> bool| {
+                    let n = count(&image, b, inset, ink);
+                    assert!(n >= MIN_INK, "{task} {split} {what}: {n} ink pixels");
+                };
+                match &instance {
+                    s2h_tasks::Instance::Table(_) => {
+                        for r in regions {
+                            match r.role {
+                                Role::Cell => check("value", r.bbox, 2.0, dark),
+                                Role::RowLabel | Role::ColLabel => {
+                                    check("label", r.bbox, 2.0, light)
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    s2h_tasks::Instance::Grid(g) => {
+                        for r in regions {
+                            let glyph = match (r.role, r.cell) {
+                                (Role::RowLabel | Role::ColLabel, _) => true,
+                                (Role::Cell, Some(cell)) => matches!(
+                                    g.content(cell),
+                                    s2h_tasks::grid::CellContent::Object(_)
+                                        | s2h_tasks::grid::CellContent::Obstacle(_)
+                                        | s2h_tasks::grid::CellContent::Start
+                                ),
+                                _ => false,
+                            };
+                            if glyph {
+                                check("glyph or number", r.bbox, 3.0, dark);
+                            }
+                        }
+                    }
+                    s2h_tasks::Instance::Analogy(_) => {
+                        let question = image.layout.named("query panel 3").unwrap();
+                        check("`?`", question, 4.0, dark);
+                        for o in 1..=4 {
+                            let panel = image.layout.named(&format!("option {o}")).unwrap();
+                            let below = BBox::new(
+                                panel.x,
+                                panel.y + panel.h + 2.0,
+                                panel.w,
+                                options.height as f32 - panel.y - panel.h - 2.0,
+                            );
+                            check("option number", below, 0.0, dark);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! when complete, so a run killed at any moment leaves only complete checkpoints under their
 //! final names; leftover temporary directories are removed on resume.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,10 @@ pub struct TrainState {
     /// Real tokens seen and training wall time so far (for throughput across sessions).
     pub tokens_seen: u64,
     pub wall_time_s: f64,
+    /// SHA-256 of each record file of the checkpoint, checked before it is used: a truncated or
+    /// damaged checkpoint is passed over for the one before it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checksums: BTreeMap<String, String>,
 }
 
 pub fn checkpoints_dir(run: &Path) -> PathBuf {
@@ -55,14 +60,14 @@ fn step_name(step: u64) -> String {
     format!("step-{step:09}")
 }
 
-/// The newest complete checkpoint (a `step-…` directory with its state file), if any; removes
-/// temporary directories left by an interrupted save.
-pub fn latest(run: &Path) -> Result<Option<(PathBuf, TrainState)>> {
+/// The `step-…` directories that hold a state file, newest first; removes temporary directories
+/// left by an interrupted save.
+fn complete(run: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let dir = checkpoints_dir(run);
     if !dir.is_dir() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let mut best: Option<(u64, PathBuf)> = None;
+    let mut found = Vec::new();
     for entry in fs::read_dir(&dir).map_err(|e| TrainError::io(&dir, e))? {
         let entry = entry.map_err(|e| TrainError::io(&dir, e))?;
         let name = entry.file_name().to_string_lossy().to_string();
@@ -77,23 +82,54 @@ pub fn latest(run: &Path) -> Result<Option<(PathBuf, TrainState)>> {
         else {
             continue;
         };
-        if entry.path().join(STATE_FILE).is_file() && best.as_ref().is_none_or(|(b, _)| step > *b) {
-            best = Some((step, entry.path()));
+        if entry.path().join(STATE_FILE).is_file() {
+            found.push((step, entry.path()));
         }
     }
-    match best {
-        None => Ok(None),
-        Some((_, path)) => {
-            let state_path = path.join(STATE_FILE);
-            let text =
-                fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
-            let state = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
-                path: state_path.clone(),
-                message: format!("unreadable state ({e}); delete this checkpoint to fall back"),
-            })?;
-            Ok(Some((path, state)))
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    Ok(found)
+}
+
+/// Whether the run has a checkpoint at all (intact or not): it has started.
+pub fn any(run: &Path) -> Result<bool> {
+    Ok(!complete(run)?.is_empty())
+}
+
+/// Read a checkpoint's state and check its files against their checksums.
+fn verify(path: &Path) -> std::result::Result<TrainState, String> {
+    let state_path = path.join(STATE_FILE);
+    let text = fs::read_to_string(&state_path).map_err(|e| format!("unreadable state: {e}"))?;
+    let state: TrainState =
+        serde_json::from_str(&text).map_err(|e| format!("unreadable state: {e}"))?;
+    for (file, expected) in &state.checksums {
+        match s2h_vlm::store::sha256_file(&path.join(file)) {
+            Ok(sum) if sum == *expected => {}
+            Ok(_) => return Err(format!("{file} does not match its checksum")),
+            Err(e) => return Err(e.to_string()),
         }
     }
+    Ok(state)
+}
+
+/// Every complete checkpoint whose files are intact, newest first. A damaged one (unreadable
+/// state, a truncated or altered record file) is passed over with a warning on stderr.
+pub fn intact(run: &Path) -> Result<Vec<(PathBuf, TrainState)>> {
+    let mut out = Vec::new();
+    for (_, path) in complete(run)? {
+        match verify(&path) {
+            Ok(state) => out.push((path, state)),
+            Err(why) => eprintln!(
+                "warning: checkpoint `{}` is damaged ({why}); falling back to an older one",
+                path.display()
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// The newest intact checkpoint, if any (see [`intact`]).
+pub fn latest(run: &Path) -> Result<Option<(PathBuf, TrainState)>> {
+    Ok(intact(run)?.into_iter().next())
 }
 
 /// Create the temporary directory of the checkpoint of `step`.
@@ -154,21 +190,59 @@ pub fn save<B: AutodiffBackend>(
     fail_at: Option<u64>,
 ) -> Result<PathBuf> {
     let tmp = begin(run, state.global_step)?;
+    let written = write_records(&tmp, model, optim, state, fail_at)
+        .and_then(|state| finish(run, &tmp, &state, keep));
+    if written.is_err() {
+        // A full disk must not stay full of half a checkpoint.
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    written
+}
+
+/// The record files of a checkpoint in `tmp`, and the state with their checksums.
+fn write_records<B: AutodiffBackend>(
+    tmp: &Path,
+    model: &Vlm<B>,
+    optim: Option<&Optim<B>>,
+    state: &TrainState,
+    fail_at: Option<u64>,
+) -> Result<TrainState> {
     let recorder = Rec::new();
+    let mut state = state.clone();
+    let mut files = vec![MODEL_RECORD];
     Recorder::<B>::record(
         &recorder,
         model.clone().into_record(),
         tmp.join(MODEL_RECORD),
     )
-    .map_err(|e| ckpt_err(&tmp, e))?;
+    .map_err(|e| ckpt_err(tmp, e))?;
     if fail_at == Some(state.global_step) {
         return Err(TrainError::InjectedFailure(state.global_step));
     }
     if let Some(optim) = optim {
         Recorder::<B>::record(&recorder, optim.to_record(), tmp.join(OPTIMIZER_RECORD))
-            .map_err(|e| ckpt_err(&tmp, e))?;
+            .map_err(|e| ckpt_err(tmp, e))?;
+        files.push(OPTIMIZER_RECORD);
     }
-    finish(run, &tmp, state, keep)
+    for name in files {
+        // Burn's file recorder adds the extension.
+        let file = record_file(tmp, name)?;
+        state
+            .checksums
+            .insert(file.clone(), s2h_vlm::store::sha256_file(&tmp.join(&file))?);
+    }
+    Ok(state)
+}
+
+/// The file name Burn's recorder gave record `name` in `dir` (`model` → `model.bin`).
+fn record_file(dir: &Path, name: &str) -> Result<String> {
+    let prefix = format!("{name}.");
+    fs::read_dir(dir)
+        .map_err(|e| TrainError::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .find(|f| f.starts_with(&prefix))
+        .ok_or_else(|| ckpt_err(dir, format!("the recorder wrote no `{name}` file")))
 }
 
 /// The weights of checkpoint `dir` in `model` (an initialised model of the run's shape).

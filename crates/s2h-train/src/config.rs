@@ -160,13 +160,13 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return bad("batch size must be at least 1".into());
         }
-        if let Some(m) = self.micro_batch_size {
-            if m == 0 || self.batch_size % m != 0 {
-                return bad(format!(
-                    "micro-batch size {m} must be positive and divide the batch size {}",
-                    self.batch_size
-                ));
-            }
+        if let Some(m) = self.micro_batch_size
+            && (m == 0 || !self.batch_size.is_multiple_of(m))
+        {
+            return bad(format!(
+                "micro-batch size {m} must be positive and divide the batch size {}",
+                self.batch_size
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("learning rate must be positive, not {}", self.lr));
@@ -189,15 +189,15 @@ impl TrainConfig {
         if self.epsilon.is_nan() || self.epsilon <= 0.0 {
             return bad("AdamW epsilon must be positive".into());
         }
-        if let Some(c) = self.clip_grad {
-            if !(c.is_finite() && c > 0.0) {
-                return bad(format!("gradient clipping norm must be positive, not {c}"));
-            }
+        if let Some(c) = self.clip_grad
+            && !(c.is_finite() && c > 0.0)
+        {
+            return bad(format!("gradient clipping norm must be positive, not {c}"));
         }
-        if let Some(t) = &self.trainable {
-            if t.is_empty() {
-                return bad("no component is trainable; list at least one".into());
-            }
+        if let Some(t) = &self.trainable
+            && t.is_empty()
+        {
+            return bad("no component is trainable; list at least one".into());
         }
         if self.targets.is_empty() {
             return bad("no target segment kind selected for the loss".into());
@@ -208,12 +208,12 @@ impl TrainConfig {
         if self.keep_checkpoints == 0 {
             return bad("keep at least one checkpoint".into());
         }
-        if let TokenizerKind::Bpe { vocab_size } = self.tokenizer {
-            if vocab_size < 300 {
-                return bad(format!(
-                    "a byte-level BPE vocabulary needs at least 300 tokens (256 bytes + specials), not {vocab_size}"
-                ));
-            }
+        if let TokenizerKind::Bpe { vocab_size } = self.tokenizer
+            && vocab_size < 300
+        {
+            return bad(format!(
+                "a byte-level BPE vocabulary needs at least 300 tokens (256 bytes + specials), not {vocab_size}"
+            ));
         }
         if let DataSource::Plan { plan } = &self.data {
             plan.validate()?;

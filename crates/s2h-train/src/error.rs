@@ -23,6 +23,23 @@ pub enum TrainError {
     RunExists(PathBuf),
     #[error("cannot resume `{path}`: {message}")]
     Resume { path: PathBuf, message: String },
+    #[error(
+        "run directory `{0}` is in use: another process is training in it (it holds {0}/.lock); \
+         wait for it to finish or choose another --out"
+    )]
+    RunInUse(PathBuf),
+    #[error(
+        "training diverged by update {step}: {what}; the run stopped without saving the diverged \
+         weights{}; lower the learning rate or clip the gradient norm (clip_grad) and train again",
+        .last_checkpoint.map(|s| format!(" (its last good checkpoint, of update {s}, is kept)")).unwrap_or_default()
+    )]
+    Diverged {
+        step: u64,
+        what: String,
+        last_checkpoint: Option<u64>,
+    },
+    #[error("training data `{path}` holds evaluation instances: {message}")]
+    EvalData { path: PathBuf, message: String },
     #[error("checkpoint `{path}`: {message}")]
     Checkpoint { path: PathBuf, message: String },
     #[error("{path}: {source}")]

@@ -41,7 +41,7 @@ pub use error::{Result, TrainError};
 pub use processor::{ALL_TARGETS, EncodedRecord, Processor};
 pub use run_dir::{
     CONFIG_FILE, DATA_DIR, LOG_FILE, LogLine, MODEL_DIR, SUMMARY_FILE, TOKENIZER_FILE,
-    TrainSummary, read_loss_curve,
+    TRAINING_FILE, TrainSummary, TrainingRecord, read_loss_curve,
 };
 pub use trainer::train;
 

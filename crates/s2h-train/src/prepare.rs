@@ -6,20 +6,24 @@ use std::fs;
 use std::path::Path;
 
 use s2h_mixture::{
-    Component, EvalCheck, Existing, RECORDS_FILE, Record, WriteOptions, read_records,
+    Component, EvalCheck, Existing, RECORDS_FILE, Record, SegmentKind, WriteOptions,
+    check_training_records, read_records,
 };
+use s2h_tasks::TaskKind;
 use s2h_vlm::{VlmConfig, VlmTokenizer};
 
 use crate::config::{DataSource, Duration, TrainConfig};
 use crate::corpus::build_tokenizer;
 use crate::data::{PhaseData, PhaseSpec, batches_per_epoch};
-use crate::processor::Processor;
+use crate::processor::{ALL_TARGETS, Processor};
 use crate::run_dir::{DATA_DIR, TOKENIZER_FILE};
 use crate::{Result, TrainError};
 
 /// A run ready to train.
 pub(crate) struct Prepared {
     pub phases: Vec<PhaseSpec>,
+    /// The tasks of the training records (recorded with the final model).
+    pub tasks: Vec<TaskKind>,
     pub data: Vec<PhaseData>,
     /// Updates of each phase.
     pub steps: Vec<u64>,
@@ -31,16 +35,7 @@ pub(crate) fn prepare(config: &TrainConfig, run: &Path) -> Result<Prepared> {
     let phases = resolve_phases(config, run)?;
     let records: Vec<Vec<Record>> = phases
         .iter()
-        .map(|p| {
-            let records = read_records(&p.data_dir)?;
-            if records.is_empty() {
-                return Err(TrainError::Data {
-                    path: p.data_dir.clone(),
-                    message: format!("{RECORDS_FILE} holds no record"),
-                });
-            }
-            Ok(records)
-        })
+        .map(|p| read_phase(&p.data_dir))
         .collect::<Result<_>>()?;
     let (tokenizer, model_config) = match &config.init_from {
         Some(dir) => {
@@ -69,6 +64,10 @@ pub(crate) fn prepare(config: &TrainConfig, run: &Path) -> Result<Prepared> {
         .iter()
         .map(|r| PhaseData::encode(&processor, r, &config.targets))
         .collect::<Result<_>>()?;
+    check_supply(config, &phases, &records, &data)?;
+    let mut tasks: Vec<TaskKind> = records.iter().flatten().map(|r| r.task).collect();
+    tasks.sort_unstable();
+    tasks.dedup();
     let steps = data
         .iter()
         .map(|d| match config.duration {
@@ -78,11 +77,148 @@ pub(crate) fn prepare(config: &TrainConfig, run: &Path) -> Result<Prepared> {
         .collect();
     Ok(Prepared {
         phases,
+        tasks,
         data,
         steps,
         model_config,
         processor,
     })
+}
+
+/// The records of a phase, checked: at least one, none an evaluation instance, every image on
+/// disk (so a missing PNG stops the run before its first update, not at a later phase).
+fn read_phase(dir: &Path) -> Result<Vec<Record>> {
+    let records = read_records(dir)?;
+    if records.is_empty() {
+        return Err(TrainError::Data {
+            path: dir.to_path_buf(),
+            message: format!("{RECORDS_FILE} holds no record"),
+        });
+    }
+    check_training_records(&records).map_err(|e| TrainError::EvalData {
+        path: dir.to_path_buf(),
+        message: format!(
+            "{e}; train on data written by `generate` with a training seed (below 2^63), \
+             never on an evaluation set"
+        ),
+    })?;
+    if let Some((r, path)) = records
+        .iter()
+        .filter_map(|r| r.image.as_ref().map(|p| (r, dir.join(p))))
+        .find(|(_, path)| !path.is_file())
+    {
+        return Err(TrainError::Data {
+            path: dir.to_path_buf(),
+            message: format!(
+                "the image of record `{}`, {}, is missing",
+                r.id,
+                path.display()
+            ),
+        });
+    }
+    Ok(records)
+}
+
+/// Refuse a run whose data cannot supply what it asks for: a phase with no target token at all
+/// (e.g. `converted_text` on text records), a target kind chosen explicitly that no record
+/// has, or a component chosen explicitly for a phase that cannot train it (the vision tower and
+/// projector get no gradient from text records).
+fn check_supply(
+    config: &TrainConfig,
+    phases: &[PhaseSpec],
+    records: &[Vec<Record>],
+    data: &[PhaseData],
+) -> Result<()> {
+    let refuse = |path: &Path, message: String| {
+        Err(TrainError::Data {
+            path: path.to_path_buf(),
+            message,
+        })
+    };
+    let names = |kinds: &[SegmentKind]| {
+        kinds
+            .iter()
+            .map(|k| kind_name(*k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (p, phase) in phases.iter().enumerate() {
+        if data[p].records.iter().all(|r| r.n_targets() == 0) {
+            return refuse(
+                &phase.data_dir,
+                format!(
+                    "no record of phase `{}` has a token of the target segments [{}]; its \
+                     records' segments are [{}]",
+                    phase.label,
+                    names(&config.targets),
+                    names(&present_kinds(&records[p]))
+                ),
+            );
+        }
+    }
+    if config.targets != ALL_TARGETS {
+        let present: Vec<SegmentKind> = present_kinds(&records.concat());
+        if let Some(k) = config.targets.iter().find(|k| !present.contains(k)) {
+            return refuse(
+                &phases[0].data_dir,
+                format!(
+                    "target segment {} is in no training record (they have [{}]); choose \
+                     targets the data has",
+                    kind_name(*k),
+                    names(&present)
+                ),
+            );
+        }
+    }
+    for (p, phase) in phases.iter().enumerate() {
+        let explicit = match &config.data {
+            DataSource::Records { .. } => config.trainable.is_some(),
+            DataSource::Plan { plan } => plan.phases[p].train.is_some(),
+        };
+        let has_images = records[p].iter().any(|r| r.image.is_some());
+        if explicit
+            && !has_images
+            && let Some(c) = phase
+                .trainable
+                .iter()
+                .find(|c| matches!(c, Component::Vision | Component::Projector))
+        {
+            return refuse(
+                &phase.data_dir,
+                format!(
+                    "phase `{}` is to train the {} component, but its records have no \
+                         image, so it would get no gradient; train `lm` on text data",
+                    phase.label,
+                    if *c == Component::Vision {
+                        "vision"
+                    } else {
+                        "projector"
+                    }
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A segment kind as files and options write it (`converted_text`).
+fn kind_name(kind: SegmentKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{kind:?}"))
+}
+
+/// The segment kinds that occur in `records`, in `ALL_TARGETS` order.
+fn present_kinds(records: &[Record]) -> Vec<SegmentKind> {
+    ALL_TARGETS
+        .into_iter()
+        .filter(|k| {
+            records
+                .iter()
+                .any(|r| r.segments.iter().any(|s| s.kind == *k))
+        })
+        .collect()
 }
 
 /// The phases of the run; a plan's data is written into `RUN/data/` first (resumably: a phase

@@ -15,6 +15,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use s2h_tasks::TaskKind;
 use s2h_vlm::burn::prelude::Backend;
 use s2h_vlm::{Vlm, VlmConfig, VlmTokenizer, save_model};
 use serde::{Deserialize, Serialize};
@@ -76,12 +77,52 @@ fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<String> {
     json.map_err(|e| TrainError::Config(e.to_string()))
 }
 
-/// Create the run directory (or check the one being resumed). Returns whether a run is being
-/// resumed.
-pub(crate) fn open(config: &TrainConfig) -> Result<bool> {
+/// The lock file: held (an OS advisory lock) by the process training in the directory.
+pub const LOCK_FILE: &str = ".lock";
+
+/// A run directory opened for training: locked against a second process until dropped.
+pub(crate) struct RunDir {
+    /// Whether a started run (one with a complete checkpoint) is being resumed.
+    pub resuming: bool,
+    _lock: fs::File,
+}
+
+/// What a start that never reached its first checkpoint may have left; removed before a fresh
+/// start so that none of it leaks into the new run.
+const LEFTOVERS: [&str; 8] = [
+    CONFIG_FILE,
+    TOKENIZER_FILE,
+    DATA_DIR,
+    LOG_FILE,
+    SUMMARY_FILE,
+    crate::checkpoint::CHECKPOINTS_DIR,
+    "tokenizer.json.tmp",
+    "model.tmp",
+];
+
+/// Open the run directory `config.out` for training: create it, lock it (a second process is
+/// refused while this one trains), and decide between a fresh start and resuming. A run has
+/// started once it has a complete checkpoint; resuming one needs `resume` and the same options
+/// (named when they differ). A directory whose start failed before its first checkpoint is
+/// cleaned and started afresh, `resume` or not; files that are not a run's are never touched.
+pub(crate) fn open(config: &TrainConfig) -> Result<RunDir> {
     let run = &config.out;
+    fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
+    let lock_path = run.join(LOCK_FILE);
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| TrainError::io(&lock_path, e))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => return Err(TrainError::RunInUse(run.clone())),
+        Err(fs::TryLockError::Error(e)) => return Err(TrainError::io(&lock_path, e)),
+    }
+    let started = crate::checkpoint::any(run)?;
     let config_path = run.join(CONFIG_FILE);
-    if config_path.is_file() {
+    if started && config_path.is_file() {
         if !config.resume {
             return Err(TrainError::RunExists(run.clone()));
         }
@@ -90,40 +131,101 @@ pub(crate) fn open(config: &TrainConfig) -> Result<bool> {
             path: config_path.clone(),
             message: format!("unreadable configuration: {e}"),
         })?;
-        if stored != config.run_identity() {
+        let differences = differences(&stored.run_identity(), &config.run_identity())?;
+        if !differences.is_empty() {
             return Err(TrainError::Resume {
                 path: run.clone(),
-                message: "the run was started with another configuration; pass the same \
-                          options as the first session (see train_config.json)"
-                    .into(),
+                message: format!(
+                    "the run was started with other options ({}); pass the same options as the \
+                     first session (see {CONFIG_FILE})",
+                    differences.join("; ")
+                ),
             });
         }
-        return Ok(true);
+        return Ok(RunDir {
+            resuming: true,
+            _lock: lock,
+        });
     }
-    // No run was started here. What an attempt that failed before its first update left
-    // (tokenizer, plan data) is removed so that it cannot leak into this run; anything else in
-    // the directory is someone's, and refused.
-    if run.is_dir() {
-        let tmp_tokenizer = format!("{TOKENIZER_FILE}.tmp");
-        for entry in fs::read_dir(run).map_err(|e| TrainError::io(run, e))? {
-            let entry = entry.map_err(|e| TrainError::io(run, e))?;
-            let name = entry.file_name().to_string_lossy().to_string();
-            let leftover = [TOKENIZER_FILE, DATA_DIR, &tmp_tokenizer].contains(&name.as_str());
-            if leftover {
-                let path = entry.path();
-                let removed = if path.is_dir() {
-                    fs::remove_dir_all(&path)
-                } else {
-                    fs::remove_file(&path)
-                };
-                removed.map_err(|e| TrainError::io(&path, e))?;
-            } else if !config.resume {
-                return Err(TrainError::RunExists(run.clone()));
+    for entry in fs::read_dir(run).map_err(|e| TrainError::io(run, e))? {
+        let entry = entry.map_err(|e| TrainError::io(run, e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name == LOCK_FILE {
+            continue;
+        }
+        if !LEFTOVERS.contains(&name.as_str()) {
+            // Someone's file (or a finished run whose checkpoints were deleted): not ours to
+            // remove.
+            return Err(TrainError::RunExists(run.clone()));
+        }
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        removed.map_err(|e| TrainError::io(&path, e))?;
+    }
+    Ok(RunDir {
+        resuming: false,
+        _lock: lock,
+    })
+}
+
+/// The fields (dotted paths) where two configurations differ, with both values; the run
+/// directory's own path is not compared, so a moved or copied run resumes.
+fn differences(stored: &TrainConfig, now: &TrainConfig) -> Result<Vec<String>> {
+    let strip = |c: &TrainConfig| -> Result<serde_json::Value> {
+        let mut v = serde_json::to_value(c).map_err(|e| TrainError::Config(e.to_string()))?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("out");
+        }
+        Ok(v)
+    };
+    let mut out = Vec::new();
+    diff(&strip(stored)?, &strip(now)?, "", &mut out);
+    Ok(out)
+}
+
+fn diff(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    let key = |k: &str| {
+        if at.is_empty() {
+            k.to_string()
+        } else {
+            format!("{at}.{k}")
+        }
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let null = Value::Null;
+                diff(
+                    x.get(k).unwrap_or(&null),
+                    y.get(k).unwrap_or(&null),
+                    &key(k),
+                    out,
+                );
             }
         }
+        _ if a != b => {
+            let shown = |v: &Value| {
+                let s = v.to_string();
+                if s.chars().count() > 60 {
+                    format!("{}…", s.chars().take(57).collect::<String>())
+                } else {
+                    s
+                }
+            };
+            out.push(format!(
+                "`{at}` is {} now but {} in the run",
+                shown(b),
+                shown(a)
+            ));
+        }
+        _ => {}
     }
-    fs::create_dir_all(run).map_err(|e| TrainError::io(run, e))?;
-    Ok(false)
 }
 
 /// Record the run's configuration: written once everything checked out, so a start that fails
@@ -187,19 +289,62 @@ pub fn read_loss_curve(path: &Path) -> Result<Vec<(u64, f32)>> {
         .collect())
 }
 
-/// Write the final model into `RUN/model/` (through `model.tmp/`, renamed into place).
+/// What a model directory written by training records of its training, beside the model files
+/// (`RUN/model/training.json`): what evaluation checks an eval set against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    /// The tasks of the training records.
+    pub tasks: Vec<TaskKind>,
+}
+
+/// The training record of a model directory.
+pub const TRAINING_FILE: &str = "training.json";
+
+impl TrainingRecord {
+    /// The record of the model in `dir`, if it has one (a model not made by training, e.g.
+    /// converted from a checkpoint, has none).
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join(TRAINING_FILE);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| TrainError::Data {
+                path,
+                message: format!("not a training record: {e}"),
+            })
+    }
+}
+
+/// Write the final model into `RUN/model/` (through `model.tmp/`, renamed into place), with its
+/// training record.
 pub(crate) fn save_final_model<B: Backend>(
     run: &Path,
     config: &VlmConfig,
     tokenizer: &VlmTokenizer,
     model: &Vlm<B>,
+    training: &TrainingRecord,
 ) -> Result<PathBuf> {
     let dir = run.join(MODEL_DIR);
     let tmp = run.join(format!("{MODEL_DIR}.tmp"));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     }
-    save_model(&tmp, config, tokenizer, model)?;
+    let saved = save_model(&tmp, config, tokenizer, model)
+        .map_err(TrainError::from)
+        .and_then(|()| {
+            write_atomically(
+                &tmp.join(TRAINING_FILE),
+                to_json(training, true)?.as_bytes(),
+            )
+        });
+    if let Err(e) = saved {
+        // A full disk must not stay full of half a model.
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
     if dir.exists() {
         fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
     }

@@ -2,7 +2,8 @@
 //! and gradients without updating): the masked loss of micro-batches and its gradients
 //! ([`accumulate_gradients`]), frozen components' gradients dropped ([`drop_frozen`]), the global
 //! gradient norm ([`grad_norm`]) and clipping ([`scale_grads`]), and [`update`], which chains them
-//! with one AdamW step.
+//! with one AdamW step. Nothing here reads a value back from the device unless clipping needs
+//! it, so a GPU is never made to wait.
 
 use s2h_mixture::Component;
 use s2h_vlm::burn::module::{Module, ModuleVisitor, Param};
@@ -80,13 +81,15 @@ pub fn drop_frozen<B: AutodiffBackend>(
     }
 }
 
-/// The global L2 norm of the gradients present.
-pub fn grad_norm<B: AutodiffBackend>(model: &Vlm<B>, grads: &GradientsParams) -> f32 {
+/// The global L2 norm of the gradients present, on the device (reading it costs a sync);
+/// `None` when no gradient is present.
+pub fn grad_norm<B: AutodiffBackend>(
+    model: &Vlm<B>,
+    grads: &GradientsParams,
+) -> Option<Tensor<B::InnerBackend, 1>> {
     let mut norm = SquaredNorm::<B> { grads, sum: None };
     model.visit(&mut norm);
-    norm.sum
-        .map(|s| s.sqrt().into_scalar().elem::<f32>())
-        .unwrap_or(0.0)
+    norm.sum.map(|s| s.sqrt())
 }
 
 /// Multiply every gradient present by `scale`.
@@ -99,22 +102,31 @@ pub fn scale_grads<B: AutodiffBackend>(model: &Vlm<B>, grads: &mut GradientsPara
 pub struct UpdateOptions<'a> {
     pub lr: f64,
     pub frozen: &'a [Component],
-    /// Clip the global gradient norm to this value.
+    /// Clip the global gradient norm to this value (reads the norm back: a sync per update).
     pub clip: Option<f64>,
-    /// Read the loss and gradient norm back from the device (costs a sync).
-    pub log: bool,
 }
 
-/// What an update did.
+/// What an update did. The loss and gradient norm stay on the device until read.
 pub struct Updated<B: AutodiffBackend> {
     pub model: Vlm<B>,
     /// Real (unpadded) tokens of the global batch.
     pub tokens: usize,
-    /// (loss, gradient norm) when the update is logged.
-    pub logged: Option<(f32, f32)>,
+    /// The global batch's loss (0 when it had no target token).
+    pub loss: Tensor<B::InnerBackend, 1>,
+    /// The global gradient norm before clipping (0 when nothing has a gradient).
+    pub grad_norm: Tensor<B::InnerBackend, 1>,
 }
 
-/// One optimizer update on a global batch: gradients, frozen parts dropped, clipping, AdamW.
+impl<B: AutodiffBackend> Updated<B> {
+    /// 0 when the loss and the gradient norm are finite, NaN otherwise (`x · 0` is NaN exactly
+    /// for NaN and infinite `x`): add these up on the device and read the sum now and then to
+    /// notice divergence without a sync per update.
+    pub fn health(&self) -> Tensor<B::InnerBackend, 1> {
+        self.loss.clone().mul_scalar(0.0) + self.grad_norm.clone().mul_scalar(0.0)
+    }
+}
+
+/// One optimizer update on a global batch: gradients of frozen parts dropped, clipping, AdamW.
 pub fn update<B: AutodiffBackend>(
     model: Vlm<B>,
     optim: &mut Optim<B>,
@@ -126,26 +138,22 @@ pub fn update<B: AutodiffBackend>(
         loss,
         tokens,
     } = gradients;
+    let device = model.device();
+    let zero = || Tensor::<B::InnerBackend, 1>::zeros([1], &device);
     drop_frozen(&model, &mut grads, options.frozen);
-    let mut norm = None;
-    if options.clip.is_some() || options.log {
-        let value = grad_norm(&model, &grads);
-        norm = Some(value);
-        if let Some(max) = options.clip
-            && value as f64 > max
-        {
+    let norm = grad_norm(&model, &grads).unwrap_or_else(zero);
+    if let Some(max) = options.clip {
+        let value: f32 = norm.clone().into_scalar().elem();
+        if value as f64 > max {
             scale_grads(&model, &mut grads, max / (value as f64 + 1e-6));
         }
     }
     let model = optim.step(options.lr, model, grads);
-    let logged = options.log.then(|| {
-        let loss = loss.map(|l| l.into_scalar().elem::<f32>()).unwrap_or(0.0);
-        (loss, norm.unwrap_or(0.0))
-    });
     Updated {
         model,
         tokens,
-        logged,
+        loss: loss.unwrap_or_else(zero),
+        grad_norm: norm,
     }
 }
 

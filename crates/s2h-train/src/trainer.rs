@@ -3,7 +3,6 @@
 //! over the selected target tokens of each global batch, accumulated over micro-batches;
 //! frozen components get no gradient and no optimizer state; checkpoints every K updates.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,9 +10,9 @@ use s2h_mixture::Component;
 use s2h_vlm::Vlm;
 use s2h_vlm::burn::module::AutodiffModule;
 use s2h_vlm::burn::optim::AdamWConfig;
+use s2h_vlm::burn::prelude::*;
 use s2h_vlm::burn::tensor::backend::AutodiffBackend;
 
-use crate::Result;
 use crate::checkpoint::{self, TrainState};
 use crate::config::TrainConfig;
 use crate::data::{PhaseData, PhaseSpec, batches_per_epoch, epoch_batches};
@@ -21,6 +20,7 @@ use crate::prepare::{Prepared, prepare};
 use crate::run_dir::{self, LOG_FILE, Log, LogLine, TrainSummary};
 use crate::schedule::{learning_rate, warmup_steps};
 use crate::step::{Optim, UpdateOptions, accumulate_gradients, update};
+use crate::{Result, TrainError};
 
 /// Train as `config` says, on backend `B` (with autodiff), on `device`.
 pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Result<TrainSummary> {
@@ -40,12 +40,18 @@ pub(crate) fn train_with_bar<B: AutodiffBackend>(
 ) -> Result<TrainSummary> {
     config.validate()?;
     let run = config.out.clone();
-    let resuming = run_dir::open(config)?;
+    // Held to the end: a second process cannot train in the same directory meanwhile.
+    let run_dir = run_dir::open(config)?;
     let prepared = prepare(config, &run)?;
-    if !resuming {
+    if !run_dir.resuming {
         run_dir::write_config(config)?;
     }
-    let (mut model, mut state, mut optim_checkpoint) = start(config, &prepared, resuming, device)?;
+    let Start {
+        mut model,
+        mut state,
+        mut optim,
+        mut last_checkpoint,
+    } = start::<B>(config, &prepared, run_dir.resuming, device)?;
     let mut log = Log::open(&run, state.global_step)?;
     let total_steps: u64 = prepared.steps.iter().sum();
     bar.set_length(total_steps);
@@ -56,6 +62,7 @@ pub(crate) fn train_with_bar<B: AutodiffBackend>(
         .unwrap_or_default();
     let Prepared {
         phases,
+        tasks,
         mut data,
         steps,
         model_config,
@@ -71,15 +78,8 @@ pub(crate) fn train_with_bar<B: AutodiffBackend>(
             phases.len(),
             phases[p].label
         ));
-        let mut optim: Optim<B> = AdamWConfig::new()
-            .with_beta_1(config.beta_1)
-            .with_beta_2(config.beta_2)
-            .with_epsilon(config.epsilon)
-            .with_weight_decay(0.0)
-            .init::<B, Vlm<B>>();
-        if let Some(dir) = optim_checkpoint.take() {
-            optim = checkpoint::load_optimizer(&dir, optim, device)?;
-        }
+        // Each phase starts a fresh optimizer, but for the one resumed mid-phase.
+        let mut phase_optim = optim.take().unwrap_or_else(|| fresh_optimizer(config));
         let phase = PhaseRun {
             config,
             spec: &phases[p],
@@ -88,7 +88,15 @@ pub(crate) fn train_with_bar<B: AutodiffBackend>(
             image_size: model_config.image_size(),
         };
         let stopped;
-        (model, stopped) = phase.run(model, &mut optim, &mut state, &mut log, &bar, device)?;
+        (model, stopped) = phase.run(
+            model,
+            &mut phase_optim,
+            &mut state,
+            &mut last_checkpoint,
+            &mut log,
+            &bar,
+            device,
+        )?;
         if stopped {
             break;
         }
@@ -97,11 +105,13 @@ pub(crate) fn train_with_bar<B: AutodiffBackend>(
 
     let completed = state.phase >= phases.len();
     let model_dir = if completed {
+        let training = run_dir::TrainingRecord { tasks };
         Some(run_dir::save_final_model(
             &run,
             &model_config,
             &processor.tokenizer,
             &model.valid(),
+            &training,
         )?)
     } else {
         None
@@ -118,29 +128,67 @@ pub(crate) fn train_with_bar<B: AutodiffBackend>(
         loss_curve,
     };
     run_dir::write_summary(&run, &summary)?;
+    drop(run_dir);
     Ok(summary)
 }
 
-/// The model and state to start from: the latest checkpoint when resuming (with that checkpoint
-/// when its optimizer state is to be loaded: not at a phase boundary, where a fresh one starts),
-/// else the seeded initial weights or `init_from`.
+/// AdamW as the run's configuration says, without weight decay.
+fn fresh_optimizer<B: AutodiffBackend>(config: &TrainConfig) -> Optim<B> {
+    AdamWConfig::new()
+        .with_beta_1(config.beta_1)
+        .with_beta_2(config.beta_2)
+        .with_epsilon(config.epsilon)
+        .with_weight_decay(0.0)
+        .init::<B, Vlm<B>>()
+}
+
+/// Where training starts.
+struct Start<B: AutodiffBackend> {
+    model: Vlm<B>,
+    state: TrainState,
+    /// The optimizer of a run resumed mid-phase (a phase boundary starts a fresh one).
+    optim: Option<Optim<B>>,
+    /// The update of the newest checkpoint on disk.
+    last_checkpoint: Option<u64>,
+}
+
+/// The model and state to start from: when resuming, the newest intact checkpoint that loads
+/// (a damaged or unreadable one is passed over, with a warning, for the one before it); else the
+/// seeded initial weights or `init_from`.
 fn start<B: AutodiffBackend>(
     config: &TrainConfig,
     prepared: &Prepared,
     resuming: bool,
     device: &B::Device,
-) -> Result<(Vlm<B>, TrainState, Option<PathBuf>)> {
-    let latest = if resuming {
-        checkpoint::latest(&config.out)?
-    } else {
-        None
-    };
-    if let Some((dir, state)) = latest {
-        // The drawn weights are replaced by the checkpoint's.
-        let model = prepared.model_config.init::<B>(device)?;
-        let model = checkpoint::load_model(&dir, model, device)?;
-        let optim = (state.phase < prepared.phases.len() && state.phase_step > 0).then_some(dir);
-        return Ok((model, state, optim));
+) -> Result<Start<B>> {
+    if resuming {
+        let mut last_error = None;
+        for (dir, state) in checkpoint::intact(&config.out)? {
+            match resume_from::<B>(config, prepared, &dir, &state, device) {
+                Ok((model, optim)) => {
+                    return Ok(Start {
+                        model,
+                        last_checkpoint: Some(state.global_step),
+                        state,
+                        optim,
+                    });
+                }
+                Err(e) => {
+                    eprintln!(
+                        "warning: checkpoint `{}` does not load ({e}); falling back",
+                        dir.display()
+                    );
+                    last_error = Some(e);
+                }
+            }
+        }
+        return Err(TrainError::Resume {
+            path: config.out.clone(),
+            message: match last_error {
+                Some(e) => format!("no checkpoint loads; the last error: {e}"),
+                None => "no intact checkpoint is left".into(),
+            },
+        });
     }
     let model = match &config.init_from {
         Some(dir) => s2h_vlm::load_model::<B>(dir, device)?.2,
@@ -158,8 +206,37 @@ fn start<B: AutodiffBackend>(
         data_seed: config.seed,
         tokens_seen: 0,
         wall_time_s: 0.0,
+        checksums: Default::default(),
     };
-    Ok((model, state, None))
+    Ok(Start {
+        model,
+        state,
+        optim: None,
+        last_checkpoint: None,
+    })
+}
+
+/// The model (and, mid-phase, the optimizer) of checkpoint `dir`.
+fn resume_from<B: AutodiffBackend>(
+    config: &TrainConfig,
+    prepared: &Prepared,
+    dir: &std::path::Path,
+    state: &TrainState,
+    device: &B::Device,
+) -> Result<(Vlm<B>, Option<Optim<B>>)> {
+    // The drawn weights are replaced by the checkpoint's.
+    let model = prepared.model_config.init::<B>(device)?;
+    let model = checkpoint::load_model(dir, model, device)?;
+    let optim = if state.phase < prepared.phases.len() && state.phase_step > 0 {
+        Some(checkpoint::load_optimizer(
+            dir,
+            fresh_optimizer(config),
+            device,
+        )?)
+    } else {
+        None
+    };
+    Ok((model, optim))
 }
 
 /// One phase being trained.
@@ -175,11 +252,13 @@ struct PhaseRun<'a> {
 impl PhaseRun<'_> {
     /// Train from `state` to the end of the phase (or to `stop_after`); returns the model and
     /// whether the run stopped early.
+    #[allow(clippy::too_many_arguments)]
     fn run<B: AutodiffBackend>(
         &self,
         mut model: Vlm<B>,
         optim: &mut Optim<B>,
         state: &mut TrainState,
+        last_checkpoint: &mut Option<u64>,
         log: &mut Log,
         bar: &ProgressBar,
         device: &B::Device,
@@ -194,6 +273,9 @@ impl PhaseRun<'_> {
             .collect();
         let micro = config.micro_batch();
         let mut order: Option<(u64, Vec<Vec<usize>>)> = None;
+        // The sum of every update's `health` since the last check: read (a sync) only at logged
+        // updates and checkpoints.
+        let mut health: Option<Tensor<B::InnerBackend, 1>> = None;
         let mut since_log = Instant::now();
         let mut tokens_since_log = 0u64;
         loop {
@@ -216,7 +298,8 @@ impl PhaseRun<'_> {
                 None => &[],
             };
             let lr = learning_rate(s, self.total, self.spec.lr, warmup);
-            let log_now = (state.global_step + 1) % config.log_every == 0 || s + 1 == self.total;
+            let log_now =
+                (state.global_step + 1).is_multiple_of(config.log_every) || s + 1 == self.total;
             let chunks: Vec<&[usize]> = rows.chunks(micro).collect();
             let total_targets = rows.iter().map(|&i| self.data.records[i].n_targets()).sum();
             let gradients = accumulate_gradients(&model, chunks.len(), total_targets, |m| {
@@ -226,9 +309,26 @@ impl PhaseRun<'_> {
                 lr,
                 frozen: &frozen,
                 clip: config.clip_grad,
-                log: log_now,
             };
             let out = update(model, optim, gradients, &options);
+            health = Some(match health.take() {
+                Some(h) => h + out.health(),
+                None => out.health(),
+            });
+            let logged = if log_now {
+                let loss: f32 = out.loss.into_scalar().elem();
+                let norm: f32 = out.grad_norm.into_scalar().elem();
+                if !(loss.is_finite() && norm.is_finite()) {
+                    return Err(TrainError::Diverged {
+                        step: state.global_step + 1,
+                        what: format!("the loss is {loss} and the gradient norm {norm}"),
+                        last_checkpoint: *last_checkpoint,
+                    });
+                }
+                Some((loss, norm))
+            } else {
+                None
+            };
             model = out.model;
             state.phase_step += 1;
             state.global_step += 1;
@@ -237,7 +337,7 @@ impl PhaseRun<'_> {
             state.epoch = state.phase_step / bpe;
             state.batch_index = state.phase_step % bpe;
             state.wall_time_s += started.elapsed().as_secs_f64();
-            if let Some((loss, grad_norm)) = out.logged {
+            if let Some((loss, grad_norm)) = logged {
                 let line = LogLine {
                     step: state.global_step,
                     phase: self.spec.label.clone(),
@@ -260,7 +360,8 @@ impl PhaseRun<'_> {
             bar.inc(1);
             let phase_done = state.phase_step == self.total;
             let stop_now = config.stop_after.is_some_and(|n| state.global_step >= n);
-            let periodic = config.save_every > 0 && state.global_step % config.save_every == 0;
+            let periodic =
+                config.save_every > 0 && state.global_step.is_multiple_of(config.save_every);
             if phase_done {
                 // The phase boundary checkpoint records the next phase at step 0 (its
                 // optimizer starts fresh).
@@ -270,6 +371,7 @@ impl PhaseRun<'_> {
                 state.batch_index = 0;
             }
             if phase_done || periodic || stop_now {
+                check_health(health.take(), &model, state.global_step, *last_checkpoint)?;
                 checkpoint::save(
                     &config.out,
                     &model,
@@ -278,12 +380,43 @@ impl PhaseRun<'_> {
                     config.keep_checkpoints,
                     config.fail_checkpoint_at,
                 )?;
+                *last_checkpoint = Some(state.global_step);
             }
             if stop_now || phase_done {
                 return Ok((model, stop_now));
             }
         }
     }
+}
+
+/// Refuse to go on (and to save) when an update since the last check had a non-finite loss or
+/// gradient, or a weight is no longer finite.
+fn check_health<B: AutodiffBackend>(
+    health: Option<Tensor<B::InnerBackend, 1>>,
+    model: &Vlm<B>,
+    step: u64,
+    last_checkpoint: Option<u64>,
+) -> Result<()> {
+    let diverged = |what: String| {
+        Err(TrainError::Diverged {
+            step,
+            what,
+            last_checkpoint,
+        })
+    };
+    if let Some(h) = health {
+        let h: f32 = h.into_scalar().elem();
+        if !h.is_finite() {
+            return diverged(format!(
+                "a loss or gradient of an update since update {} was NaN or infinite",
+                last_checkpoint.unwrap_or(0)
+            ));
+        }
+    }
+    if let Some(param) = model.valid().non_finite_param() {
+        return diverged(format!("weight `{param}` is NaN or infinite"));
+    }
+    Ok(())
 }
 
 /// A bar in the trainer's style (its length and position are set when the run is prepared).

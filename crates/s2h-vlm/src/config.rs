@@ -123,19 +123,19 @@ impl VisionConfig {
                 ));
             }
         }
-        if let (Some(v), Some(c)) = (&self.vit, &self.convnext) {
-            if v.image_size != c.image_size || v.grid() != c.grid() {
-                return bad(format!(
-                    "ViT and ConvNeXt must share the image size and token grid to concatenate \
+        if let (Some(v), Some(c)) = (&self.vit, &self.convnext)
+            && (v.image_size != c.image_size || v.grid() != c.grid())
+        {
+            return bad(format!(
+                "ViT and ConvNeXt must share the image size and token grid to concatenate \
                      (ViT {}px / patch {} = {}, ConvNeXt {}px / stride {} = {})",
-                    v.image_size,
-                    v.patch_size,
-                    v.grid(),
-                    c.image_size,
-                    c.stride(),
-                    c.grid()
-                ));
-            }
+                v.image_size,
+                v.patch_size,
+                v.grid(),
+                c.image_size,
+                c.stride(),
+                c.grid()
+            ));
         }
         Ok(())
     }
@@ -173,19 +173,19 @@ impl DecoderConfig {
 
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(VlmError::InvalidConfig(m));
-        if self.n_heads == 0 || self.d_model % self.n_heads != 0 {
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             return bad(format!(
                 "decoder width {} is not divisible by {} heads",
                 self.d_model, self.n_heads
             ));
         }
-        if self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
+        if self.n_kv_heads == 0 || !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return bad(format!(
                 "{} query heads are not a multiple of {} key/value heads",
                 self.n_heads, self.n_kv_heads
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad(format!(
                 "RoPE needs an even head dimension, got {}",
                 self.head_dim()
@@ -193,6 +193,19 @@ impl DecoderConfig {
         }
         if self.vocab_size == 0 || self.max_seq_len == 0 {
             return bad("vocabulary size and context length must be positive".into());
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
+            return bad(format!(
+                "rope_theta must be a finite number above 1 (RoPE's base; 10000 by default), \
+                 not {}",
+                self.rope_theta
+            ));
+        }
+        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
+            return bad(format!(
+                "norm_eps must be a small positive number (1e-5 by default), not {}",
+                self.norm_eps
+            ));
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The VLM: vision tower → projector → image tokens placed at the `<image>` positions of the
 //! token sequence → decoder.
 
+use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 
 use crate::Result;
@@ -23,7 +24,8 @@ pub struct Vlm<B: Backend> {
 
 /// Held from seeding the backend's generator to the end of drawing a model's weights: Burn's
 /// generator is global per backend, so two initialisations in one process (parallel tests, two
-/// runs side by side) would otherwise draw from each other's stream.
+/// runs side by side) would otherwise draw from each other's stream. Burn initialises parameters
+/// lazily, on first use; [`Materialise`] draws them all before the lock is released.
 static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl VlmConfig {
@@ -43,7 +45,14 @@ impl VlmConfig {
         self.init_unlocked(device)
     }
 
+    /// Build and draw every weight now (the caller holds [`INIT_LOCK`]).
     fn init_unlocked<B: Backend>(&self, device: &B::Device) -> Result<Vlm<B>> {
+        let model = self.build::<B>(device)?;
+        model.visit(&mut Materialise);
+        Ok(model)
+    }
+
+    fn build<B: Backend>(&self, device: &B::Device) -> Result<Vlm<B>> {
         self.validate()?;
         let vision = self.vision.as_ref().map(|v| v.init(device));
         let projector = self
@@ -65,6 +74,18 @@ impl<B: Backend> Vlm<B> {
     /// The device the weights live on.
     pub fn device(&self) -> B::Device {
         self.decoder.embed_tokens.weight.val().device()
+    }
+
+    /// The first parameter (by module path, e.g. `decoder.layers.0.attn.q_proj.weight`) holding a
+    /// NaN or an infinity; `None` when every weight is finite. A diverged run or a damaged file
+    /// gives such weights, and a model with them must not be saved or used.
+    pub fn non_finite_param(&self) -> Option<String> {
+        let mut check = FiniteCheck {
+            path: Vec::new(),
+            bad: None,
+        };
+        self.visit(&mut check);
+        check.bad
     }
 
     /// Tokens the context holds.
@@ -136,5 +157,48 @@ impl<B: Backend> Vlm<B> {
     /// decodes exactly as it would alone.
     pub fn new_padded_cache(&self, pads: Vec<usize>) -> KvCache<B> {
         self.decoder.new_padded_cache(pads)
+    }
+}
+
+/// Finds the first parameter with a NaN or an infinity: `x * 0` is 0 for every finite `x` and
+/// NaN otherwise, so one sum per parameter tells. The module path is kept from the visitor's
+/// enter/exit calls.
+struct FiniteCheck {
+    path: Vec<String>,
+    bad: Option<String>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for FiniteCheck {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if self.bad.is_some() {
+            return;
+        }
+        let probe: f32 = param.val().mul_scalar(0.0).sum().into_scalar().elem();
+        if !probe.is_finite() {
+            self.bad = Some(self.path.join("."));
+        }
+    }
+}
+
+/// Touches every parameter, so a lazily initialised one draws its values now.
+struct Materialise;
+
+impl<B: Backend> ModuleVisitor<B> for Materialise {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<B, D, Int>>) {
+        let _ = param.val();
+    }
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<B, D, Bool>>) {
+        let _ = param.val();
     }
 }

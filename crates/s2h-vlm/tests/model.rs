@@ -479,3 +479,118 @@ mod wgpu {
 }
 #[cfg(feature = "cuda")]
 backend_tests!(cuda, burn::backend::Cuda);
+
+/// A model directory is trusted only as far as it checks out: a config with fewer layers than
+/// the weights, an unknown key, a bad `rope_theta`, a damaged weights file or a NaN weight are
+/// each an error that names the problem — never a model that silently uses part of its file.
+#[cfg(feature = "flex")]
+#[test]
+fn damaged_or_inconsistent_model_directories_are_refused() {
+    type B = burn::backend::Flex;
+    let device = Default::default();
+    let texts = vec!["Answer: 1, 2 (sum 3)\n".to_string()];
+    let tokenizer = VlmTokenizer::build(TokenizerKind::WordLevel, &texts, &[]).unwrap();
+    let config = VlmConfig::tiny().with_vocab(&tokenizer);
+    let model = config.init_seeded::<B>(3, &device).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = |name: &str| {
+        let d = dir.path().join(name);
+        save_model(&d, &config, &tokenizer, &model).unwrap();
+        d
+    };
+    let err = |d: &std::path::Path| load_model::<B>(d, &device).err().unwrap().to_string();
+    let edit_config = |d: &std::path::Path, f: &dyn Fn(&mut serde_json::Value)| {
+        let path = d.join("config.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&path, v.to_string()).unwrap();
+    };
+    assert!(load_model::<B>(&fresh("ok"), &device).is_ok());
+
+    let d = fresh("fewer-layers");
+    let layers = config.decoder.n_layers;
+    assert!(layers >= 2, "the test needs a second layer to drop");
+    edit_config(&d, &|v| {
+        v["decoder"]["n_layers"] = serde_json::json!(layers - 1)
+    });
+    let e = err(&d);
+    assert!(
+        e.contains("no place for") && e.contains(&format!("layers.{}", layers - 1)),
+        "{e}"
+    );
+
+    let d = fresh("unknown-key");
+    edit_config(&d, &|v| {
+        v["decoder"]["rope_scaling"] = serde_json::json!(2.0)
+    });
+    let e = err(&d);
+    assert!(e.contains("unknown key `decoder.rope_scaling`"), "{e}");
+
+    for theta in [0.0, -1.0] {
+        let d = fresh(&format!("theta{theta}"));
+        edit_config(&d, &|v| {
+            v["decoder"]["rope_theta"] = serde_json::json!(theta)
+        });
+        let e = err(&d);
+        assert!(e.contains("rope_theta"), "{e}");
+    }
+
+    // A flipped byte in the weights: the checksum catches it.
+    let d = fresh("flipped");
+    let weights = d.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x40;
+    std::fs::write(&weights, &bytes).unwrap();
+    let e = err(&d);
+    assert!(e.contains("checksum"), "{e}");
+
+    // NaN weights in a file without a checksum: the finiteness check catches them.
+    let d = fresh("nan");
+    std::fs::remove_file(d.join("checksums.json")).unwrap();
+    let mut bytes = std::fs::read(d.join("model.safetensors")).unwrap();
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(d.join("model.safetensors"), &bytes).unwrap();
+    let e = err(&d);
+    assert!(
+        e.contains("NaN or infinite") && e.contains("weight `"),
+        "{e}"
+    );
+    eprintln!("{e}");
+}
+
+/// A seeded initialisation gives the same weights whatever other initialisations happen in the
+/// process before its weights are first used: Burn draws parameters lazily, from one generator
+/// per backend, so an initialisation must draw every weight before another reseeds it (two
+/// models trained side by side used to start from different weights run to run).
+#[cfg(feature = "flex")]
+#[test]
+fn seeded_initialisation_is_not_disturbed_by_another() {
+    type B = burn::backend::Flex;
+    let device = Default::default();
+    let config = micro_config();
+    let params = |m: &Vlm<B>| -> Vec<f32> {
+        let mut out = Vec::new();
+        struct Grab<'a>(&'a mut Vec<f32>);
+        impl burn::module::ModuleVisitor<B> for Grab<'_> {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<B, D>>) {
+                self.0.extend(
+                    p.val()
+                        .into_data()
+                        .convert::<f32>()
+                        .to_vec::<f32>()
+                        .unwrap(),
+                );
+            }
+        }
+        m.visit(&mut Grab(&mut out));
+        out
+    };
+    let alone = params(&config.init_seeded::<B>(7, &device).unwrap());
+    let first = config.init_seeded::<B>(7, &device).unwrap();
+    // Another initialisation, with another seed, before `first` is used.
+    let _other = config.init_seeded::<B>(8, &device).unwrap();
+    assert_eq!(params(&first), alone);
+}

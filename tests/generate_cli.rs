@@ -1,0 +1,280 @@
+//! The `generate` example's command line: what it must refuse with a clear message (not a panic,
+//! not a silent run of useless work, not data that is something else), and a quiet end when the
+//! reader of its output goes away.
+//!
+//! Builds the example with the Cargo running these tests (`cargo build --example generate`, in
+//! the same target directory and profile, so only the example itself compiles) and runs it: the
+//! binary checked is always the current code's.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The `generate` example, built once per test process.
+fn example() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let build = Command::new(env!("CARGO"))
+            .args(["build", "--example", "generate", "--message-format=json"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cargo starts");
+        assert!(
+            build.status.success(),
+            "building the generate example failed"
+        );
+        // The artifact message of the example names its executable.
+        String::from_utf8_lossy(&build.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"]["name"] == "generate")
+            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the example's executable")
+    })
+}
+
+fn generate(args: &[&str]) -> Output {
+    Command::new(example())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("generate starts")
+}
+
+/// Exits with an error (status 1 for a refused request, 2 for a refused argument) whose message
+/// holds every needle, without a panic and without writing a dataset.
+fn assert_refused(out: &Path, args: &[&str], needles: &[&str]) {
+    let output = generate(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        matches!(output.status.code(), Some(1 | 2)),
+        "{args:?}: {:?}\n{stderr}",
+        output.status
+    );
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "{args:?} lacks `{needle}`: {stderr}"
+        );
+    }
+    assert!(
+        !out.join("records.jsonl").exists(),
+        "{args:?} wrote a dataset"
+    );
+}
+
+#[test]
+fn an_evaluation_seed_is_refused_for_training_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let out_arg = out.to_str().unwrap();
+    // 2^63 + 5: exactly the instances of `eval-set --seed 5`.
+    for seed in [
+        "9223372036854775813",
+        "9223372036854775808",
+        "18446744073709551615",
+    ] {
+        assert_refused(
+            &out,
+            &[
+                "--task",
+                "ctr",
+                "--split",
+                "medium",
+                "--count",
+                "2",
+                "--supervision",
+                "text",
+                "--seed",
+                seed,
+                "--out",
+                out_arg,
+            ],
+            &["top bit", "evaluation sets", "below 2^63", "eval-set"],
+        );
+    }
+}
+
+#[test]
+fn counts_and_indices_beyond_the_limits_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let out_arg = out.to_str().unwrap();
+    let plain = |count: &'static str, start: &'static str| {
+        vec![
+            "--task",
+            "tr",
+            "--split",
+            "hard",
+            "--supervision",
+            "image",
+            "--count",
+            count,
+            "--start-index",
+            start,
+            "--out",
+            out_arg,
+        ]
+    };
+    let max = "18446744073709551615";
+    assert_refused(&out, &plain(max, "0"), &["limit of 100000000"]);
+    assert_refused(&out, &plain("100000001", "0"), &["limit of 100000000"]);
+    assert_refused(&out, &plain("2", max), &["overflows"]);
+    // Not a count at all: clap says so.
+    assert_refused(&out, &plain("1e10", "0"), &["1e10", "--count"]);
+    for count in [max, "100000001"] {
+        assert_refused(
+            &out,
+            &[
+                "eval-set",
+                "--task",
+                "ctr",
+                "--split",
+                "medium",
+                "--modality",
+                "image",
+                "--count",
+                count,
+                "--out",
+                out_arg,
+            ],
+            &["limit of 100000000"],
+        );
+    }
+    assert_refused(
+        &out,
+        &[
+            "mixture",
+            "--task",
+            "tr",
+            "--supervision",
+            "mix_plus",
+            "--budget",
+            max,
+            "--no-eval-check",
+            "--out",
+            out_arg,
+        ],
+        &["limit of 100000000"],
+    );
+}
+
+#[test]
+fn thread_counts_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let out_arg = out.to_str().unwrap();
+    for threads in ["0", "1025", "100000"] {
+        assert_refused(
+            &out,
+            &[
+                "--task",
+                "tr",
+                "--split",
+                "simple",
+                "--count",
+                "1",
+                "--supervision",
+                "text",
+                "--threads",
+                threads,
+                "--out",
+                out_arg,
+            ],
+            &["--threads", "1024"],
+        );
+        assert_refused(
+            &out,
+            &[
+                "eval-set",
+                "--task",
+                "tr",
+                "--split",
+                "hard",
+                "--modality",
+                "text",
+                "--count",
+                "1",
+                "--threads",
+                threads,
+                "--out",
+                out_arg,
+            ],
+            &["--threads", "1024"],
+        );
+    }
+}
+
+#[test]
+fn font_scales_the_layouts_cannot_hold_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let out_arg = out.to_str().unwrap();
+    for scale in ["100", "1.5", "0.001", "0", "NaN", "inf"] {
+        assert_refused(
+            &out,
+            &[
+                "--task",
+                "grid",
+                "--split",
+                "simple",
+                "--count",
+                "1",
+                "--supervision",
+                "image",
+                "--font-scale",
+                scale,
+                "--out",
+                out_arg,
+            ],
+            &["--font-scale", "from 0.25 to 1"],
+        );
+    }
+}
+
+/// `generate … | head -1`: the reader is gone before `generate` prints its summary. The program
+/// ends quietly (killed by SIGPIPE like any Unix tool, or successfully), never with a panic.
+#[test]
+fn a_closed_pipe_ends_generate_quietly() {
+    let exe = example();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let mut child = Command::new(exe)
+        .args([
+            "--task",
+            "tr",
+            "--split",
+            "simple",
+            "--count",
+            "3",
+            "--supervision",
+            "text",
+            "--out",
+        ])
+        .arg(&out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("generate starts");
+    // Close the reading end at once: every line `generate` prints meets a closed pipe.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("generate ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
+            "{:?}: {stderr}",
+            output.status
+        );
+    }
+    #[cfg(not(unix))]
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    // The dataset itself was written before the summary.
+    assert!(out.join("records.jsonl").is_file());
+}
