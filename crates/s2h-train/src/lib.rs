@@ -32,6 +32,7 @@ mod prepare;
 pub mod processor;
 pub mod run_dir;
 pub mod schedule;
+mod start;
 pub mod step;
 mod trainer;
 

@@ -9,7 +9,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use s2h_mixture::Component;
 use s2h_vlm::Vlm;
 use s2h_vlm::burn::module::AutodiffModule;
-use s2h_vlm::burn::optim::AdamWConfig;
 use s2h_vlm::burn::prelude::*;
 use s2h_vlm::burn::tensor::backend::AutodiffBackend;
 
@@ -19,6 +18,7 @@ use crate::data::{PhaseData, PhaseSpec, batches_per_epoch, epoch_batches};
 use crate::prepare::{Prepared, prepare};
 use crate::run_dir::{self, LOG_FILE, Log, LogLine, TrainSummary};
 use crate::schedule::{learning_rate, warmup_steps};
+use crate::start::{Start, fresh_optimizer, start};
 use crate::step::{Optim, UpdateOptions, accumulate_gradients, update};
 use crate::{Result, TrainError};
 
@@ -130,113 +130,6 @@ pub(crate) fn train_with_bar<B: AutodiffBackend>(
     run_dir::write_summary(&run, &summary)?;
     drop(run_dir);
     Ok(summary)
-}
-
-/// AdamW as the run's configuration says, without weight decay.
-fn fresh_optimizer<B: AutodiffBackend>(config: &TrainConfig) -> Optim<B> {
-    AdamWConfig::new()
-        .with_beta_1(config.beta_1)
-        .with_beta_2(config.beta_2)
-        .with_epsilon(config.epsilon)
-        .with_weight_decay(0.0)
-        .init::<B, Vlm<B>>()
-}
-
-/// Where training starts.
-struct Start<B: AutodiffBackend> {
-    model: Vlm<B>,
-    state: TrainState,
-    /// The optimizer of a run resumed mid-phase (a phase boundary starts a fresh one).
-    optim: Option<Optim<B>>,
-    /// The update of the newest checkpoint on disk.
-    last_checkpoint: Option<u64>,
-}
-
-/// The model and state to start from: when resuming, the newest intact checkpoint that loads
-/// (a damaged or unreadable one is passed over, with a warning, for the one before it); else the
-/// seeded initial weights or `init_from`.
-fn start<B: AutodiffBackend>(
-    config: &TrainConfig,
-    prepared: &Prepared,
-    resuming: bool,
-    device: &B::Device,
-) -> Result<Start<B>> {
-    if resuming {
-        let mut last_error = None;
-        for (dir, state) in checkpoint::intact(&config.out)? {
-            match resume_from::<B>(config, prepared, &dir, &state, device) {
-                Ok((model, optim)) => {
-                    return Ok(Start {
-                        model,
-                        last_checkpoint: Some(state.global_step),
-                        state,
-                        optim,
-                    });
-                }
-                Err(e) => {
-                    eprintln!(
-                        "warning: checkpoint `{}` does not load ({e}); falling back",
-                        dir.display()
-                    );
-                    last_error = Some(e);
-                }
-            }
-        }
-        return Err(TrainError::Resume {
-            path: config.out.clone(),
-            message: match last_error {
-                Some(e) => format!("no checkpoint loads; the last error: {e}"),
-                None => "no intact checkpoint is left".into(),
-            },
-        });
-    }
-    let model = match &config.init_from {
-        Some(dir) => s2h_vlm::load_model::<B>(dir, device)?.2,
-        // The same seed gives the same starting weights.
-        None => prepared
-            .model_config
-            .init_seeded::<B>(config.seed, device)?,
-    };
-    let state = TrainState {
-        global_step: 0,
-        phase: 0,
-        phase_step: 0,
-        epoch: 0,
-        batch_index: 0,
-        data_seed: config.seed,
-        tokens_seen: 0,
-        wall_time_s: 0.0,
-        checksums: Default::default(),
-    };
-    Ok(Start {
-        model,
-        state,
-        optim: None,
-        last_checkpoint: None,
-    })
-}
-
-/// The model (and, mid-phase, the optimizer) of checkpoint `dir`.
-fn resume_from<B: AutodiffBackend>(
-    config: &TrainConfig,
-    prepared: &Prepared,
-    dir: &std::path::Path,
-    state: &TrainState,
-    device: &B::Device,
-) -> Result<(Vlm<B>, Option<Optim<B>>)> {
-    // The drawn weights are replaced by the checkpoint's.
-    let model = prepared.model_config.init::<B>(device)?;
-    let model = checkpoint::load_model(dir, model, device)?;
-    let optim = if state.phase < prepared.phases.len() && state.phase_step > 0 {
-        Some(checkpoint::load_optimizer(
-            dir,
-            fresh_optimizer(config),
-            device,
-        )?)
-    } else {
-        None
-    };
-    Ok((model, optim))
 }
 
 /// One phase being trained.
