@@ -42,7 +42,8 @@ pub use mixture::{CotMode, ExplicitCount, Mixture, MixtureKind, TaskCounts};
 pub use plan::{Component, Phase, Plan};
 pub use plan_write::{EvalCheck, write_phase, write_plan};
 pub use record::{
-    Record, RecordImage, Segment, SegmentKind, Supervision, build_record, read_records,
+    Record, RecordImage, Segment, SegmentKind, Supervision, build_record, for_each_record,
+    read_records,
 };
 pub use reference::{CotKeep, InstanceKey, RecordRef, RecordType, TypeCount, count_types};
 pub use seeds::{EVAL_SEED_BIT, check_training_records, check_training_seed, is_eval_seed};

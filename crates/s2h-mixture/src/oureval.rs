@@ -27,8 +27,7 @@
 //! `docs/scoring.md` lists where their scorer and s2h's differ.
 
 use std::collections::HashMap;
-use std::fs;
-use std::io::{BufRead, BufReader};
+
 use std::path::Path;
 
 use s2h_tasks::grid::GridInstance;
@@ -36,7 +35,7 @@ use s2h_tasks::{Answer, Instance, Modality, Split, TaskKind};
 
 use crate::files::{OutFile, RECORDS_FILE};
 use crate::interop::{TsvRow, tsv_columns, tsv_line};
-use crate::record::{Record, SegmentKind};
+use crate::record::{Record, SegmentKind, for_each_record};
 use crate::{MixtureError, Result};
 
 /// Every file of this export starts with it.
@@ -224,27 +223,17 @@ pub fn write(records: &[Record], dataset_dir: &Path, out_dir: &Path) -> Result<V
 /// Write the export of the dataset in `dir` (its `records.jsonl`, read one line at a time) into
 /// `dir`. Returns the file names, in order of first use.
 pub fn write_dataset(dir: &Path) -> Result<Vec<String>> {
-    let path = dir.join(RECORDS_FILE);
-    let file = fs::File::open(&path).map_err(MixtureError::io("cannot open", &path))?;
     let mut files = Files {
         dir,
         open: HashMap::new(),
         names: Vec::new(),
     };
     let mut index = 0;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(MixtureError::io("cannot read", &path))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record = Record::from_json_line(&line).map_err(|reason| MixtureError::BadRecord {
-            path: path.clone(),
-            line: i + 1,
-            reason,
-        })?;
+    for_each_record(&dir.join(RECORDS_FILE), |record| {
         files.write(index, &record, dir)?;
         index += 1;
-    }
+        Ok(())
+    })?;
     files.finish()
 }
 
