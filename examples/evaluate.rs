@@ -14,7 +14,8 @@ use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
 use clap::Parser;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar};
+use s2h::cli::progress_bar;
 use s2h_eval::{EvalOptions, METRICS_FILE, main_accuracy, per_example_path, render_table};
 use s2h_tasks::TaskKind;
 use s2h_vlm::{BackendKind, GenerateOptions};
@@ -111,29 +112,22 @@ fn run(args: Args) -> Result<()> {
             ..plain
         });
     }
-    // The eval set is read and checked before the model is loaded.
-    let records = s2h_eval::read_eval_set(&args.eval)?.len();
-    let total = args.limit.map_or(records, |l| l.min(records));
     let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template(
-        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} examples ({eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
     let bar_of: Vec<ProgressBar> = passes
         .iter()
-        .map(|p| {
-            let bar = bars.add(ProgressBar::new(total as u64).with_style(style.clone()));
-            bar.set_prefix(if p.convert { "convert" } else { "plain" });
-            bar
-        })
+        .map(|p| bars.add(progress_bar(0, if p.convert { "convert" } else { "plain" })))
         .collect();
+    // The eval set is read and checked before the model is loaded.
     let reports = s2h_eval::evaluate_on(
         backend,
         &args.model,
         &args.eval,
         args.limit,
         &passes,
-        &mut |pass, n| bar_of[pass].inc(n as u64),
+        &mut |pass, n, total| {
+            bar_of[pass].set_length(total as u64);
+            bar_of[pass].inc(n as u64);
+        },
     )?;
     for bar in &bar_of {
         bar.finish();

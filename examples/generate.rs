@@ -21,13 +21,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+use s2h::cli::{parse_font_scale, parse_size, parse_threads, progress_bar, thread_pool};
 use s2h::mixture::{
     CotMode, DatasetSpec, EvalCheck, EvalSetSpec, Existing, ExportSummary, Formats, MixtureKind,
-    Phase, Plan, RECORDS_FILE, RenderOptions, Supervision, WriteOptions, is_eval_seed,
-    write_dataset, write_eval_set, write_phase, write_plan,
+    Phase, Plan, RECORDS_FILE, RenderOptions, Supervision, WriteOptions, write_dataset,
+    write_eval_set, write_phase, write_plan,
 };
-use s2h::render::{AnalogyTextFormat, ImageOptions, TextOptions};
+use s2h::render::{AnalogyTextFormat, TextOptions};
 use s2h::tasks::{Modality, Split, TaskKind};
 
 #[derive(Parser, Debug)]
@@ -65,7 +65,7 @@ struct Cli {
     #[command(flatten)]
     render: RenderArgs,
     /// Worker threads, 1 to 1024 (default: all cores); the output is the same for any number.
-    #[arg(long, value_parser = s2h::cli::parse_threads)]
+    #[arg(long, value_parser = parse_threads)]
     threads: Option<usize>,
     /// Replace an existing records.jsonl in --out.
     #[arg(long)]
@@ -124,7 +124,7 @@ struct RenderArgs {
     #[arg(long, default_value_t = 1.0, value_parser = parse_font_scale)]
     font_scale: f32,
     /// Text rendering of Visual Analogy puzzles: lossy (paper default) or lossless.
-    #[arg(long, default_value = "lossy", value_parser = parse_text_format)]
+    #[arg(long, default_value = "lossy", value_parser = parse_with::<AnalogyTextFormat>)]
     text_format: AnalogyTextFormat,
 }
 
@@ -133,6 +133,22 @@ impl RenderArgs {
         self.size.is_none()
             && self.font_scale == 1.0
             && self.text_format == AnalogyTextFormat::Lossy
+    }
+
+    /// The rendering these options ask for; `--size` and `--font-scale` are refused where no
+    /// image is written (`what` names the option that says so).
+    fn options(&self, writes_images: bool, what: &str) -> Result<RenderOptions> {
+        if !writes_images && (self.size.is_some() || self.font_scale != 1.0) {
+            bail!("--size and --font-scale apply to images; {what} writes none");
+        }
+        Ok(RenderOptions {
+            image_size: self.size.map(|(w, h)| [w, h]),
+            font_scale: self.font_scale,
+            text: TextOptions {
+                analogy: self.text_format,
+            },
+            ..RenderOptions::default()
+        })
     }
 }
 
@@ -147,7 +163,7 @@ struct OutputArgs {
     #[arg(long, default_value = "none", value_parser = parse_with::<Formats>)]
     formats: Formats,
     /// Worker threads, 1 to 1024 (default: all cores); the output is the same for any number.
-    #[arg(long, value_parser = s2h::cli::parse_threads)]
+    #[arg(long, value_parser = parse_threads)]
     threads: Option<usize>,
     /// Replace an existing records.jsonl in --out.
     #[arg(long)]
@@ -193,7 +209,7 @@ struct MixtureArgs {
     #[arg(long)]
     hard_repeat: Option<u64>,
     /// Chain of thought: full, none or truncated (I.7 ablation).
-    #[arg(long, default_value = "full", value_parser = parse_cot)]
+    #[arg(long, default_value = "full", value_parser = parse_with::<CotMode>)]
     cot: CotMode,
     /// Keep the nominal ratio of record types in every batch of this size.
     #[arg(long)]
@@ -235,43 +251,6 @@ fn parse_with<T: std::str::FromStr<Err: std::fmt::Display>>(s: &str) -> Result<T
     s.parse::<T>().map_err(|e| e.to_string())
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let err = || format!("`{s}` is not a size; write WIDTHxHEIGHT, e.g. 448x448");
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(err)?;
-    Ok((
-        w.trim().parse().map_err(|_| err())?,
-        h.trim().parse().map_err(|_| err())?,
-    ))
-}
-
-fn parse_font_scale(s: &str) -> Result<f32, String> {
-    let scale: f32 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number; give a font scale from 0.25 to 1"))?;
-    s2h::render::check_font_scale(scale).map_err(|e| e.to_string())?;
-    Ok(scale)
-}
-
-fn parse_text_format(s: &str) -> Result<AnalogyTextFormat, String> {
-    match s {
-        "lossy" => Ok(AnalogyTextFormat::Lossy),
-        "lossless" => Ok(AnalogyTextFormat::Lossless),
-        _ => Err(format!("`{s}` is not a text format; use lossy or lossless")),
-    }
-}
-
-fn parse_cot(s: &str) -> Result<CotMode, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "full" => Ok(CotMode::Full),
-        "none" => Ok(CotMode::None),
-        "truncated" => Ok(CotMode::Truncated),
-        _ => Err(format!(
-            "`{s}` is not a chain-of-thought mode; use full, none or truncated"
-        )),
-    }
-}
-
 fn main() -> std::process::ExitCode {
     // `generate … | head -1` ends quietly instead of panicking on the closed pipe.
     s2h::cli::restore_sigpipe();
@@ -297,38 +276,14 @@ fn main() -> std::process::ExitCode {
 }
 
 fn pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(threads) = threads {
-        let threads =
-            s2h::cli::check_threads(threads).map_err(|e| anyhow::anyhow!("--threads: {e}"))?;
-        pool = pool.num_threads(threads);
-    }
-    pool.build().context("cannot start the worker threads")
-}
-
-fn bar(len: u64, message: String) -> Result<ProgressBar> {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
-            .context("progress bar template")?
-            .progress_chars("=> "),
-    );
-    bar.set_message(message);
-    Ok(bar)
+    thread_pool(threads).map_err(|e| anyhow::anyhow!("--threads: {e}"))
 }
 
 fn run_plain(args: PlainArgs) -> Result<()> {
-    if args.count == 0 {
-        bail!("--count must be at least 1");
-    }
-    if is_eval_seed(args.seed) {
-        bail!(
-            "--seed {} has the top bit set (it is 2^63 or more): that half of the seed space is \
-             reserved for evaluation sets, and this form writes training data; use a seed below \
-             2^63, or write an evaluation set with `generate eval-set --seed S` (S below 2^63)",
-            args.seed
-        );
-    }
+    let render = args.render.options(
+        args.supervision.input() == Modality::Image,
+        "--supervision text",
+    )?;
     let mut spec = DatasetSpec::new(
         args.task,
         args.split,
@@ -337,56 +292,20 @@ fn run_plain(args: PlainArgs) -> Result<()> {
         args.supervision,
     );
     spec.start_index = args.start_index;
-    spec.text.analogy = args.render.text_format;
-    if args.supervision == Supervision::Text
-        && (args.render.size.is_some() || args.render.font_scale != 1.0)
-    {
-        bail!("--size and --font-scale apply to images; --supervision text writes none");
-    }
-    let mut image = ImageOptions::paper(args.task);
-    if let Some((w, h)) = args.render.size {
-        image = image.with_size(w, h);
-    }
-    image.font_scale = args.render.font_scale;
-    spec.image = image;
-
+    spec.image = render.image_options(args.task);
+    spec.text = render.text;
     let pool = pool(args.threads)?;
-    let bar = bar(
+    let bar = progress_bar(
         args.count,
         format!("{}/{} {}", args.task, args.split, args.supervision),
-    )?;
+    );
     let started = Instant::now();
     let summary = pool
         .install(|| write_dataset(&spec, &args.out, args.overwrite, &|| bar.inc(1)))
         .with_context(|| format!("generating into {}", args.out.display()))?;
     bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "wrote {} records to {} in {:.1} s ({:.0} records/s)",
-        summary.records,
-        args.out.join(RECORDS_FILE).display(),
-        seconds,
-        summary.records as f64 / seconds
-    );
-    if summary.images > 0 {
-        println!(
-            "{} images, mean PNG {:.1} KB",
-            summary.images,
-            summary.png_bytes as f64 / summary.images as f64 / 1000.0
-        );
-    }
+    report(&summary, &args.out, Some(started));
     Ok(())
-}
-
-fn render_options(render: &RenderArgs) -> RenderOptions {
-    RenderOptions {
-        image_size: render.size.map(|(w, h)| [w, h]),
-        font_scale: render.font_scale,
-        text: TextOptions {
-            analogy: render.text_format,
-        },
-        ..RenderOptions::default()
-    }
 }
 
 fn run_mixture(args: MixtureArgs) -> Result<()> {
@@ -435,7 +354,7 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
         // One mixture: written into --out itself.
         let phase = &plan.phases[0];
         let tasks: Vec<&str> = phase.tasks.iter().map(|t| t.name()).collect();
-        let bar = bar(records, format!("{} {}", tasks.join("+"), phase.label()))?;
+        let bar = progress_bar(records, format!("{} {}", tasks.join("+"), phase.label()));
         let summary = pool
             .install(|| write_phase(&plan, 0, out, &check, &options, &|| bar.inc(1)))
             .with_context(|| format!("generating into {}", out.display()))?;
@@ -444,7 +363,7 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
         return Ok(());
     }
     let name = plan.name.as_deref().unwrap_or("plan");
-    let bar = bar(records, format!("{name}, {} phases", plan.phases.len()))?;
+    let bar = progress_bar(records, format!("{name}, {} phases", plan.phases.len()));
     let written = pool
         .install(|| write_plan(&plan, out, &check, &options, &|| bar.inc(1)))
         .with_context(|| format!("generating into {}", out.display()))?;
@@ -466,19 +385,16 @@ fn run_eval_set(args: EvalSetArgs) -> Result<()> {
         seed: args.seed,
         ..EvalSetSpec::new(args.task, args.split, args.modality, args.count)
     };
-    if args.modality == Modality::Text
-        && (args.render.size.is_some() || args.render.font_scale != 1.0)
-    {
-        bail!("--size and --font-scale apply to images; --modality text writes none");
-    }
-    let render = render_options(&args.render);
+    let render = args
+        .render
+        .options(args.modality == Modality::Image, "--modality text")?;
     let pool = pool(args.output.threads)?;
     let options = args.output.write_options();
     let out = &args.output.out;
-    let bar = bar(
+    let bar = progress_bar(
         args.count,
         format!("eval {}/{} {}", args.task, args.split, args.modality),
-    )?;
+    );
     let started = Instant::now();
     let summary = pool
         .install(|| write_eval_set(&spec, &render, out, &options, &|| bar.inc(1)))
@@ -498,13 +414,7 @@ fn report(summary: &ExportSummary, out: &Path, started: Option<Instant>) {
         })
         .unwrap_or_default();
     println!(
-        "wrote {} records to {}{time}; {} images ({:.1} MB PNG), \
-         {:.1} MB JSONL, {:.1} MB in all",
-        summary.records,
-        out.join(RECORDS_FILE).display(),
-        summary.images,
-        summary.png_bytes as f64 / 1e6,
-        summary.jsonl_bytes as f64 / 1e6,
-        summary.total_bytes as f64 / 1e6
+        "wrote {summary} to {}{time}",
+        out.join(RECORDS_FILE).display()
     );
 }

@@ -256,7 +256,7 @@ fn evaluate(out: &Path, modality: Modality, split: Split, backend: BackendKind) 
     let model = run_dir(out, modality).join(s2h_train::MODEL_DIR);
     let eval = eval_dir(out, modality, split);
     let mut reports =
-        s2h_eval::evaluate_on(backend, &model, &eval, None, &[options], &mut |_, _| {})?;
+        s2h_eval::evaluate_on(backend, &model, &eval, None, &[options], &mut |_, _, _| {})?;
     let report = reports
         .pop()
         .ok_or_else(|| anyhow::anyhow!("no evaluation report"))?;

@@ -400,6 +400,31 @@ fn parse_pattern(line: &str, domain: &str, relation: &str) -> Result<Pattern> {
     Ok(Pattern::new(domain, relation))
 }
 
+/// The gold answer block in the wording of the authors' released data (what a model trained on
+/// it writes): attribute names with a space (`shape size`), `not consistent`, and a blank line
+/// before `Answer:`. [`parse_answer`] reads it back.
+pub fn authors_answer(answer: &AnalogyAnswer) -> String {
+    let spaced = |p: &Pattern| format!("({}, {})", p.domain.name().replace('_', " "), p.relation);
+    let mut out = String::new();
+    for (e, p) in answer.example_patterns.iter().enumerate() {
+        out.push_str(&format!("Example {}: {}\n", e + 1, spaced(p)));
+    }
+    for (o, option) in answer.options.iter().enumerate() {
+        let word = if option.consistent {
+            "consistent"
+        } else {
+            "not consistent"
+        };
+        out.push_str(&format!(
+            "Option {}: {}, {word}\n",
+            o + 1,
+            spaced(&option.pattern)
+        ));
+    }
+    out.push_str(&format!("\nAnswer: {}", answer.option));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,31 +617,6 @@ mod tests {
             );
         }
         assert!(parse_option("Answer: two").is_err());
-    }
-
-    /// The answer block in the wording of the authors' released data: attribute names with a
-    /// space (`shape size`), `not consistent`, and a blank line before `Answer:`.
-    fn authors_answer(answer: &AnalogyAnswer) -> String {
-        let spaced =
-            |p: &Pattern| format!("({}, {})", p.domain.name().replace('_', " "), p.relation);
-        let mut out = String::new();
-        for (e, p) in answer.example_patterns.iter().enumerate() {
-            out.push_str(&format!("Example {}: {}\n", e + 1, spaced(p)));
-        }
-        for (o, option) in answer.options.iter().enumerate() {
-            let word = if option.consistent {
-                "consistent"
-            } else {
-                "not consistent"
-            };
-            out.push_str(&format!(
-                "Option {}: {}, {word}\n",
-                o + 1,
-                spaced(&option.pattern)
-            ));
-        }
-        out.push_str(&format!("\nAnswer: {}", answer.option));
-        out
     }
 
     #[test]

@@ -303,6 +303,37 @@ fn split_ci<'a>(text: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
     Some((&text[..i], &text[i + sep.len()..]))
 }
 
+/// The gold output of an instance in the wording of the authors' released data (what a model
+/// trained on it writes): tab-separated CoT rows (row, column, row name, column name, value),
+/// a `The total is a + b + … = S.` line and the sum alone as the answer. [`parse_answer`] and
+/// [`parse_chain_of_thought`] read it back.
+pub fn authors_output(inst: &TableInstance) -> String {
+    let table = &inst.table;
+    let mut out = "We enumerate the relevant row indices, column indices, row names, column \
+                   names, and their corresponding values.\n\nRow Index, Column Index, Row \
+                   Name, Column Name, Value\n"
+        .to_string();
+    for &cell in &inst.path {
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            cell.row,
+            cell.col,
+            table.row_label(cell),
+            table.col_label(cell),
+            table.value(cell)
+        ));
+    }
+    let gold = inst.gold_answer();
+    let terms: Vec<String> = gold.values.iter().map(u8::to_string).collect();
+    out.push_str(&format!(
+        "\n\nThe total is {} = {}.\n\nAnswer: {}",
+        terms.join(" + "),
+        gold.sum,
+        gold.sum
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,36 +417,6 @@ mod tests {
         assert!(q.contains(inst.table.col_label(inst.end())));
         assert!(q.contains("yellow") && !q.contains('*'));
         assert!(question(&inst, Modality::Text).contains("marked with *"));
-    }
-
-    /// An output in the wording of the authors' released data: tab-separated CoT rows (row,
-    /// column, row name, column name, value), a `The total is a + b + … = S.` line and the sum
-    /// alone as the answer.
-    fn authors_output(inst: &TableInstance) -> String {
-        let table = &inst.table;
-        let mut out = "We enumerate the relevant row indices, column indices, row names, column \
-                       names, and their corresponding values.\n\nRow Index, Column Index, Row \
-                       Name, Column Name, Value\n"
-            .to_string();
-        for &cell in &inst.path {
-            out.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{}\n",
-                cell.row,
-                cell.col,
-                table.row_label(cell),
-                table.col_label(cell),
-                table.value(cell)
-            ));
-        }
-        let gold = inst.gold_answer();
-        let terms: Vec<String> = gold.values.iter().map(u8::to_string).collect();
-        out.push_str(&format!(
-            "\n\nThe total is {} = {}.\n\nAnswer: {}",
-            terms.join(" + "),
-            gold.sum,
-            gold.sum
-        ));
-        out
     }
 
     #[test]

@@ -258,15 +258,15 @@ pub fn evaluate_dirs<B: Backend>(
 
 /// [`evaluate_dirs`] on the backend named at run time (inference runs without the autodiff
 /// graph), once per entry of `passes` with the model loaded once (e.g. plain, then "Convert");
-/// `progress(pass, n)` is called as `n` more records of pass `pass` are decoded. The eval set is
-/// read and checked before the model is loaded.
+/// `progress(pass, n, total)` is called as `n` more of the `total` records of pass `pass` are
+/// decoded. The eval set is read and checked before the model is loaded.
 pub fn evaluate_on(
     backend: BackendKind,
     model_dir: &Path,
     eval: &Path,
     limit: Option<usize>,
     passes: &[EvalOptions],
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize, usize),
 ) -> Result<Vec<EvalReport>> {
     let expected = passes.first().and_then(|p| p.task);
     let (records, data_dir) = open_eval_set(model_dir, eval, limit, expected)?;
@@ -285,7 +285,7 @@ struct EvaluateTask<'a> {
     records: &'a [Record],
     data_dir: &'a Path,
     passes: &'a [EvalOptions],
-    progress: &'a mut dyn FnMut(usize, usize),
+    progress: &'a mut dyn FnMut(usize, usize, usize),
 }
 
 impl BackendTask for EvaluateTask<'_> {
@@ -293,7 +293,7 @@ impl BackendTask for EvaluateTask<'_> {
 
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let loaded = load_model_dir::<B::InnerBackend>(self.model_dir, &device)?;
-        let progress = self.progress;
+        let (progress, total) = (self.progress, self.records.len());
         self.passes
             .iter()
             .enumerate()
@@ -304,7 +304,7 @@ impl BackendTask for EvaluateTask<'_> {
                     self.records,
                     self.data_dir,
                     options,
-                    &mut |n| progress(pass, n),
+                    &mut |n| progress(pass, n, total),
                 )
             })
             .collect()

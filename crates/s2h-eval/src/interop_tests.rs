@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use s2h_mixture::{EvalSetSpec, Existing, Record, RenderOptions, WriteOptions, write_eval_set};
-use s2h_tasks::analogy::AnalogyAnswer;
-use s2h_tasks::table::TableInstance;
 use s2h_tasks::{Answer, Instance, Modality, Split, TaskKind};
 
 use crate::*;
@@ -37,62 +35,6 @@ fn gold(records: &[Record]) -> Vec<Prediction> {
         .collect()
 }
 
-/// A table output as the authors' data words it: tab-separated rows (row, column, row name,
-/// column name, value), `The total is a + b + … = S.` and the sum alone after `Answer:`.
-fn authors_table_output(inst: &TableInstance) -> String {
-    let table = &inst.table;
-    let mut out =
-        "We enumerate the relevant row indices, column indices, row names, column names, \
-                   and their corresponding values.\n\nRow Index, Column Index, Row Name, Column \
-                   Name, Value\n"
-            .to_string();
-    for &cell in &inst.path {
-        out.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\n",
-            cell.row,
-            cell.col,
-            table.row_label(cell),
-            table.col_label(cell),
-            table.value(cell)
-        ));
-    }
-    let gold = inst.gold_answer();
-    let terms: Vec<String> = gold.values.iter().map(u8::to_string).collect();
-    out.push_str(&format!(
-        "\n\nThe total is {} = {}.\n\nAnswer: {}",
-        terms.join(" + "),
-        gold.sum,
-        gold.sum
-    ));
-    out
-}
-
-/// A VA answer block as the authors' data words it: `shape size`, `not consistent`, a blank
-/// line before `Answer:`.
-fn authors_analogy_answer(answer: &AnalogyAnswer) -> String {
-    let spaced = |p: &s2h_tasks::analogy::Pattern| {
-        format!("({}, {})", p.domain.name().replace('_', " "), p.relation)
-    };
-    let mut out = String::new();
-    for (e, p) in answer.example_patterns.iter().enumerate() {
-        out.push_str(&format!("Example {}: {}\n", e + 1, spaced(p)));
-    }
-    for (o, option) in answer.options.iter().enumerate() {
-        let word = if option.consistent {
-            "consistent"
-        } else {
-            "not consistent"
-        };
-        out.push_str(&format!(
-            "Option {}: {}, {word}\n",
-            o + 1,
-            spaced(&option.pattern)
-        ));
-    }
-    out.push_str(&format!("\nAnswer: {}", answer.option));
-    out
-}
-
 fn group(scored: &Scored, task: TaskKind) -> &GroupMetrics {
     scored.metrics.group(task, None).expect("pooled group")
 }
@@ -103,7 +45,7 @@ fn outputs_in_the_authors_wording_score_like_gold() {
     let predictions: Vec<Prediction> = records
         .iter()
         .map(|r| match &r.instance {
-            Instance::Table(t) => Prediction::new(&r.id, authors_table_output(t)),
+            Instance::Table(t) => Prediction::new(&r.id, s2h_cot::table::authors_output(t)),
             _ => panic!("not a table"),
         })
         .collect();
@@ -130,7 +72,10 @@ fn outputs_in_the_authors_wording_score_like_gold() {
                 panic!("not a VA answer");
             };
             let cot = r.target.split("Example 1: (").next().expect("cot");
-            Prediction::new(&r.id, format!("{cot}\n{}", authors_analogy_answer(a)))
+            Prediction::new(
+                &r.id,
+                format!("{cot}\n{}", s2h_cot::analogy::authors_answer(a)),
+            )
         })
         .collect();
     let scored = score(&records, &predictions).expect("scored");

@@ -48,7 +48,8 @@ pub enum MixtureError {
     #[error(
         "training seed {0} is 2^63 or more; seeds with the top bit set are reserved for evaluation \
          sets: use a seed below 2^63 = 9223372036854775808 for training data, and write an \
-         evaluation set as one (its base seed gets the top bit)"
+         evaluation set as one (`generate eval-set`, `write_eval_set`: its base seed gets the top \
+         bit)"
     )]
     TrainingSeed(u64),
     /// A record read as training data is an evaluation instance.

@@ -57,6 +57,11 @@ impl DatasetSpec {
     pub fn validate(&self) -> Result<()> {
         check_training_seed(self.seed)?;
         self.task.check_split(self.split)?;
+        if self.count == 0 {
+            return Err(MixtureError::InvalidRequest(
+                "a range needs at least 1 instance (count is 0)".to_string(),
+            ));
+        }
         if self.supervision.input() == s2h_tasks::Modality::Image {
             self.image.validate()?;
         } else {

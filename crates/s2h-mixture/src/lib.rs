@@ -33,7 +33,7 @@ pub use eval_set::{EvalSetSpec, EvalTexts};
 pub use export::DatasetSpec;
 pub use files::{IMAGES_DIR, LLAVA_FILE, MANIFEST_FILE, PLAN_FILE, RECORDS_FILE, TSV_FILE};
 pub use interop::{Formats, LlavaEntry, TsvRow, read_llava, read_tsv, write_llava, write_tsv};
-pub use manifest::{Manifest, read_manifest, verify_manifest};
+pub use manifest::{Manifest, json_differences, read_manifest, verify_manifest};
 pub use materialize::{
     Existing, ExportSummary, RenderOptions, WriteOptions, apply_cot, make_record, write_dataset,
     write_eval_set, write_mixture, write_range,
@@ -42,8 +42,7 @@ pub use mixture::{CotMode, ExplicitCount, Mixture, MixtureKind, TaskCounts};
 pub use plan::{Component, Phase, Plan};
 pub use plan_write::{EvalCheck, write_phase, write_plan};
 pub use record::{
-    Record, RecordImage, Segment, SegmentKind, Supervision, build_record, for_each_record,
-    read_records,
+    Record, RecordImage, Segment, SegmentKind, Supervision, build_record, read_records,
 };
 pub use reference::{CotKeep, InstanceKey, RecordRef, RecordType, TypeCount, count_types};
 pub use seeds::{EVAL_SEED_BIT, check_training_records, check_training_seed, is_eval_seed};

@@ -142,3 +142,45 @@ pub fn verify_manifest(dir: &Path) -> Result<Manifest> {
     })?;
     Ok(manifest)
 }
+
+/// Where two JSON values differ: the dotted path of each differing value (objects are compared
+/// key by key, a key missing on one side counting as `null`), with the value on each side, in
+/// key order. Names what changed between a manifest's parameters and a new request, or between
+/// a run's stored configuration and the options it is resumed with.
+pub fn json_differences(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+) -> Vec<(String, serde_json::Value, serde_json::Value)> {
+    fn walk(
+        a: &serde_json::Value,
+        b: &serde_json::Value,
+        at: &str,
+        out: &mut Vec<(String, serde_json::Value, serde_json::Value)>,
+    ) {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let path = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    let null = Value::Null;
+                    walk(
+                        x.get(k).unwrap_or(&null),
+                        y.get(k).unwrap_or(&null),
+                        &path,
+                        out,
+                    );
+                }
+            }
+            _ if a != b => out.push((at.to_string(), a.clone(), b.clone())),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(a, b, "", &mut out);
+    out
+}

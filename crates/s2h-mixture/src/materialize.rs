@@ -30,9 +30,11 @@ use crate::files::{
 };
 use crate::interop::{Formats, JsonArray, TsvRow, llava_json, tsv_header};
 use crate::manifest::{
-    self, MANIFEST_FORMAT, Manifest, Seeds, file_entries, read_manifest, write_manifest,
+    self, MANIFEST_FORMAT, Manifest, Seeds, file_entries, json_differences, read_manifest,
+    write_manifest,
 };
 use crate::mixture::Mixture;
+use crate::oureval;
 use crate::record::{Record, RecordImage, SegmentKind, build_record};
 use crate::reference::{CotKeep, IndexRange, InstanceKey, RecordRef, TypeCount, count_types};
 use crate::{MixtureError, Result};
@@ -115,6 +117,22 @@ pub struct ExportSummary {
     pub jsonl_bytes: u64,
     /// Every file listed in the manifest, added up.
     pub total_bytes: u64,
+}
+
+/// `N records; M images (… MB PNG), … MB JSONL, … MB in all`.
+impl std::fmt::Display for ExportSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mb = |bytes: u64| bytes as f64 / 1e6;
+        write!(
+            f,
+            "{} records; {} images ({:.1} MB PNG), {:.1} MB JSONL, {:.1} MB in all",
+            self.records,
+            self.images,
+            mb(self.png_bytes),
+            mb(self.jsonl_bytes),
+            mb(self.total_bytes)
+        )
+    }
 }
 
 impl ExportSummary {
@@ -208,8 +226,8 @@ impl Target {
         let now: serde_json::Value = serde_json::to_string(&self.parameters)
             .and_then(|text| serde_json::from_str(&text))
             .map_err(|e| format!("parameters cannot be serialised: {e}"))?;
-        if let Some(at) = first_difference(&manifest.parameters, &now, "parameters") {
-            return Err(format!("{at} differs in its {MANIFEST_FILE}"));
+        if let Some((at, _, _)) = json_differences(&manifest.parameters, &now).first() {
+            return Err(format!("parameters.{at} differs in its {MANIFEST_FILE}"));
         }
         let has = |name: &str| manifest.files.iter().any(|f| f.path == name);
         for (name, wanted) in [(LLAVA_FILE, formats.llava), (TSV_FILE, formats.tsv)] {
@@ -223,29 +241,10 @@ impl Target {
             }
         }
         let listed = manifest.files.iter().map(|f| f.path.as_str());
-        if let Some(reason) = crate::oureval::listed_mismatch(formats.oureval, listed) {
+        if let Some(reason) = oureval::listed_mismatch(formats.oureval, listed) {
             return Err(reason);
         }
         Ok(())
-    }
-}
-
-/// The path of the first value that differs between `a` and `b`, e.g.
-/// `parameters.mixture.budget`.
-fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
-    use serde_json::Value;
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
-                (Some(u), Some(v)) => first_difference(u, v, &format!("{path}.{k}")),
-                _ => Some(format!("{path}.{k}")),
-            })
-        }
-        _ if a == b => None,
-        _ => Some(path.to_string()),
     }
 }
 
@@ -309,10 +308,7 @@ pub fn write_eval_set(
         },
         algorithm1: None,
     };
-    if let Some(kept) = kept(&target, out, options, progress)? {
-        return Ok(kept);
-    }
-    write_target(
+    write_unless_kept(
         &target,
         Source::Range(spec.range()),
         render,
@@ -355,10 +351,7 @@ pub fn write_range(
         },
         algorithm1: None,
     };
-    if let Some(kept) = kept(&target, out, options, progress)? {
-        return Ok(kept);
-    }
-    write_target(
+    write_unless_kept(
         &target,
         Source::Range(spec.range()),
         &render,
@@ -409,6 +402,21 @@ fn kept(
         (0..summary.records).for_each(|_| progress());
     }
     Ok(kept)
+}
+
+/// The dataset already in `out` when [`Existing::Keep`] keeps it, else `source` written.
+fn write_unless_kept(
+    target: &Target,
+    source: Source<'_>,
+    render: &RenderOptions,
+    out: &Path,
+    options: &WriteOptions,
+    progress: &(dyn Fn() + Sync),
+) -> Result<ExportSummary> {
+    match kept(target, out, options, progress)? {
+        Some(kept) => Ok(kept),
+        None => write_target(target, source, render, out, options, progress),
+    }
 }
 
 /// The references a dataset is written from.
@@ -502,10 +510,7 @@ fn write_target(
         }
         _ => {}
     }
-    let (mut summary, mut files) = write_refs(source, CHUNK, render, out, options, progress)?;
-    if options.formats.oureval {
-        files.extend(crate::oureval::write_dataset(out)?);
-    }
+    let (mut summary, files) = write_refs(source, CHUNK, render, out, options, progress)?;
     let (unique_instances, by_type) = source.counts();
     let mut manifest = Manifest {
         format: MANIFEST_FORMAT.to_string(),
@@ -604,6 +609,7 @@ struct Lines {
     jsonl: String,
     llava: Option<String>,
     tsv: Option<String>,
+    oureval: Option<(oureval::FileKey, String)>,
 }
 
 /// Write the records of `source` in order, `chunk_len` references at a time; returns the
@@ -649,6 +655,7 @@ fn write_refs(
     if let Some(f) = &mut tsv {
         f.write(&(tsv_header(tsv_images) + "\n"))?;
     }
+    let mut oureval = formats.oureval.then(|| oureval::Files::new(out));
 
     let mut summary = ExportSummary::default();
     let mut files = Vec::new();
@@ -688,13 +695,25 @@ fn write_refs(
                     ))
                 })?;
                 let llava = formats.llava.then(|| llava_json(&record)).transpose()?;
-                let tsv = formats
-                    .tsv
+                // One row (and one read of the image) for both TSV formats.
+                let row = (formats.tsv || formats.oureval)
                     .then(|| TsvRow::from_record(base + j as u64, &record, out))
-                    .transpose()?
+                    .transpose()?;
+                let tsv = row
+                    .as_ref()
+                    .filter(|_| formats.tsv)
                     .map(|row| row.to_line(tsv_images));
+                let oureval = match &row {
+                    Some(row) if formats.oureval => Some(oureval::row_line(row, &record)?),
+                    _ => None,
+                };
                 progress();
-                Ok(Lines { jsonl, llava, tsv })
+                Ok(Lines {
+                    jsonl,
+                    llava,
+                    tsv,
+                    oureval,
+                })
             })
             .collect::<Result<_>>()?;
         for line in lines {
@@ -709,6 +728,9 @@ fn write_refs(
             if let (Some(f), Some(text)) = (&mut tsv, line.tsv) {
                 f.write(&text)?;
                 f.write("\n")?;
+            }
+            if let (Some(f), Some((key, text))) = (&mut oureval, line.oureval) {
+                f.write(key, &text)?;
             }
         }
         let end = base + chunk.len() as u64;
@@ -728,6 +750,9 @@ fn write_refs(
     if let Some(f) = tsv {
         f.finish()?;
         files.push(TSV_FILE.to_string());
+    }
+    if let Some(f) = oureval {
+        files.extend(f.finish()?);
     }
     // Last, so a complete records.jsonl means a complete export.
     jsonl.finish()?;

@@ -176,6 +176,24 @@ pub enum CotMode {
     Truncated,
 }
 
+impl FromStr for CotMode {
+    type Err = MixtureError;
+
+    /// `full`, `none` or `truncated`, in any case.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(CotMode::Full),
+            "none" => Ok(CotMode::None),
+            "truncated" => Ok(CotMode::Truncated),
+            _ => Err(MixtureError::UnknownName {
+                what: "chain-of-thought mode",
+                given: s.to_string(),
+                expected: "full, none or truncated".to_string(),
+            }),
+        }
+    }
+}
+
 /// An explicit number of records of one split and supervision, overriding Algorithm 1. Written
 /// `simple_text`, `hard_image`, `medium_image_via_text`, … in plans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -27,15 +27,14 @@
 //! `docs/scoring.md` lists where their scorer and s2h's differ.
 
 use std::collections::HashMap;
-
 use std::path::Path;
 
 use s2h_tasks::grid::GridInstance;
 use s2h_tasks::{Answer, Instance, Modality, Split, TaskKind};
 
-use crate::files::{OutFile, RECORDS_FILE};
+use crate::files::OutFile;
 use crate::interop::{TsvRow, tsv_columns, tsv_line};
-use crate::record::{Record, SegmentKind, for_each_record};
+use crate::record::{Record, SegmentKind};
 use crate::{MixtureError, Result};
 
 /// Every file of this export starts with it.
@@ -149,12 +148,15 @@ pub fn grid_fields(grid: &GridInstance) -> Vec<String> {
     ]
 }
 
-/// One record as a line of its file (without the line break); `index` is its position in the
-/// dataset, images are read from `dataset_dir`.
-pub fn line(index: u64, record: &Record, dataset_dir: &Path) -> Result<String> {
-    let row = TsvRow::from_record(index, record, dataset_dir)?;
-    let mut fields = vec![index.to_string()];
-    if record.supervision.input() == Modality::Image {
+/// The file of a record: its task, split and input modality.
+pub(crate) type FileKey = (TaskKind, Split, Modality);
+
+/// One record as a line of its file (without the line break), from its VLMEvalKit row (which
+/// the writer makes once for both TSV formats); returns the file it belongs to as well.
+pub(crate) fn row_line(row: &TsvRow, record: &Record) -> Result<(FileKey, String)> {
+    let modality = record.supervision.input();
+    let mut fields = vec![row.index.to_string()];
+    if modality == Modality::Image {
         let Some(png) = &row.image else {
             return Err(MixtureError::InvalidRequest(format!(
                 "record {} is an image record without an image",
@@ -164,41 +166,55 @@ pub fn line(index: u64, record: &Record, dataset_dir: &Path) -> Result<String> {
         use base64::Engine;
         fields.push(base64::engine::general_purpose::STANDARD.encode(png));
     }
-    fields.extend([row.question, answer_field(record), row.id]);
+    fields.extend([row.question.clone(), answer_field(record), row.id.clone()]);
     if let Instance::Grid(grid) = &record.instance {
         fields.extend(grid_fields(grid));
     }
-    Ok(tsv_line(&fields))
+    Ok(((record.task, record.split, modality), tsv_line(&fields)))
 }
 
-/// The files of one export, opened as their first record comes.
-struct Files<'a> {
+/// One record as a line of its file (without the line break); `index` is its position in the
+/// dataset, images are read from `dataset_dir`.
+pub fn line(index: u64, record: &Record, dataset_dir: &Path) -> Result<String> {
+    let row = TsvRow::from_record(index, record, dataset_dir)?;
+    Ok(row_line(&row, record)?.1)
+}
+
+/// The files of one export, each opened (with its header) as its first line comes.
+pub(crate) struct Files<'a> {
     dir: &'a Path,
-    open: HashMap<(TaskKind, Split, Modality), OutFile>,
+    open: HashMap<FileKey, OutFile>,
     names: Vec<String>,
 }
 
-impl Files<'_> {
-    fn write(&mut self, index: u64, record: &Record, dataset_dir: &Path) -> Result<()> {
-        let modality = record.supervision.input();
-        let key = (record.task, record.split, modality);
+impl<'a> Files<'a> {
+    pub(crate) fn new(dir: &'a Path) -> Self {
+        Files {
+            dir,
+            open: HashMap::new(),
+            names: Vec::new(),
+        }
+    }
+
+    pub(crate) fn write(&mut self, (task, split, modality): FileKey, line: &str) -> Result<()> {
+        let key = (task, split, modality);
         if !self.open.contains_key(&key) {
-            let name = file_name(record.task, record.split, modality);
+            let name = file_name(task, split, modality);
             let mut file = OutFile::create(self.dir, &name)?;
-            file.write(&tsv_line(&columns(record.task, modality)))?;
+            file.write(&tsv_line(&columns(task, modality)))?;
             file.write("\n")?;
             self.open.insert(key, file);
             self.names.push(name);
         }
-        let text = line(index, record, dataset_dir)?;
         if let Some(file) = self.open.get_mut(&key) {
-            file.write(&text)?;
+            file.write(line)?;
             file.write("\n")?;
         }
         Ok(())
     }
 
-    fn finish(self) -> Result<Vec<String>> {
+    /// Complete every file; their names, in order of first use.
+    pub(crate) fn finish(self) -> Result<Vec<String>> {
         for (_, file) in self.open {
             file.finish()?;
         }
@@ -207,33 +223,15 @@ impl Files<'_> {
 }
 
 /// Write the export of `records` (images read from `dataset_dir`) into `out_dir`; row `index`
-/// is the record's position in `records`. Returns the file names, in order of first use.
+/// is the record's position in `records`. Returns the file names, in order of first use. (The
+/// dataset writer makes these files itself with `--formats oureval`.)
 pub fn write(records: &[Record], dataset_dir: &Path, out_dir: &Path) -> Result<Vec<String>> {
-    let mut files = Files {
-        dir: out_dir,
-        open: HashMap::new(),
-        names: Vec::new(),
-    };
+    let mut files = Files::new(out_dir);
     for (i, record) in records.iter().enumerate() {
-        files.write(i as u64, record, dataset_dir)?;
+        let row = TsvRow::from_record(i as u64, record, dataset_dir)?;
+        let (key, line) = row_line(&row, record)?;
+        files.write(key, &line)?;
     }
-    files.finish()
-}
-
-/// Write the export of the dataset in `dir` (its `records.jsonl`, read one line at a time) into
-/// `dir`. Returns the file names, in order of first use.
-pub fn write_dataset(dir: &Path) -> Result<Vec<String>> {
-    let mut files = Files {
-        dir,
-        open: HashMap::new(),
-        names: Vec::new(),
-    };
-    let mut index = 0;
-    for_each_record(&dir.join(RECORDS_FILE), |record| {
-        files.write(index, &record, dir)?;
-        index += 1;
-        Ok(())
-    })?;
     files.finish()
 }
 

@@ -250,23 +250,13 @@ impl Record {
 
 /// Read every record of a `records.jsonl` (or of the `records.jsonl` inside a directory).
 pub fn read_records(path: &Path) -> Result<Vec<Record>> {
-    let mut records = Vec::new();
-    for_each_record(path, |record| {
-        records.push(record);
-        Ok(())
-    })?;
-    Ok(records)
-}
-
-/// Call `f` on each record of a `records.jsonl` (or of the one inside a directory) in order, one
-/// line in memory at a time; a malformed line is an error naming the file and line.
-pub fn for_each_record(path: &Path, mut f: impl FnMut(Record) -> Result<()>) -> Result<()> {
     let path = if path.is_dir() {
         path.join(RECORDS_FILE)
     } else {
         path.to_path_buf()
     };
     let file = fs::File::open(&path).map_err(MixtureError::io("cannot open", &path))?;
+    let mut records = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(MixtureError::io("cannot read", &path))?;
         if line.trim().is_empty() {
@@ -277,7 +267,7 @@ pub fn for_each_record(path: &Path, mut f: impl FnMut(Record) -> Result<()>) -> 
             line: i + 1,
             reason,
         })?;
-        f(record)?;
+        records.push(record);
     }
-    Ok(())
+    Ok(records)
 }

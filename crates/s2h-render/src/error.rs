@@ -17,6 +17,8 @@ pub enum RenderError {
     Svg(String),
     #[error("could not encode the PNG: {0}")]
     Png(String),
+    #[error("`{0}` is not a text format; use lossy or lossless")]
+    UnknownTextFormat(String),
     #[error("{0} instances cannot be rendered yet")]
     Unsupported(s2h_tasks::TaskKind),
 }

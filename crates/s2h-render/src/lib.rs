@@ -106,6 +106,19 @@ pub enum AnalogyTextFormat {
     Lossless,
 }
 
+impl std::str::FromStr for AnalogyTextFormat {
+    type Err = RenderError;
+
+    /// `lossy` or `lossless`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "lossy" => Ok(AnalogyTextFormat::Lossy),
+            "lossless" => Ok(AnalogyTextFormat::Lossless),
+            _ => Err(RenderError::UnknownTextFormat(s.to_string())),
+        }
+    }
+}
+
 /// Options of the text modality.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TextOptions {

@@ -111,25 +111,27 @@ fn verify(path: &Path) -> std::result::Result<TrainState, String> {
     Ok(state)
 }
 
-/// Every complete checkpoint whose files are intact, newest first. A damaged one (unreadable
+/// Every complete checkpoint whose files are intact, newest first, checked as the iterator
+/// reaches it (a resume hashes only the checkpoints it gets to). A damaged one (unreadable
 /// state, a truncated or altered record file) is passed over with a warning on stderr.
-pub fn intact(run: &Path) -> Result<Vec<(PathBuf, TrainState)>> {
-    let mut out = Vec::new();
-    for (_, path) in complete(run)? {
-        match verify(&path) {
-            Ok(state) => out.push((path, state)),
-            Err(why) => eprintln!(
-                "warning: checkpoint `{}` is damaged ({why}); falling back to an older one",
-                path.display()
-            ),
-        }
-    }
-    Ok(out)
+pub fn intact(run: &Path) -> Result<impl Iterator<Item = (PathBuf, TrainState)>> {
+    Ok(complete(run)?
+        .into_iter()
+        .filter_map(|(_, path)| match verify(&path) {
+            Ok(state) => Some((path, state)),
+            Err(why) => {
+                eprintln!(
+                    "warning: checkpoint `{}` is damaged ({why}); falling back to an older one",
+                    path.display()
+                );
+                None
+            }
+        }))
 }
 
 /// The newest intact checkpoint, if any (see [`intact`]).
 pub fn latest(run: &Path) -> Result<Option<(PathBuf, TrainState)>> {
-    Ok(intact(run)?.into_iter().next())
+    Ok(intact(run)?.next())
 }
 
 /// Create the temporary directory of the checkpoint of `step`.

@@ -157,7 +157,7 @@ fn check_supply(
         }
     }
     if config.targets != ALL_TARGETS {
-        let present: Vec<SegmentKind> = present_kinds(&records.concat());
+        let present: Vec<SegmentKind> = present_kinds(records.iter().flatten());
         if let Some(k) = config.targets.iter().find(|k| !present.contains(k)) {
             return refuse(
                 &phases[0].data_dir,
@@ -210,14 +210,17 @@ fn kind_name(kind: SegmentKind) -> String {
 }
 
 /// The segment kinds that occur in `records`, in `ALL_TARGETS` order.
-fn present_kinds(records: &[Record]) -> Vec<SegmentKind> {
+fn present_kinds<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<SegmentKind> {
+    let mut present = [false; ALL_TARGETS.len()];
+    for segment in records.into_iter().flat_map(|r| &r.segments) {
+        if let Some(i) = ALL_TARGETS.iter().position(|k| *k == segment.kind) {
+            present[i] = true;
+        }
+    }
     ALL_TARGETS
         .into_iter()
-        .filter(|k| {
-            records
-                .iter()
-                .any(|r| r.segments.iter().any(|s| s.kind == *k))
-        })
+        .zip(present)
+        .filter_map(|(k, p)| p.then_some(k))
         .collect()
 }
 

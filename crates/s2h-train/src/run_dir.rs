@@ -15,6 +15,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use s2h_mixture::json_differences;
 use s2h_tasks::TaskKind;
 use s2h_vlm::burn::prelude::Backend;
 use s2h_vlm::{Vlm, VlmConfig, VlmTokenizer, save_model};
@@ -182,50 +183,24 @@ fn differences(stored: &TrainConfig, now: &TrainConfig) -> Result<Vec<String>> {
         }
         Ok(v)
     };
-    let mut out = Vec::new();
-    diff(&strip(stored)?, &strip(now)?, "", &mut out);
-    Ok(out)
-}
-
-fn diff(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
-    use serde_json::Value;
-    let key = |k: &str| {
-        if at.is_empty() {
-            k.to_string()
+    let shown = |v: &serde_json::Value| {
+        let s = v.to_string();
+        if s.chars().count() > 60 {
+            format!("{}…", s.chars().take(57).collect::<String>())
         } else {
-            format!("{at}.{k}")
+            s
         }
     };
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            for k in keys {
-                let null = Value::Null;
-                diff(
-                    x.get(k).unwrap_or(&null),
-                    y.get(k).unwrap_or(&null),
-                    &key(k),
-                    out,
-                );
-            }
-        }
-        _ if a != b => {
-            let shown = |v: &Value| {
-                let s = v.to_string();
-                if s.chars().count() > 60 {
-                    format!("{}…", s.chars().take(57).collect::<String>())
-                } else {
-                    s
-                }
-            };
-            out.push(format!(
+    Ok(json_differences(&strip(stored)?, &strip(now)?)
+        .into_iter()
+        .map(|(at, run, here)| {
+            format!(
                 "`{at}` is {} now but {} in the run",
-                shown(b),
-                shown(a)
-            ));
-        }
-        _ => {}
-    }
+                shown(&here),
+                shown(&run)
+            )
+        })
+        .collect())
 }
 
 /// Record the run's configuration: written once everything checked out, so a start that fails

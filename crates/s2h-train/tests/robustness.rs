@@ -26,7 +26,7 @@ fn checkpoints_are_finite(run: &Path) -> usize {
             .unwrap();
         checkpoint::load_model(dir, init, &Default::default()).unwrap()
     };
-    let all = checkpoint::intact(run).unwrap();
+    let all: Vec<_> = checkpoint::intact(run).unwrap().collect();
     for (dir, _) in &all {
         assert_eq!(
             model(dir).valid().non_finite_param(),
@@ -168,20 +168,28 @@ fn a_failed_start_can_be_started_again() {
     assert!(summary.completed);
 }
 
+/// Sixteen text records and a shared starting model: the configuration of an 8-update run in a
+/// given directory, checkpointed every 2 updates (the newest 3 kept), and that run done straight.
+fn eight_update_runs(tmp: &Path) -> (impl Fn(&Path) -> TrainConfig, s2h_train::TrainSummary) {
+    let data = dataset(&tmp.join("data"), Supervision::Text, 16);
+    let start = start_model(&data, &tmp.join("start"));
+    let base = move |out: &Path| TrainConfig {
+        init_from: Some(start.clone()),
+        duration: Duration::Steps(8),
+        save_every: 2,
+        keep_checkpoints: 3,
+        ..config(&data, out)
+    };
+    let straight = run(&base(&tmp.join("straight"))).unwrap();
+    (base, straight)
+}
+
 /// A run moved to another directory resumes there, equal to a straight run; options that differ
 /// are named.
 #[test]
 fn a_moved_run_resumes_and_differing_options_are_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(&tmp.path().join("data"), Supervision::Text, 16);
-    let start = start_model(&data, &tmp.path().join("start"));
-    let base = |out: &Path| TrainConfig {
-        init_from: Some(start.clone()),
-        duration: Duration::Steps(8),
-        save_every: 2,
-        ..config(&data, out)
-    };
-    let straight = run(&base(&tmp.path().join("straight"))).unwrap();
+    let (base, straight) = eight_update_runs(tmp.path());
     let first = tmp.path().join("first");
     run(&TrainConfig {
         stop_after: Some(4),
@@ -215,16 +223,7 @@ fn a_moved_run_resumes_and_differing_options_are_named() {
 #[test]
 fn a_damaged_checkpoint_falls_back_to_the_previous_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(&tmp.path().join("data"), Supervision::Text, 16);
-    let start = start_model(&data, &tmp.path().join("start"));
-    let base = |out: &Path| TrainConfig {
-        init_from: Some(start.clone()),
-        duration: Duration::Steps(8),
-        save_every: 2,
-        keep_checkpoints: 3,
-        ..config(&data, out)
-    };
-    let straight = run(&base(&tmp.path().join("straight"))).unwrap();
+    let (base, straight) = eight_update_runs(tmp.path());
     let out = tmp.path().join("run");
     run(&TrainConfig {
         stop_after: Some(6),

@@ -136,11 +136,12 @@ pub fn greedy_with_progress<B: Backend>(
     Ok(out)
 }
 
-/// Left-padded ids and images of `rows` (token rows of `prompts`, which give the images).
+/// Left-padded ids of `rows` (token rows of `prompts`), with the prompts' images when `images`.
 fn left_padded<B: Backend>(
     model: &Vlm<B>,
     rows: &[Vec<u32>],
     prompts: &[Prompt],
+    images: bool,
     device: &B::Device,
 ) -> Result<crate::batch::Batch<B>> {
     let rows: Vec<BatchRow<'_>> = rows
@@ -149,7 +150,7 @@ fn left_padded<B: Backend>(
         .map(|(ids, p)| BatchRow {
             ids,
             loss_mask: None,
-            image: p.image.as_deref(),
+            image: p.image.as_deref().filter(|_| images),
         })
         .collect();
     batch(&rows, Padding::Left, model.image_size, device)
@@ -179,7 +180,7 @@ fn generate_batch<B: Backend>(
     let mut generated: Vec<Vec<u32>> = vec![Vec::new(); b];
     let mut stops: Vec<Option<StopReason>> = vec![None; b];
 
-    let prefill = left_padded(model, &rows, prompts, &device)?;
+    let prefill = left_padded(model, &rows, prompts, true, &device)?;
     let images = prefill.images;
     let mut cache = model.new_padded_cache(prefill.pads);
     let mut logits = model.forward_cached(prefill.input_ids, images.clone(), &mut cache)?;
@@ -229,7 +230,8 @@ fn generate_batch<B: Backend>(
                     s
                 })
                 .collect();
-            let batch = left_padded(model, &full, prompts, &device)?;
+            // The prefill's images again: the oracle recomputes tokens, not pixels.
+            let batch = left_padded(model, &full, prompts, false, &device)?;
             let mut fresh = model.new_padded_cache(batch.pads);
             model.forward_cached(batch.input_ids, images.clone(), &mut fresh)?
         };
