@@ -414,7 +414,7 @@ fn report(summary: &ExportSummary, out: &Path, started: Option<Instant>) {
         })
         .unwrap_or_default();
     println!(
-        "wrote {summary} to {}{time}",
+        "wrote {}: {summary}{time}",
         out.join(RECORDS_FILE).display()
     );
 }
