@@ -232,9 +232,10 @@ struct EvalSetArgs {
     task: TaskKind,
     #[arg(long, value_parser = parse_with::<Split>)]
     split: Split,
-    /// text or image.
-    #[arg(long, value_parser = parse_with::<Modality>)]
-    modality: Modality,
+    /// text, image, or image_via_text (image records whose target starts with the conversion
+    /// to text: the sets of the loss decomposition, Eqs 4 and 5, in `analyze --hard-via-text`).
+    #[arg(long, value_parser = parse_with::<Supervision>)]
+    modality: Supervision,
     /// Number of instances, at most 100,000,000.
     #[arg(long)]
     count: u64,
@@ -381,13 +382,18 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
 }
 
 fn run_eval_set(args: EvalSetArgs) -> Result<()> {
+    let modality = match args.modality {
+        Supervision::Text => Modality::Text,
+        Supervision::Image | Supervision::ImageViaText => Modality::Image,
+    };
     let spec = EvalSetSpec {
         seed: args.seed,
-        ..EvalSetSpec::new(args.task, args.split, args.modality, args.count)
+        via_text: args.modality == Supervision::ImageViaText,
+        ..EvalSetSpec::new(args.task, args.split, modality, args.count)
     };
     let render = args
         .render
-        .options(args.modality == Modality::Image, "--modality text")?;
+        .options(modality == Modality::Image, "--modality text")?;
     let pool = pool(args.output.threads)?;
     let options = args.output.write_options();
     let out = &args.output.out;

@@ -7,6 +7,8 @@
 //! cargo run --release --example train -- --plan plan.toml --preset small --out runs/plan
 //! # continue after an interruption (same options plus --resume):
 //! cargo run --release --example train -- --data /tmp/ctr4k --preset small --steps 500 --out runs/ctr --resume
+//! # keep the checkpoint of every 100th update for analysis across training:
+//! cargo run --release --example train -- --plan plan.toml --preset small --out runs/plan --keep-every 100
 //! ```
 //! See docs/training.md for the files of a run directory and the resume semantics.
 
@@ -15,7 +17,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use s2h::mixture::{Component, Plan, SegmentKind};
-use s2h_train::{BackendKind, DataSource, Duration, TrainConfig};
+use s2h_train::{BackendKind, DataSource, Duration, KeepSteps, TrainConfig};
 use s2h_vlm::TokenizerKind;
 
 #[derive(Parser, Debug)]
@@ -59,6 +61,17 @@ struct Cli {
     /// Checkpoint every K updates (0: only at the end of each phase).
     #[arg(long, default_value_t = 500)]
     save_every: u64,
+    /// Checkpoints kept on disk, the newest ones (besides those of --keep-steps/--keep-every).
+    #[arg(long, default_value_t = 2)]
+    keep_checkpoints: usize,
+    /// Keep the checkpoints of these global updates for good (comma-separated, e.g. 100,250):
+    /// written whatever --save-every says, never pruned. May change on --resume.
+    #[arg(long, value_delimiter = ',', conflicts_with = "keep_every")]
+    keep_steps: Vec<u64>,
+    /// Keep the checkpoint of every N-th update for good (N, 2N, …), e.g. for gradient
+    /// analysis across training. May change on --resume.
+    #[arg(long)]
+    keep_every: Option<u64>,
     /// Write a metrics line every N updates.
     #[arg(long, default_value_t = 10)]
     log_every: u64,
@@ -123,6 +136,12 @@ fn config(cli: &Cli) -> Result<TrainConfig> {
     config.resume = cli.resume;
     config.seed = cli.seed;
     config.save_every = cli.save_every;
+    config.keep_checkpoints = cli.keep_checkpoints;
+    config.keep_steps = match (&cli.keep_steps[..], cli.keep_every) {
+        ([], None) => None,
+        ([], Some(n)) => Some(KeepSteps::Every(n)),
+        (steps, _) => Some(KeepSteps::Steps(steps.to_vec())),
+    };
     config.log_every = cli.log_every;
     config.clip_grad = cli.clip_grad;
     config.tokenizer = match cli.tokenizer.trim().to_ascii_lowercase().as_str() {

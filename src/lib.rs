@@ -5,10 +5,13 @@
 //! [`cot`] (prompts, chain of thought, answer parsers), [`mixture`] (records, supervision
 //! types, mixtures, plans and dataset export), [`eval`] (scoring any model's outputs, S2H
 //! tables, charts) and, with a backend feature (`flex`, `ndarray`, `wgpu`, `cuda`), `vlm` (the
-//! Burn model and its generation) and `train` (records → model inputs, the training loop), with
+//! Burn model and its generation), `train` (records → model inputs, the training loop) and
+//! `analysis` (loss decomposition, gradient alignment, pixel attribution of checkpoints), with
 //! model evaluation in `eval`. Each layer is also a crate of its own for those who want only it.
 //! [`cli`] holds the conventions the command-line binaries share.
 
+#[cfg(feature = "model")]
+pub use s2h_analysis as analysis;
 pub use s2h_cot as cot;
 pub use s2h_eval as eval;
 pub use s2h_mixture as mixture;

@@ -10,6 +10,7 @@ use s2h_tasks::table::TableInstance;
 use s2h_tasks::{Answer, Cell, Instance, Split, TaskKind, Verdict};
 use serde::{Deserialize, Serialize};
 
+use crate::failure_modes::{GridCotScore, VaCotScore, score_grid_cot, score_va_cot};
 use crate::{EvalError, Result};
 
 /// The score of one output. `answer` and `verdict` are present when the final answer parsed;
@@ -33,6 +34,13 @@ pub struct ExampleResult {
     /// names, scored alone (the lenient `option_correct`, paper Table 10).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub option_only: Option<OptionOnly>,
+    /// Grid only: the S and D the output states, and whether its moves are the gold ones
+    /// (paper K.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grid_cot: Option<GridCotScore>,
+    /// VA only: the chain of thought's steps against the gold ones (paper K.3, Table 14).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub va_cot: Option<VaCotScore>,
 }
 
 /// The option index of a VA output read from its `Answer: N` line alone.
@@ -108,6 +116,19 @@ pub fn score_parsed(
         }
         _ => None,
     };
+    // The failure-mode steps of paper K.2 and K.3 need the instance, which the results file
+    // does not keep: read them now.
+    let grid_cot = match (instance, &answer) {
+        (Instance::Grid(grid), Some(Answer::Grid(moves))) => {
+            Some(score_grid_cot(grid, output, Some(moves)))
+        }
+        (Instance::Grid(grid), _) => Some(score_grid_cot(grid, output, None)),
+        _ => None,
+    };
+    let va_cot = match instance {
+        Instance::Analogy(puzzle) => Some(score_va_cot(puzzle, output)),
+        _ => None,
+    };
     Ok(ExampleResult {
         id: id.to_string(),
         task: instance.task(),
@@ -119,6 +140,8 @@ pub fn score_parsed(
         verdict,
         table_cot,
         option_only,
+        grid_cot,
+        va_cot,
     })
 }
 
@@ -167,10 +190,17 @@ pub struct TableCotScore {
     /// longer one at the first extra step. `None` exactly when `values_exact`.
     pub first_wrong_index: Option<usize>,
     /// Of the distinct cells the steps name, the fraction on the gold path (wherever listed);
-    /// 0 when no step names a cell.
+    /// 0 when no step names a cell. The group's `cell_precision` pools the counts below instead
+    /// of averaging this (paper K.1).
     pub cell_precision: f64,
     /// Of the gold path's cells, the fraction some step names (wherever listed).
     pub cell_recall: f64,
+    /// Distinct cells the steps name ("listed").
+    pub cells_listed: usize,
+    /// Of those, the cells on the gold path ("correctly listed").
+    pub cells_listed_on_path: usize,
+    /// Distinct cells of the gold path ("highlighted").
+    pub cells_on_path: usize,
     /// Per-field accuracy of the steps against the gold path, position by position.
     pub fields: StepFieldAccuracy,
 }
@@ -238,6 +268,9 @@ pub fn score_table_cot(instance: &TableInstance, output: &str) -> TableCotScore 
         first_wrong_index,
         cell_precision: fraction(on_path, listed.len()),
         cell_recall: fraction(on_path, path.len()),
+        cells_listed: listed.len(),
+        cells_listed_on_path: on_path,
+        cells_on_path: path.len(),
         fields,
     }
 }
@@ -257,6 +290,10 @@ struct RawResult {
     table_cot: Option<TableCotScore>,
     #[serde(default)]
     option_only: Option<OptionOnly>,
+    #[serde(default)]
+    grid_cot: Option<GridCotScore>,
+    #[serde(default)]
+    va_cot: Option<VaCotScore>,
 }
 
 impl ExampleResult {
@@ -280,6 +317,8 @@ impl ExampleResult {
             verdict: raw.verdict,
             table_cot: raw.table_cot,
             option_only: raw.option_only,
+            grid_cot: raw.grid_cot,
+            va_cot: raw.va_cot,
         })
     }
 }

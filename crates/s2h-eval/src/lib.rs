@@ -20,7 +20,8 @@
 //! (`docs/evaluation.md`); `default-features = false` leaves the crate free of Burn.
 //!
 //! Also: the S2H table ([`s2h_table`]) and the loss-curve chart ([`charts`]) that the
-//! quickstart and the figure pipeline write.
+//! quickstart and the figure pipeline write, and the failure modes of paper appendix K
+//! ([`failure_modes`]: Fig 30, Fig 31, Table 14) computed from scored results.
 //!
 //! Files: a predictions file is JSONL with one `{"id", "output"}` object per eval record, or
 //! the `.xlsx` result file of a VLMEvalKit run on the eval set's TSV ([`vlmevalkit`]);
@@ -35,6 +36,7 @@ mod eval_set;
 #[cfg(feature = "model")]
 pub mod evaluate;
 mod example;
+pub mod failure_modes;
 mod metrics;
 mod predictions;
 mod report;
@@ -61,6 +63,10 @@ pub use evaluate::{
 pub use example::{
     ExampleResult, OptionOnly, StepFieldAccuracy, TableCotScore, score_output, score_parsed,
     score_record, score_table_cot,
+};
+pub use failure_modes::{
+    GridCotScore, GridFailureModes, Table14Row, TableFailureModes, VaCotScore, grid_failure_modes,
+    table_failure_modes, table14,
 };
 pub use metrics::{
     GroupMetrics, Metrics, ParseFailure, aggregate, display_order, is_rate, main_accuracy, names,

@@ -6,6 +6,7 @@ use s2h_tasks::{Split, TaskKind};
 use serde::{Deserialize, Serialize};
 
 use crate::ExampleResult;
+use crate::failure_modes;
 
 /// The metric names as they appear in `metrics.json`. Every rate is a fraction in [0, 1]; an
 /// unparseable output counts as wrong (0) in each of them.
@@ -33,9 +34,16 @@ pub mod names {
     /// Fraction of examples where the answer or the CoT is an exact match (paper E.1).
     pub const EXACT_MATCH_MAX: &str = "exact_match_max";
     /// Mean 1-based index of the first wrong CoT value, over examples whose CoT values are wrong;
-    /// absent when there are none.
+    /// absent when there are none (paper K.1).
     pub const FIRST_WRONG_INDEX_MEAN: &str = "first_wrong_index_mean";
+    /// Share of the wrong CoTs whose first wrong value comes before the 12th (paper K.1: "56%
+    /// of wrong outputs err before the 12th number"); absent when no CoT is wrong.
+    pub const FIRST_WRONG_BEFORE_12_SHARE: &str = "first_wrong_before_12_share";
+    /// The same CoTs as a share of all outputs (paper K.1: "26% of all").
+    pub const FIRST_WRONG_BEFORE_12_SHARE_OF_ALL: &str = "first_wrong_before_12_share_of_all";
+    /// Σ correctly listed cells / Σ listed cells, pooled over outputs (paper K.1, Fig 30).
     pub const CELL_PRECISION: &str = "cell_precision";
+    /// Σ correctly listed cells / Σ highlighted (path) cells, pooled over outputs.
     pub const CELL_RECALL: &str = "cell_recall";
     pub const STEP_ROW_ACCURACY: &str = "step_row_accuracy";
     pub const STEP_COL_ACCURACY: &str = "step_col_accuracy";
@@ -49,6 +57,11 @@ pub mod names {
     /// Mean number of obstacle cells entered, over the parsed outputs only (absent when none
     /// parsed): an unparsed output has no path to count.
     pub const OBSTACLES_ENTERED: &str = "obstacles_entered";
+    /// The same count averaged as the authors' scorer does: over parsed outputs whose moves are
+    /// not the gold list (absent when there are none). For figures that match the paper's.
+    pub const OBSTACLES_ENTERED_NON_GOLD: &str = "obstacles_entered_non_gold";
+    /// Share of outputs whose chain of thought names S and D at the right cells (paper K.2 (a)).
+    pub const SOURCE_DESTINATION_CORRECT: &str = "source_destination_correct";
 
     // Visual Analogy.
     /// Every part of the answer right (`Verdict.correct`).
@@ -62,6 +75,50 @@ pub mod names {
     pub const OPTION_PATTERN_ERROR_RATE: &str = "option_pattern_error_rate";
     /// 1 − mean `consistency_correct`: wrong consistent/inconsistent verdicts per option (K.3).
     pub const CONSISTENCY_ERROR_RATE: &str = "consistency_error_rate";
+
+    // Visual Analogy, paper Table 14: error rates of the chain-of-thought steps, each Σ wrong
+    // steps / Σ steps over the group's outputs, absent when the step never comes up
+    // (`failure_modes::VaCotScore` defines the steps).
+    /// Example attribute lines of line or shape types with a wrong value set.
+    pub const COT_EXAMPLES_TYPE_VALUES_ERROR_RATE: &str = "cot_examples_type_values_error_rate";
+    /// … of line or shape colors.
+    pub const COT_EXAMPLES_COLOR_VALUES_ERROR_RATE: &str = "cot_examples_color_values_error_rate";
+    /// … of shape sizes.
+    pub const COT_EXAMPLES_SIZE_VALUES_ERROR_RATE: &str = "cot_examples_size_values_error_rate";
+    /// … of shape quantities.
+    pub const COT_EXAMPLES_QUANTITY_VALUES_ERROR_RATE: &str =
+        "cot_examples_quantity_values_error_rate";
+    /// … of shape positions.
+    pub const COT_EXAMPLES_POSITION_VALUES_ERROR_RATE: &str =
+        "cot_examples_position_values_error_rate";
+    /// Examples whose stated pattern (d_i, r_i) is wrong ("held-out (d_i, r_i)").
+    pub const COT_EXAMPLES_PATTERN_ERROR_RATE: &str = "cot_examples_pattern_error_rate";
+    /// Outputs whose examples have different domains but whose stated patterns do not ("d1≠d2").
+    pub const COT_EXAMPLES_DISTINCT_DOMAINS_ERROR_RATE: &str =
+        "cot_examples_distinct_domains_error_rate";
+    /// Outputs that state the wrong shared relation r.
+    pub const COT_EXAMPLES_RELATION_ERROR_RATE: &str = "cot_examples_relation_error_rate";
+    /// Query attribute lines of types with a wrong value set.
+    pub const COT_QUERY_TYPE_VALUES_ERROR_RATE: &str = "cot_query_type_values_error_rate";
+    /// … of colors.
+    pub const COT_QUERY_COLOR_VALUES_ERROR_RATE: &str = "cot_query_color_values_error_rate";
+    /// … of sizes.
+    pub const COT_QUERY_SIZE_VALUES_ERROR_RATE: &str = "cot_query_size_values_error_rate";
+    /// … of quantities.
+    pub const COT_QUERY_QUANTITY_VALUES_ERROR_RATE: &str = "cot_query_quantity_values_error_rate";
+    /// … of positions.
+    pub const COT_QUERY_POSITION_VALUES_ERROR_RATE: &str = "cot_query_position_values_error_rate";
+    /// Options whose stated pattern has the wrong domain ("attribute domain").
+    pub const COT_OPTIONS_DOMAIN_ERROR_RATE: &str = "cot_options_domain_error_rate";
+    /// Option attribute lines with a wrong value set ("attribute values").
+    pub const COT_OPTIONS_VALUES_ERROR_RATE: &str = "cot_options_values_error_rate";
+    /// Options whose stated pattern has the wrong relation.
+    pub const COT_OPTIONS_RELATION_ERROR_RATE: &str = "cot_options_relation_error_rate";
+    /// Outputs whose chain of thought does not single out the right option ("identify
+    /// solution").
+    pub const COT_OPTIONS_SOLUTION_ERROR_RATE: &str = "cot_options_solution_error_rate";
+    /// Outputs with any wrong step in the chain of thought ("whole CoT").
+    pub const COT_ERROR_RATE: &str = "cot_error_rate";
 }
 
 /// The Verdict sub-metrics each task's verifier reports (`s2h_tasks::*::verify`). Each is
@@ -102,6 +159,7 @@ pub fn is_rate(name: &str) -> bool {
             | names::MEAN_GENERATED_TOKENS
             | names::FIRST_WRONG_INDEX_MEAN
             | names::OBSTACLES_ENTERED
+            | names::OBSTACLES_ENTERED_NON_GOLD
     )
 }
 
@@ -120,6 +178,8 @@ pub fn display_order(task: TaskKind) -> Vec<&'static str> {
     match task {
         TaskKind::Ctr | TaskKind::Tr => order.extend_from_slice(&[
             names::FIRST_WRONG_INDEX_MEAN,
+            names::FIRST_WRONG_BEFORE_12_SHARE,
+            names::FIRST_WRONG_BEFORE_12_SHARE_OF_ALL,
             names::CELL_PRECISION,
             names::CELL_RECALL,
             names::STEP_ROW_ACCURACY,
@@ -128,12 +188,18 @@ pub fn display_order(task: TaskKind) -> Vec<&'static str> {
             names::STEP_COL_LABEL_ACCURACY,
             names::STEP_VALUE_ACCURACY,
         ]),
-        TaskKind::Grid => {}
-        TaskKind::Va => order.extend_from_slice(&[
-            names::EXAMPLE_PATTERN_ERROR_RATE,
-            names::OPTION_PATTERN_ERROR_RATE,
-            names::CONSISTENCY_ERROR_RATE,
+        TaskKind::Grid => order.extend_from_slice(&[
+            names::OBSTACLES_ENTERED_NON_GOLD,
+            names::SOURCE_DESTINATION_CORRECT,
         ]),
+        TaskKind::Va => {
+            order.extend_from_slice(&[
+                names::EXAMPLE_PATTERN_ERROR_RATE,
+                names::OPTION_PATTERN_ERROR_RATE,
+                names::CONSISTENCY_ERROR_RATE,
+            ]);
+            order.extend(failure_modes::va_step_metrics());
+        }
     }
     // Model-evaluation metrics (generation length, conversion) are not listed: scoring a
     // predictions file does not produce them, and the table appends any extra metric anyway.
@@ -291,24 +357,21 @@ fn group(task: TaskKind, split: Option<Split>, members: &[&ExampleResult]) -> Gr
                     flag(r.correct() || r.table_cot.as_ref().is_some_and(|c| c.values_exact))
                 }),
             );
-            let wrong: Vec<usize> = members
-                .iter()
-                .filter_map(|r| r.table_cot.as_ref()?.first_wrong_index)
-                .collect();
-            for &k in &wrong {
-                *histogram.entry(k).or_insert(0) += 1;
+            // Paper K.1, from the pooled counts.
+            let k1 = failure_modes::table_failure_modes(members.iter().copied());
+            if let Some(mean) = k1.first_wrong_index_mean() {
+                put(names::FIRST_WRONG_INDEX_MEAN, mean);
             }
-            if !wrong.is_empty() {
-                put(
-                    names::FIRST_WRONG_INDEX_MEAN,
-                    wrong.iter().sum::<usize>() as f64 / wrong.len() as f64,
-                );
+            if let Some(share) = k1.first_wrong_before_12_share() {
+                put(names::FIRST_WRONG_BEFORE_12_SHARE, share);
             }
             put(
-                names::CELL_PRECISION,
-                mean(&|r| cot(r, &|c| c.cell_precision)),
+                names::FIRST_WRONG_BEFORE_12_SHARE_OF_ALL,
+                k1.first_wrong_before_12_share_of_all().unwrap_or(0.0),
             );
-            put(names::CELL_RECALL, mean(&|r| cot(r, &|c| c.cell_recall)));
+            put(names::CELL_PRECISION, k1.cell_precision());
+            put(names::CELL_RECALL, k1.cell_recall());
+            histogram = k1.first_wrong_index_histogram;
             put(
                 names::STEP_ROW_ACCURACY,
                 mean(&|r| cot(r, &|c| c.fields.row)),
@@ -330,9 +393,25 @@ fn group(task: TaskKind, split: Option<Split>, members: &[&ExampleResult]) -> Gr
                 mean(&|r| cot(r, &|c| c.fields.value)),
             );
         }
-        TaskKind::Grid => put(names::VALID_PATH_ACCURACY, correct),
+        TaskKind::Grid => {
+            put(names::VALID_PATH_ACCURACY, correct);
+            // Paper K.2: (b)–(d) are the Verdict sub-metrics above; (a) and the authors' (d).
+            let k2 = failure_modes::grid_failure_modes(members.iter().copied());
+            if let Some(v) = k2.source_destination_correct {
+                put(names::SOURCE_DESTINATION_CORRECT, v);
+            }
+            if let Some(v) = k2.obstacles_entered_non_gold {
+                put(names::OBSTACLES_ENTERED_NON_GOLD, v);
+            }
+        }
         TaskKind::Va => {
             put(names::EXACT_MATCH, correct);
+            // Paper K.3, Table 14 (its exact-match row is `exact_match` above).
+            for row in failure_modes::table14(members.iter().copied()) {
+                if let (Some(name), Some(rate)) = (row.metric, row.rate()) {
+                    put(name, rate);
+                }
+            }
             for (rate, of) in [
                 (
                     names::EXAMPLE_PATTERN_ERROR_RATE,

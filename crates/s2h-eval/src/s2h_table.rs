@@ -69,11 +69,16 @@ pub fn columns(task: TaskKind) -> &'static [(&'static str, &'static str)] {
     }
 }
 
-/// A metric as the table shows it: a percentage with one decimal, `-` when absent.
+/// A metric as the table shows it: a rate as a percentage with one decimal, a count (obstacles
+/// entered) with two decimals, `-` when absent.
 fn percent(row: &S2hRow, metric: &str) -> String {
-    row.metrics
-        .get(metric)
-        .map_or("-".into(), |v| format!("{:.1}", 100.0 * v))
+    row.metrics.get(metric).map_or("-".into(), |v| {
+        if crate::metrics::is_rate(metric) {
+            format!("{:.1}", 100.0 * v)
+        } else {
+            format!("{v:.2}")
+        }
+    })
 }
 
 /// A Markdown table under `title`: one line per row, `trained on / evaluated on`, the number of
@@ -174,5 +179,16 @@ mod tests {
         );
         assert_eq!(lines[1], "mix_plus,simple,image,40,0.5,,0.875,,,,");
         assert_eq!(lines[2], "text,hard,image,40,,,0.875,,,,");
+    }
+
+    /// Obstacles entered is a mean count, not a rate: shown as it is, not as a percentage.
+    #[test]
+    fn counts_are_not_shown_as_percentages() {
+        let mut r = row("mix_plus", Split::Hard, None);
+        r.metrics
+            .insert(names::VALID_PATH_ACCURACY.to_string(), 0.25);
+        r.metrics.insert(names::OBSTACLES_ENTERED.to_string(), 0.78);
+        let md = markdown("Grid", TaskKind::Grid, &[r]);
+        assert!(md.contains("| 25.0 | 0.78 |"), "{md}");
     }
 }

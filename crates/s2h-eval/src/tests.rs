@@ -137,15 +137,21 @@ fn gold_targets_score_full_marks_on_every_metric() {
         for name in display_order(g.task) {
             let value = g.metric(name);
             match name {
-                names::PARSE_FAILURE_RATE => assert_eq!(value, Some(0.0)),
-                names::FIRST_WRONG_INDEX_MEAN => assert_eq!(value, None, "no CoT is wrong"),
+                names::PARSE_FAILURE_RATE | names::FIRST_WRONG_BEFORE_12_SHARE_OF_ALL => {
+                    assert_eq!(value, Some(0.0), "{name}")
+                }
+                names::FIRST_WRONG_INDEX_MEAN | names::FIRST_WRONG_BEFORE_12_SHARE => {
+                    assert_eq!(value, None, "no CoT is wrong")
+                }
                 names::MEAN_OUTPUT_CHARS => assert!(value.is_some_and(|v| v > 100.0)),
                 _ => assert_eq!(value, Some(1.0), "{}: {name}", g.label()),
             }
         }
         let expected: BTreeSet<&str> = display_order(g.task)
             .into_iter()
-            .filter(|&n| n != names::FIRST_WRONG_INDEX_MEAN)
+            .filter(|&n| {
+                n != names::FIRST_WRONG_INDEX_MEAN && n != names::FIRST_WRONG_BEFORE_12_SHARE
+            })
             .collect();
         let got: BTreeSet<&str> = g.metrics.keys().map(String::as_str).collect();
         assert_eq!(got, expected, "{}", g.label());
@@ -265,6 +271,9 @@ fn one_wrong_cot_value_is_found_at_its_step() {
             (names::EXACT_MATCH_COT, 1.0 - 1.0 / N as f64),
             (names::STEP_VALUE_ACCURACY, 1.0 - 1.0 / l / N as f64),
             (names::FIRST_WRONG_INDEX_MEAN, k as f64),
+            // Step 2 comes before the 12th: the one wrong CoT errs early.
+            (names::FIRST_WRONG_BEFORE_12_SHARE, 1.0),
+            (names::FIRST_WRONG_BEFORE_12_SHARE_OF_ALL, 1.0 / N as f64),
         ],
     );
     assert_eq!(g.first_wrong_index_histogram, [(k, 1)].into());
@@ -301,6 +310,8 @@ fn the_max_of_two_drops_only_when_answer_and_cot_are_both_wrong() {
             (names::EXACT_MATCH_MAX, drop),
             ("sum_correct", drop),
             (names::FIRST_WRONG_INDEX_MEAN, 1.0),
+            (names::FIRST_WRONG_BEFORE_12_SHARE, 1.0),
+            (names::FIRST_WRONG_BEFORE_12_SHARE_OF_ALL, 1.0 / N as f64),
             (
                 names::STEP_VALUE_ACCURACY,
                 1.0 - 1.0 / inst.path.len() as f64 / N as f64,
@@ -333,12 +344,15 @@ fn swapped_cot_steps_cost_the_fields_that_differ() {
     text.swap(k, k + 1);
     let bad = score_ok(records, &with_output(records, i, text.join("\n")));
     let two = 1.0 - 2.0 / l / N as f64;
+    let early = if k + 1 < 12 { 1.0 } else { 0.0 };
     assert_changes(
         only_group(&base),
         only_group(&bad),
         &[
             (names::EXACT_MATCH_COT, 1.0 - 1.0 / N as f64),
             (names::FIRST_WRONG_INDEX_MEAN, (k + 1) as f64),
+            (names::FIRST_WRONG_BEFORE_12_SHARE, early),
+            (names::FIRST_WRONG_BEFORE_12_SHARE_OF_ALL, early / N as f64),
             (names::STEP_COL_ACCURACY, two),
             (names::STEP_COL_LABEL_ACCURACY, two),
             (names::STEP_VALUE_ACCURACY, two),
@@ -381,15 +395,24 @@ fn an_extra_off_path_step_lowers_cell_precision_only_among_cell_metrics() {
     let mut text = lines(&records[i]);
     text.insert(l, step_line(l + 1, inst, off, inst.table.value(off)));
     let bad = score_ok(records, &with_output(records, i, text.join("\n")));
+    // Precision is pooled (paper K.1): every path cell of the N outputs is listed right, and
+    // one cell more is listed.
+    let listed_right: usize = records
+        .iter()
+        .map(|r| table(r).path.iter().collect::<BTreeSet<_>>().len())
+        .sum();
+    let early = if l + 1 < 12 { 1.0 } else { 0.0 };
     assert_changes(
         only_group(&base),
         only_group(&bad),
         &[
             (names::EXACT_MATCH_COT, 1.0 - 1.0 / N as f64),
             (names::FIRST_WRONG_INDEX_MEAN, (l + 1) as f64),
+            (names::FIRST_WRONG_BEFORE_12_SHARE, early),
+            (names::FIRST_WRONG_BEFORE_12_SHARE_OF_ALL, early / N as f64),
             (
                 names::CELL_PRECISION,
-                1.0 - (1.0 - l as f64 / (l + 1) as f64) / N as f64,
+                listed_right as f64 / (listed_right + 1) as f64,
             ),
         ],
     );
@@ -602,6 +625,10 @@ fn grid_metrics_average_the_verdicts() {
         ("reaches_destination_ignoring_obstacles", 0.75),
         ("objects_collected", 0.5),
         (names::OBSTACLES_ENTERED, 1.0 / 3.0),
+        // The authors' average leaves out the gold move list: 1 obstacle over 2 outputs.
+        (names::OBSTACLES_ENTERED_NON_GOLD, 0.5),
+        // No output says where S and D are.
+        (names::SOURCE_DESTINATION_CORRECT, 0.0),
         (names::PARSE_FAILURE_RATE, 0.25),
         (names::MEAN_OUTPUT_CHARS, 3.0),
     ];
@@ -730,4 +757,106 @@ fn a_malformed_table_instance_is_an_error_not_a_panic() {
         t.table.values.pop();
     });
     assert!(err.contains("rows"), "{err}");
+}
+
+#[test]
+fn va_chain_of_thought_step_rates_reach_the_metrics() {
+    let records = generate(TaskKind::Va, Split::Hard, 3);
+    let base = score_ok(&records, &gold(&records));
+    let g = base
+        .metrics
+        .group(TaskKind::Va, Some(Split::Hard))
+        .expect("va/hard");
+    for name in failure_modes::va_step_metrics() {
+        if let Some(v) = g.metric(name) {
+            assert_eq!(v, 0.0, "{name}");
+        }
+    }
+    for name in [
+        names::COT_EXAMPLES_TYPE_VALUES_ERROR_RATE,
+        names::COT_EXAMPLES_COLOR_VALUES_ERROR_RATE,
+        names::COT_EXAMPLES_PATTERN_ERROR_RATE,
+        names::COT_EXAMPLES_DISTINCT_DOMAINS_ERROR_RATE,
+        names::COT_EXAMPLES_RELATION_ERROR_RATE,
+        names::COT_OPTIONS_DOMAIN_ERROR_RATE,
+        names::COT_OPTIONS_VALUES_ERROR_RATE,
+        names::COT_OPTIONS_RELATION_ERROR_RATE,
+        names::COT_OPTIONS_SOLUTION_ERROR_RATE,
+        names::COT_ERROR_RATE,
+    ] {
+        assert_eq!(g.metric(name), Some(0.0), "{name}");
+    }
+
+    // Record 0 reads the first panel of example 1 with a color no panel has. Both panel kinds
+    // have a color attribute, so each output has 2 example color lines: 1 wrong of 6.
+    let mut text = lines(&records[0]);
+    let at = text
+        .iter()
+        .position(|l| l.starts_with("line_color:") || l.starts_with("shape_color:"))
+        .expect("a color line");
+    let (name, rest) = text[at].split_once(": ").expect("line");
+    let (_, rest) = rest.split_once('}').expect("set");
+    text[at] = format!("{name}: {{7}}{rest}");
+    let bad = score_ok(&records, &with_output(&records, 0, text.join("\n")));
+    let g_bad = bad
+        .metrics
+        .group(TaskKind::Va, Some(Split::Hard))
+        .expect("va/hard");
+    assert_changes(
+        g,
+        g_bad,
+        &[
+            (names::COT_EXAMPLES_COLOR_VALUES_ERROR_RATE, 1.0 / 6.0),
+            (names::COT_ERROR_RATE, 1.0 / 3.0),
+        ],
+    );
+    let rows = table14(&bad.results);
+    let color = rows
+        .iter()
+        .find(|r| r.metric == Some(names::COT_EXAMPLES_COLOR_VALUES_ERROR_RATE))
+        .expect("row");
+    assert_eq!((color.wrong, color.of), (1, 6));
+}
+
+#[test]
+fn grid_and_va_failure_scores_round_trip_through_the_results_file() {
+    let mut records = generate(TaskKind::Grid, Split::Simple, 2);
+    records.extend(generate(TaskKind::Va, Split::Simple, 2));
+    let mut predictions = gold(&records);
+    predictions[1].output = "S is at (1, 1), D is at (1, 2).\nAnswer: up".to_string();
+    let scored = score_ok(&records, &predictions);
+    let g = scored
+        .metrics
+        .group(TaskKind::Grid, None)
+        .expect("grid group");
+    // The gold output names S and D; the other names at most one of them right (S and D never
+    // share a cell) and goes astray from the gold moves.
+    assert_eq!(g.metric(names::SOURCE_DESTINATION_CORRECT), Some(0.5));
+    assert!(scored.results[0].grid_cot.is_some_and(|c| c.answer_is_gold));
+    assert!(
+        scored.results[1]
+            .grid_cot
+            .is_some_and(|c| !c.answer_is_gold)
+    );
+    assert!(scored.results[2].va_cot.is_some_and(|c| c.cot_correct));
+    assert_eq!(
+        g.metric(names::OBSTACLES_ENTERED_NON_GOLD),
+        scored.results[1]
+            .verdict
+            .as_ref()
+            .and_then(|v| v.metric(names::OBSTACLES_ENTERED))
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = scored
+        .write(&dir.path().join("metrics.json"))
+        .expect("written");
+    let back = read_example_results(&files.per_example).expect("results");
+    assert_eq!(back, scored.results);
+    // The figures' numbers come out the same from the file as from memory.
+    assert_eq!(
+        grid_failure_modes(&back),
+        grid_failure_modes(&scored.results)
+    );
+    assert_eq!(table14(&back), table14(&scored.results));
+    assert_eq!(aggregate(&back), scored.metrics);
 }

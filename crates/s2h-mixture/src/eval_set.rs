@@ -33,6 +33,10 @@ pub struct EvalSetSpec {
     pub count: u64,
     /// Base seed, below 2^63; instances use `seed | 2^63`.
     pub seed: u64,
+    /// Image records with the conversion step (Image-via-Text supervision): what the loss
+    /// decomposition of the paper's Eqs 4 and 5 measures. Image modality only.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub via_text: bool,
 }
 
 impl EvalSetSpec {
@@ -43,6 +47,7 @@ impl EvalSetSpec {
             modality,
             count,
             seed: 0,
+            via_text: false,
         }
     }
 
@@ -66,6 +71,12 @@ impl EvalSetSpec {
                 self.count
             )));
         }
+        if self.via_text && self.modality != Modality::Image {
+            return Err(MixtureError::InvalidRequest(
+                "an Image-via-Text evaluation set has image records; its modality must be image"
+                    .to_string(),
+            ));
+        }
         if is_eval_seed(self.seed) {
             return Err(MixtureError::InvalidRequest(format!(
                 "evaluation base seed {} must be below 2^63 (the top bit is added for it)",
@@ -84,6 +95,7 @@ impl EvalSetSpec {
     pub fn supervision(&self) -> Supervision {
         match self.modality {
             Modality::Text => Supervision::Text,
+            Modality::Image if self.via_text => Supervision::ImageViaText,
             Modality::Image => Supervision::Image,
         }
     }

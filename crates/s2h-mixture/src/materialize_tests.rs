@@ -205,6 +205,58 @@ fn cot_can_be_removed_or_truncated_and_segments_follow() {
     }
 }
 
+/// The loss decomposition (Eqs 4, 5) measures Image-via-Text records of held-out instances: the
+/// same instances as the image set, with the conversion segments.
+#[test]
+fn image_via_text_eval_sets_share_the_image_sets_instances() {
+    let image = EvalSetSpec::new(TaskKind::Ctr, Split::Simple, Modality::Image, 2);
+    let via = EvalSetSpec {
+        via_text: true,
+        ..image.clone()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_eval_set(
+        &image,
+        &small_render(),
+        a.path(),
+        &WriteOptions::default(),
+        &|| {},
+    )
+    .unwrap();
+    write_eval_set(
+        &via,
+        &small_render(),
+        b.path(),
+        &WriteOptions::default(),
+        &|| {},
+    )
+    .unwrap();
+    let (image_records, via_records) = (
+        read_records(a.path()).unwrap(),
+        read_records(b.path()).unwrap(),
+    );
+    for (i, v) in image_records.iter().zip(&via_records) {
+        assert_eq!((v.seed, v.index), (i.seed, i.index));
+        assert_eq!(v.supervision, Supervision::ImageViaText);
+        assert!(
+            v.segments
+                .iter()
+                .any(|s| s.kind == SegmentKind::ConvertedText)
+        );
+        assert!(
+            !i.segments
+                .iter()
+                .any(|s| s.kind == SegmentKind::ConvertedText)
+        );
+    }
+    let text = EvalSetSpec {
+        via_text: true,
+        ..EvalSetSpec::new(TaskKind::Ctr, Split::Simple, Modality::Text, 2)
+    };
+    let err = text.validate().unwrap_err().to_string();
+    assert!(err.contains("modality must be image"), "{err}");
+}
+
 #[test]
 fn eval_sets_use_the_top_half_of_the_seed_space() {
     let spec = EvalSetSpec {

@@ -19,6 +19,9 @@
 //! task = "tr"
 //! budget = 30000
 //! ```
+//!
+//! A phase with `continues = true` goes on with the previous phase's optimizer and schedule
+//! (the paper's "Mix → Mix+", Fig 8) instead of starting afresh.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,6 +50,15 @@ pub enum Component {
 
 impl Component {
     pub const ALL: [Component; 3] = [Component::Vision, Component::Projector, Component::Lm];
+
+    /// The name plans write (`vision`, `projector`, `lm`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Vision => "vision",
+            Component::Projector => "projector",
+            Component::Lm => "lm",
+        }
+    }
 }
 
 /// A training plan: phases run in order.
@@ -93,6 +105,13 @@ pub struct Phase {
     /// everything otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train: Option<Vec<Component>>,
+    /// Continue the previous phase's training on this phase's data: the trainer keeps its
+    /// optimizer state (AdamW moments and step counts), and the chained phases share one
+    /// warmup-cosine schedule over their combined updates (paper Fig 8, "Mix → Mix+": "We
+    /// preserved the optimizer states and learning rate schedule"). Its `lr` is the previous
+    /// phase's and it trains the same components.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub continues: bool,
     /// Supervision of hard records (default text; `image` is paper G.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hard_supervision: Option<Supervision>,
@@ -153,6 +172,7 @@ impl Phase {
             seed: None,
             lr: None,
             train: None,
+            continues: false,
             hard_supervision: None,
             hard_repeat: None,
             cot: CotMode::Full,
@@ -278,6 +298,15 @@ impl Plan {
                     phase.supervision
                 ))
             })?;
+            if phase.continues {
+                self.check_continuation(i).map_err(|reason| {
+                    invalid(format!(
+                        "phase {} (`{}`): {reason}",
+                        i + 1,
+                        phase.supervision
+                    ))
+                })?;
+            }
             if self.phases[..i].iter().any(|p| p.label() == phase.label()) {
                 return Err(invalid(format!(
                     "phase {} is named `{}` like an earlier one; give it another `name`",
@@ -285,6 +314,55 @@ impl Plan {
                     phase.label()
                 )));
             }
+        }
+        Ok(())
+    }
+
+    /// The learning rate phase `i` (0-based) trains at: its own `lr`, or for a phase that
+    /// `continues` without one, that of the phase it continues; `None`: the trainer's default.
+    pub fn phase_lr(&self, i: usize) -> Option<f64> {
+        let phase = self.phases.get(i)?;
+        match phase.lr {
+            Some(lr) => Some(lr),
+            None if phase.continues && i > 0 => self.phase_lr(i - 1),
+            None => None,
+        }
+    }
+
+    /// Why phase `i`, which `continues`, cannot: it is the first phase, or its learning rate
+    /// or trainable components differ from the phase it continues (that phase's optimizer
+    /// state and schedule carry over, so both must be the same).
+    fn check_continuation(&self, i: usize) -> std::result::Result<(), String> {
+        if i == 0 {
+            return Err(
+                "`continues = true` on the first phase: there is no phase before it to continue"
+                    .to_string(),
+            );
+        }
+        let (phase, previous) = (&self.phases[i], &self.phases[i - 1]);
+        let previous_lr = self.phase_lr(i - 1);
+        if let Some(lr) = phase.lr
+            && previous_lr != Some(lr)
+        {
+            return Err(format!(
+                "`lr = {lr}` differs from the learning rate of the phase it continues ({}); a \
+                 continuing phase keeps that phase's schedule, so leave `lr` out",
+                previous_lr.map_or("the trainer's default".to_string(), |l| l.to_string())
+            ));
+        }
+        let (now, before) = (phase.trainable(), previous.trainable());
+        let same = now.iter().all(|c| before.contains(c)) && before.iter().all(|c| now.contains(c));
+        if !same {
+            let names = |list: &[Component]| {
+                let names: Vec<&str> = list.iter().map(|c| c.name()).collect();
+                format!("[{}]", names.join(", "))
+            };
+            return Err(format!(
+                "it trains {} but the phase it continues trains {}; a continuing phase keeps \
+                 that phase's optimizer, so it must train the same components (set `train`)",
+                names(&now),
+                names(&before)
+            ));
         }
         Ok(())
     }

@@ -194,3 +194,96 @@ fn font_scales_the_layouts_cannot_hold_are_refused() {
         assert!(Plan::from_toml_str(&text).is_ok(), "{scale}");
     }
 }
+
+const MIX_THEN_MIX_PLUS: &str = "[[phase]]\nsupervision = \"mix\"\ntask = \"tr\"\nbudget = 30\nlr = 2e-5\n\
+     [[phase]]\nsupervision = \"mix_plus\"\ntask = \"tr\"\nbudget = 30\ncontinues = true\n";
+
+#[test]
+fn a_continuing_phase_inherits_the_learning_rate_and_round_trips() {
+    let plan = Plan::from_toml_str(MIX_THEN_MIX_PLUS).unwrap();
+    assert!(!plan.phases[0].continues && plan.phases[1].continues);
+    assert_eq!(plan.phase_lr(0), Some(2e-5));
+    assert_eq!(plan.phase_lr(1), Some(2e-5));
+    // A third phase chained on: still the first phase's rate; an unchained one has its own.
+    let mut chained = plan.clone();
+    let mut third = Phase::new(MixtureKind::Text, TaskKind::Tr, 10);
+    third.continues = true;
+    chained.phases.push(third);
+    chained.validate().unwrap();
+    assert_eq!(chained.phase_lr(2), Some(2e-5));
+    chained.phases[2].continues = false;
+    assert_eq!(chained.phase_lr(2), None);
+    assert_eq!(chained.phase_lr(9), None);
+    let text = plan.to_toml_string().unwrap();
+    assert!(text.contains("continues = true"), "{text}");
+    assert_eq!(Plan::from_toml_str(&text).unwrap(), plan);
+    // A plan without the field writes none (existing plan files and manifests are unchanged).
+    let text = Plan::from_toml_str(EXAMPLE)
+        .unwrap()
+        .to_toml_string()
+        .unwrap();
+    assert!(!text.contains("continues"), "{text}");
+}
+
+#[test]
+fn continuing_phases_that_cannot_continue_are_refused() {
+    let phase = |body: &str| format!("[[phase]]\n{body}\n");
+    let cases: &[(String, &[&str])] = &[
+        (
+            phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 30\ncontinues = true"),
+            &["phase 1 (`mix`)", "first phase", "continue"],
+        ),
+        (
+            format!(
+                "{}{}",
+                phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 30\nlr = 2e-5"),
+                phase(
+                    "supervision = \"mix_plus\"\ntask = \"tr\"\nbudget = 30\nlr = 1e-5\ncontinues = true"
+                )
+            ),
+            &[
+                "phase 2 (`mix_plus`)",
+                "lr = 0.00001",
+                "0.00002",
+                "leave `lr` out",
+            ],
+        ),
+        (
+            format!(
+                "{}{}",
+                phase("supervision = \"mix\"\ntask = \"tr\"\nbudget = 30"),
+                phase(
+                    "supervision = \"mix_plus\"\ntask = \"tr\"\nbudget = 30\nlr = 1e-5\ncontinues = true"
+                )
+            ),
+            &["phase 2 (`mix_plus`)", "trainer's default"],
+        ),
+        (
+            format!(
+                "{}{}",
+                phase("supervision = \"text_warmup\"\ntask = \"tr\"\nbudget = 30"),
+                phase("supervision = \"mix_plus\"\ntask = \"tr\"\nbudget = 30\ncontinues = true")
+            ),
+            &[
+                "phase 2 (`mix_plus`)",
+                "trains [vision, projector, lm]",
+                "continues trains [lm]",
+            ],
+        ),
+    ];
+    for (text, needles) in cases {
+        let err = Plan::from_toml_str(text).unwrap_err().to_string();
+        for needle in *needles {
+            assert!(
+                err.contains(needle),
+                "error `{err}` lacks `{needle}` for:\n{text}"
+            );
+        }
+    }
+    // The same components in another order, and the same rate written out, are fine.
+    let text = "[[phase]]\nsupervision = \"mix\"\ntask = \"tr\"\nbudget = 30\nlr = 2e-5\n\
+                train = [\"lm\", \"vision\", \"projector\"]\n\
+                [[phase]]\nsupervision = \"mix_plus\"\ntask = \"tr\"\nbudget = 30\nlr = 2e-5\n\
+                continues = true\n";
+    Plan::from_toml_str(text).unwrap();
+}

@@ -3,6 +3,10 @@
 //! parameters again) and `state.json`. Each is written into `.tmp-step-…` and renamed into place
 //! when complete, so a run killed at any moment leaves only complete checkpoints under their
 //! final names; leftover temporary directories are removed on resume.
+//!
+//! Pruning keeps the newest checkpoints (`keep_checkpoints`) and, for good, those of the
+//! `keep_steps` ([`Retention`]); a kept checkpoint holds a `kept` file, so a later session with
+//! other `keep_steps` spares it too.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,6 +19,7 @@ use s2h_vlm::burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use s2h_vlm::burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use crate::config::KeepSteps;
 use crate::step::Optim;
 use crate::{Result, TrainError};
 
@@ -24,6 +29,33 @@ pub const CHECKPOINTS_DIR: &str = "checkpoints";
 pub const STATE_FILE: &str = "state.json";
 pub const MODEL_RECORD: &str = "model";
 pub const OPTIMIZER_RECORD: &str = "optimizer";
+/// Marks a checkpoint kept for good (written before the state file): pruning never removes it.
+pub const KEPT_FILE: &str = "kept";
+
+/// Which checkpoints a save leaves on disk: for good those of `keep_steps` and those marked kept
+/// earlier, and of the others the newest `newest` (the one just written always stays).
+/// `keep.into()` of a plain number keeps the newest that many.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention<'a> {
+    pub newest: usize,
+    pub keep_steps: Option<&'a KeepSteps>,
+}
+
+impl From<usize> for Retention<'_> {
+    fn from(newest: usize) -> Self {
+        Retention {
+            newest,
+            keep_steps: None,
+        }
+    }
+}
+
+impl Retention<'_> {
+    /// Whether the checkpoint of `step` is kept for good.
+    pub fn keeps(&self, step: u64) -> bool {
+        self.keep_steps.is_some_and(|k| k.contains(step))
+    }
+}
 
 /// Where a run stands: everything besides the weights and optimizer moments that is needed to
 /// continue exactly.
@@ -33,7 +65,9 @@ pub struct TrainState {
     pub global_step: u64,
     /// Current phase (0-based); equals the number of phases when the run is finished.
     pub phase: usize,
-    /// Updates done in the current phase: the scheduler position.
+    /// Updates done in the current phase: the data position, and the scheduler position but for
+    /// a phase that `continues` the one before it (its schedule position adds the updates of
+    /// the phases it continues; see `schedule::phase_schedules`).
     pub phase_step: u64,
     /// Data position of the next update: epoch and batch index within it. The batch order of
     /// an epoch is a pure function of (`data_seed`, phase, epoch), so this is all the data
@@ -45,6 +79,10 @@ pub struct TrainState {
     pub data_seed: u64,
     /// Real tokens seen and training wall time so far (for throughput across sessions).
     pub tokens_seen: u64,
+    /// Training records seen (the x-axis unit of analyses across training); `None` in
+    /// checkpoints written before it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples_seen: Option<u64>,
     pub wall_time_s: f64,
     /// SHA-256 of each record file of the checkpoint, checked before it is used: a truncated or
     /// damaged checkpoint is passed over for the one before it.
@@ -145,9 +183,21 @@ pub fn begin(run: &Path, step: u64) -> Result<PathBuf> {
     Ok(tmp)
 }
 
-/// Write the state file last, move the directory into place and drop older checkpoints beyond
-/// `keep`.
-pub fn finish(run: &Path, tmp: &Path, state: &TrainState, keep: usize) -> Result<PathBuf> {
+/// Write the state file last (after the `kept` mark of a kept step), move the directory into
+/// place and drop older checkpoints as `keep` says ([`Retention`]).
+pub fn finish<'k>(
+    run: &Path,
+    tmp: &Path,
+    state: &TrainState,
+    keep: impl Into<Retention<'k>>,
+) -> Result<PathBuf> {
+    let keep = keep.into();
+    if keep.keeps(state.global_step) {
+        write_synced(
+            &tmp.join(KEPT_FILE),
+            b"kept for good (keep_steps): pruning never removes this checkpoint\n",
+        )?;
+    }
     let state_path = tmp.join(STATE_FILE);
     let json = serde_json::to_string_pretty(state).map_err(|e| TrainError::Checkpoint {
         path: state_path.clone(),
@@ -160,8 +210,10 @@ pub fn finish(run: &Path, tmp: &Path, state: &TrainState, keep: usize) -> Result
         fs::remove_dir_all(&final_path).map_err(|e| TrainError::io(&final_path, e))?;
     }
     fs::rename(tmp, &final_path).map_err(|e| TrainError::io(&final_path, e))?;
-    // Older checkpoints go only after the new one is in place.
-    let mut steps: Vec<u64> = fs::read_dir(&dir)
+    // Older checkpoints go only after the new one is in place. The one just written always
+    // stays (after a resume that passed over a damaged newer checkpoint it is not the highest
+    // step, and it must not be pruned as an old one).
+    let mut others: Vec<u64> = fs::read_dir(&dir)
         .map_err(|e| TrainError::io(&dir, e))?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -170,25 +222,37 @@ pub fn finish(run: &Path, tmp: &Path, state: &TrainState, keep: usize) -> Result
                 .strip_prefix("step-")
                 .and_then(|s| s.parse().ok())
         })
+        .filter(|&step| {
+            step != state.global_step
+                && !keep.keeps(step)
+                && !dir.join(step_name(step)).join(KEPT_FILE).is_file()
+        })
         .collect();
-    steps.sort_unstable();
-    let excess = steps.len().saturating_sub(keep);
-    for step in &steps[..excess] {
+    others.sort_unstable();
+    // The new checkpoint is one of the newest `keep.newest` unless it is kept for good.
+    let budget = if keep.keeps(state.global_step) {
+        keep.newest
+    } else {
+        keep.newest.saturating_sub(1)
+    };
+    let excess = others.len().saturating_sub(budget);
+    for step in &others[..excess] {
         let old = dir.join(step_name(*step));
         fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
     }
     Ok(final_path)
 }
 
-/// Write the checkpoint of `state`: the model, the optimizer (`None` at a phase boundary, where
-/// the next phase starts a fresh one) and the state file last, then move it into place and drop
-/// checkpoints beyond the newest `keep`. `fail_at` injects a failure half-way (tests only).
-pub fn save<B: AutodiffBackend>(
+/// Write the checkpoint of `state`: the model, the optimizer (`None` at a phase boundary where
+/// the next phase starts a fresh one; a boundary into a phase that `continues` keeps it) and
+/// the state file last, then move it into place and prune as `keep` says ([`Retention`]).
+/// `fail_at` injects a failure half-way (tests only).
+pub fn save<'k, B: AutodiffBackend>(
     run: &Path,
     model: &Vlm<B>,
     optim: Option<&Optim<B>>,
     state: &TrainState,
-    keep: usize,
+    keep: impl Into<Retention<'k>>,
     fail_at: Option<u64>,
 ) -> Result<PathBuf> {
     let tmp = begin(run, state.global_step)?;

@@ -33,6 +33,56 @@ pub enum Duration {
     Epochs(u64),
 }
 
+/// Checkpoints kept for good, besides the newest `keep_checkpoints` — what an analysis across
+/// training reads. JSON `{"every": 100}` (global steps 100, 200, …) or `{"steps": [100, 250]}`.
+/// Steps are global update counts (1-based, over all phases), as in the checkpoint names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeepSteps {
+    /// Every this many updates.
+    Every(u64),
+    /// These updates.
+    Steps(Vec<u64>),
+}
+
+impl KeepSteps {
+    /// Whether the checkpoint of global step `step` is kept for good.
+    pub fn contains(&self, step: u64) -> bool {
+        match self {
+            KeepSteps::Every(n) => *n > 0 && step > 0 && step.is_multiple_of(*n),
+            KeepSteps::Steps(steps) => steps.contains(&step),
+        }
+    }
+
+    /// Check the numbers on their own.
+    fn validate(&self) -> std::result::Result<(), String> {
+        match self {
+            KeepSteps::Every(0) => Err("keep_steps `every` must be at least 1 update".into()),
+            KeepSteps::Steps(steps) if steps.is_empty() => {
+                Err("keep_steps lists no step; leave it out to keep none".into())
+            }
+            KeepSteps::Steps(steps) if steps.contains(&0) => Err(
+                "keep_steps lists step 0; steps count updates from 1 (checkpoint step-N is \
+                 after N updates)"
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Check the listed steps against the `total` updates of the run.
+    pub(crate) fn check_total(&self, total: u64) -> Result<()> {
+        if let KeepSteps::Steps(steps) = self
+            && let Some(beyond) = steps.iter().copied().filter(|s| *s > total).max()
+        {
+            return Err(TrainError::Config(format!(
+                "keep_steps lists step {beyond}, but the run has {total} updates in all"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Everything a run needs. `Default` is a tiny-model run of one epoch; see [`TrainConfig::preset`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -72,8 +122,13 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Checkpoint every this many updates (and always at the end of each phase); 0: only then.
     pub save_every: u64,
-    /// Complete checkpoints kept on disk (the newest ones).
+    /// Complete checkpoints kept on disk (the newest ones, besides those of `keep_steps`).
     pub keep_checkpoints: usize,
+    /// Checkpoints written at these steps (whatever `save_every` says) and kept for good: never
+    /// removed by the `keep_checkpoints` pruning, also not by a later session with other
+    /// `keep_steps`. Not part of what the run computes, so `resume` may change it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_steps: Option<KeepSteps>,
     /// Write a metrics line every this many updates.
     pub log_every: u64,
     /// Records per length-sorting window, in global batches (0: no bucketing).
@@ -118,6 +173,7 @@ impl Default for TrainConfig {
             seed: 0,
             save_every: 500,
             keep_checkpoints: 2,
+            keep_steps: None,
             log_every: 10,
             bucket_batches: 16,
             check_eval_overlap: true,
@@ -208,6 +264,9 @@ impl TrainConfig {
         if self.keep_checkpoints == 0 {
             return bad("keep at least one checkpoint".into());
         }
+        if let Some(keep) = &self.keep_steps {
+            keep.validate().map_err(TrainError::Config)?;
+        }
         if let TokenizerKind::Bpe { vocab_size } = self.tokenizer
             && vocab_size < 300
         {
@@ -222,9 +281,11 @@ impl TrainConfig {
     }
 
     /// The fields that must agree between a run and its resumption (everything but the
-    /// session controls).
+    /// session controls and which checkpoints are kept for good, which change nothing the run
+    /// computes).
     pub(crate) fn run_identity(&self) -> TrainConfig {
         TrainConfig {
+            keep_steps: None,
             resume: false,
             progress: false,
             stop_after: None,

@@ -20,8 +20,12 @@ use crate::{Result, TrainError};
 pub struct PhaseSpec {
     pub label: String,
     pub data_dir: PathBuf,
+    /// Peak learning rate (for a phase that `continues`, that of the phase it continues).
     pub lr: f64,
     pub trainable: Vec<Component>,
+    /// Whether the phase continues the one before it: it keeps that phase's optimizer state and
+    /// its schedule runs on from it (see `schedule::phase_schedules`).
+    pub continues: bool,
 }
 
 /// A phase's records, tokenized, with their images once loaded.

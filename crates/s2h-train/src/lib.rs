@@ -36,7 +36,7 @@ mod start;
 pub mod step;
 mod trainer;
 
-pub use config::{DataSource, Duration, TrainConfig};
+pub use config::{DataSource, Duration, KeepSteps, TrainConfig};
 pub use corpus::build_tokenizer;
 pub use error::{Result, TrainError};
 pub use processor::{ALL_TARGETS, EncodedRecord, Processor};

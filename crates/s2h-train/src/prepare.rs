@@ -37,6 +37,18 @@ pub(crate) fn prepare(config: &TrainConfig, run: &Path) -> Result<Prepared> {
         .iter()
         .map(|p| read_phase(&p.data_dir))
         .collect::<Result<_>>()?;
+    // Updates of each phase; known before any tokenizer is built, so a `keep_steps` beyond the
+    // run fails fast.
+    let steps: Vec<u64> = records
+        .iter()
+        .map(|r| match config.duration {
+            Duration::Steps(n) => n,
+            Duration::Epochs(e) => e * batches_per_epoch(r.len(), config.batch_size),
+        })
+        .collect();
+    if let Some(keep) = &config.keep_steps {
+        keep.check_total(steps.iter().sum())?;
+    }
     let (tokenizer, model_config) = match &config.init_from {
         Some(dir) => {
             let model_config = s2h_vlm::load_config(dir)?;
@@ -68,13 +80,6 @@ pub(crate) fn prepare(config: &TrainConfig, run: &Path) -> Result<Prepared> {
     let mut tasks: Vec<TaskKind> = records.iter().flatten().map(|r| r.task).collect();
     tasks.sort_unstable();
     tasks.dedup();
-    let steps = data
-        .iter()
-        .map(|d| match config.duration {
-            Duration::Steps(n) => n,
-            Duration::Epochs(e) => e * batches_per_epoch(d.records.len(), config.batch_size),
-        })
-        .collect();
     Ok(Prepared {
         phases,
         tasks,
@@ -246,6 +251,7 @@ fn resolve_phases(config: &TrainConfig, run: &Path) -> Result<Vec<PhaseSpec>> {
                     .trainable
                     .clone()
                     .unwrap_or_else(|| Component::ALL.to_vec()),
+                continues: false,
             }])
         }
         DataSource::Plan { plan } => {
@@ -263,11 +269,14 @@ fn resolve_phases(config: &TrainConfig, run: &Path) -> Result<Vec<PhaseSpec>> {
                 .phases
                 .iter()
                 .zip(written)
-                .map(|(phase, (dir, _))| PhaseSpec {
+                .enumerate()
+                .map(|(i, (phase, (dir, _)))| PhaseSpec {
                     label: phase.label(),
                     data_dir: dir,
-                    lr: phase.lr.unwrap_or(config.lr),
+                    // A continuing phase without `lr` trains at the rate of the one it continues.
+                    lr: plan.phase_lr(i).unwrap_or(config.lr),
                     trainable: phase.trainable(),
+                    continues: i > 0 && phase.continues,
                 })
                 .collect())
         }

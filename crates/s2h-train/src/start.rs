@@ -1,5 +1,6 @@
 //! Where training starts: a fresh run (the seeded initial weights or `init_from`) or a resumed
-//! one (the newest intact checkpoint that loads, its optimizer when it was saved mid-phase).
+//! one (the newest intact checkpoint that loads, its optimizer when it was saved mid-phase or at
+//! the boundary into a phase that continues the one before it).
 
 use s2h_vlm::Vlm;
 use s2h_vlm::burn::optim::AdamWConfig;
@@ -25,7 +26,8 @@ pub(crate) fn fresh_optimizer<B: AutodiffBackend>(config: &TrainConfig) -> Optim
 pub(crate) struct Start<B: AutodiffBackend> {
     pub model: Vlm<B>,
     pub state: TrainState,
-    /// The optimizer of a run resumed mid-phase (a phase boundary starts a fresh one).
+    /// The optimizer of a run resumed mid-phase or at the boundary into a continuing phase
+    /// (another phase boundary starts a fresh one).
     pub optim: Option<Optim<B>>,
     /// The update of the newest checkpoint on disk.
     pub last_checkpoint: Option<u64>,
@@ -84,6 +86,7 @@ pub(crate) fn start<B: AutodiffBackend>(
         batch_index: 0,
         data_seed: config.seed,
         tokens_seen: 0,
+        examples_seen: Some(0),
         wall_time_s: 0.0,
         checksums: Default::default(),
     };
@@ -95,7 +98,8 @@ pub(crate) fn start<B: AutodiffBackend>(
     })
 }
 
-/// The model (and, mid-phase, the optimizer) of checkpoint `dir`.
+/// The model (and, mid-phase or entering a continuing phase, the optimizer) of checkpoint
+/// `dir`.
 fn resume_from<B: AutodiffBackend>(
     config: &TrainConfig,
     prepared: &Prepared,
@@ -106,7 +110,11 @@ fn resume_from<B: AutodiffBackend>(
     // The drawn weights are replaced by the checkpoint's.
     let model = prepared.model_config.init::<B>(device)?;
     let model = checkpoint::load_model(dir, model, device)?;
-    let optim = if state.phase < prepared.phases.len() && state.phase_step > 0 {
+    let needs_optimizer = prepared
+        .phases
+        .get(state.phase)
+        .is_some_and(|phase| state.phase_step > 0 || phase.continues);
+    let optim = if needs_optimizer {
         Some(checkpoint::load_optimizer(
             dir,
             fresh_optimizer(config),

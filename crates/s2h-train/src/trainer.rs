@@ -1,7 +1,9 @@
 //! The training loop (SPEC §12): phases of a plan in order, each a fresh AdamW (no weight
-//! decay) and a fresh warmup-cosine schedule on the previous phase's weights; masked LM loss
-//! over the selected target tokens of each global batch, accumulated over micro-batches;
-//! frozen components get no gradient and no optimizer state; checkpoints every K updates.
+//! decay) and a fresh warmup-cosine schedule on the previous phase's weights — but a phase that
+//! `continues` keeps the previous phase's AdamW and runs on along its schedule (paper Fig 8,
+//! "Mix → Mix+"); masked LM loss over the selected target tokens of each global batch,
+//! accumulated over micro-batches; frozen components get no gradient and no optimizer state;
+//! checkpoints every K updates and at the `keep_steps`.
 
 use std::time::Instant;
 
@@ -12,12 +14,12 @@ use s2h_vlm::burn::module::AutodiffModule;
 use s2h_vlm::burn::prelude::*;
 use s2h_vlm::burn::tensor::backend::AutodiffBackend;
 
-use crate::checkpoint::{self, TrainState};
+use crate::checkpoint::{self, Retention, TrainState};
 use crate::config::TrainConfig;
 use crate::data::{PhaseData, PhaseSpec, batches_per_epoch, epoch_batches};
 use crate::prepare::{Prepared, prepare};
 use crate::run_dir::{self, LOG_FILE, Log, LogLine, TrainSummary};
-use crate::schedule::{learning_rate, warmup_steps};
+use crate::schedule::{PhaseSchedule, phase_schedules};
 use crate::start::{Start, fresh_optimizer, start};
 use crate::step::{Optim, UpdateOptions, accumulate_gradients, update};
 use crate::{Result, TrainError};
@@ -69,6 +71,8 @@ pub(crate) fn train_with_bar<B: AutodiffBackend>(
         processor,
     } = prepared;
 
+    let continues: Vec<bool> = phases.iter().map(|p| p.continues).collect();
+    let schedules = phase_schedules(&steps, &continues);
     while state.phase < phases.len() {
         let p = state.phase;
         data[p].load_images(&processor, &phases[p].data_dir)?;
@@ -78,13 +82,17 @@ pub(crate) fn train_with_bar<B: AutodiffBackend>(
             phases.len(),
             phases[p].label
         ));
-        // Each phase starts a fresh optimizer, but for the one resumed mid-phase.
+        // Each phase starts a fresh optimizer, but for the one resumed mid-phase or continuing
+        // the phase before it.
         let mut phase_optim = optim.take().unwrap_or_else(|| fresh_optimizer(config));
+        let next_continues = continues.get(p + 1).copied().unwrap_or(false);
         let phase = PhaseRun {
             config,
             spec: &phases[p],
             data: &data[p],
             total: steps[p],
+            schedule: schedules[p],
+            next_continues,
             image_size: model_config.image_size(),
         };
         let stopped;
@@ -99,6 +107,10 @@ pub(crate) fn train_with_bar<B: AutodiffBackend>(
         )?;
         if stopped {
             break;
+        }
+        // The next phase continues with this optimizer (moments and step counts).
+        if next_continues {
+            optim = Some(phase_optim);
         }
     }
     bar.finish_and_clear();
@@ -139,6 +151,10 @@ struct PhaseRun<'a> {
     data: &'a PhaseData,
     /// Updates of the phase.
     total: u64,
+    /// Where the phase's updates sit in their (possibly chained) schedule.
+    schedule: PhaseSchedule,
+    /// Whether the next phase continues this one (its boundary checkpoint keeps the optimizer).
+    next_continues: bool,
     image_size: usize,
 }
 
@@ -159,7 +175,6 @@ impl PhaseRun<'_> {
         let config = self.config;
         let lengths = self.data.lengths();
         let bpe = batches_per_epoch(self.data.records.len(), config.batch_size);
-        let warmup = warmup_steps(self.total, config.warmup_ratio);
         let frozen: Vec<Component> = Component::ALL
             .into_iter()
             .filter(|c| !self.spec.trainable.contains(c))
@@ -190,7 +205,9 @@ impl PhaseRun<'_> {
                 Some((_, batches)) => &batches[bi as usize],
                 None => &[],
             };
-            let lr = learning_rate(s, self.total, self.spec.lr, warmup);
+            let lr = self
+                .schedule
+                .learning_rate(s, self.spec.lr, config.warmup_ratio);
             let log_now =
                 (state.global_step + 1).is_multiple_of(config.log_every) || s + 1 == self.total;
             let chunks: Vec<&[usize]> = rows.chunks(micro).collect();
@@ -226,6 +243,7 @@ impl PhaseRun<'_> {
             state.phase_step += 1;
             state.global_step += 1;
             state.tokens_seen += out.tokens as u64;
+            state.examples_seen = state.examples_seen.map(|n| n + rows.len() as u64);
             tokens_since_log += out.tokens as u64;
             state.epoch = state.phase_step / bpe;
             state.batch_index = state.phase_step % bpe;
@@ -255,22 +273,27 @@ impl PhaseRun<'_> {
             let stop_now = config.stop_after.is_some_and(|n| state.global_step >= n);
             let periodic =
                 config.save_every > 0 && state.global_step.is_multiple_of(config.save_every);
+            let retention = Retention {
+                newest: config.keep_checkpoints,
+                keep_steps: config.keep_steps.as_ref(),
+            };
+            let kept = retention.keeps(state.global_step);
             if phase_done {
                 // The phase boundary checkpoint records the next phase at step 0 (its
-                // optimizer starts fresh).
+                // optimizer starts fresh, unless it continues this phase).
                 state.phase += 1;
                 state.phase_step = 0;
                 state.epoch = 0;
                 state.batch_index = 0;
             }
-            if phase_done || periodic || stop_now {
+            if phase_done || periodic || stop_now || kept {
                 check_health(health.take(), &model, state.global_step, *last_checkpoint)?;
                 checkpoint::save(
                     &config.out,
                     &model,
-                    (!phase_done).then_some(&*optim),
+                    (!phase_done || self.next_continues).then_some(&*optim),
                     state,
-                    config.keep_checkpoints,
+                    retention,
                     config.fail_checkpoint_at,
                 )?;
                 *last_checkpoint = Some(state.global_step);

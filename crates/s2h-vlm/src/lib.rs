@@ -44,7 +44,7 @@ pub use config::{
 pub use error::{Result, VlmError};
 pub use generate::{GenerateOptions, Generation, Prompt, StopReason};
 pub use kv_cache::KvCache;
-pub use loss::masked_lm_loss;
+pub use loss::{masked_lm_loss, masked_lm_loss_per_row};
 pub use model::Vlm;
 pub use store::{load_config, load_model, save_model};
 pub use tokenizer::{TokenizerKind, VlmTokenizer, special};

@@ -11,16 +11,46 @@ pub fn masked_lm_loss<B: Backend>(
     input_ids: Tensor<B, 2, Int>,
     loss_mask: Tensor<B, 2>,
 ) -> Tensor<B, 1> {
+    let device = logits.device();
+    let Some((picked, mask)) = target_log_probs(logits, input_ids, loss_mask) else {
+        return Tensor::zeros([1], &device);
+    };
+    let total = mask.clone().sum().clamp_min(1.0);
+    (picked * mask).sum().neg() / total
+}
+
+/// The log-probability of each token given the positions before it, `[batch, len - 1]`, with
+/// the loss mask of those tokens; `None` when no token has a position before it.
+fn target_log_probs<B: Backend>(
+    logits: Tensor<B, 3>,
+    input_ids: Tensor<B, 2, Int>,
+    loss_mask: Tensor<B, 2>,
+) -> Option<(Tensor<B, 2>, Tensor<B, 2>)> {
     let [b, t, _] = logits.dims();
     if t < 2 {
-        return Tensor::zeros([1], &logits.device());
+        return None;
     }
     let logp = log_softmax(logits.narrow(1, 0, t - 1), 2);
     let targets = input_ids.narrow(1, 1, t - 1).reshape([b, t - 1, 1]);
     let picked = logp.gather(2, targets).reshape([b, t - 1]);
-    let mask = loss_mask.narrow(1, 1, t - 1);
-    let total = mask.clone().sum().clamp_min(1.0);
-    (picked * mask).sum().neg() / total
+    Some((picked, loss_mask.narrow(1, 1, t - 1)))
+}
+
+/// [`masked_lm_loss`] of each row on its own: `[batch]`, row `r` the mean negative
+/// log-likelihood over the selected tokens of row `r` (0 for a row with none). The paper's
+/// losses (§2.4, Eqs 2, 4, 5) are means over examples of these per-example means, not a mean
+/// over the tokens of a batch.
+pub fn masked_lm_loss_per_row<B: Backend>(
+    logits: Tensor<B, 3>,
+    input_ids: Tensor<B, 2, Int>,
+    loss_mask: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    let (b, device) = (logits.dims()[0], logits.device());
+    let Some((picked, mask)) = target_log_probs(logits, input_ids, loss_mask) else {
+        return Tensor::zeros([b], &device);
+    };
+    let counts = mask.clone().sum_dim(1).clamp_min(1.0);
+    ((picked * mask).sum_dim(1).neg() / counts).reshape([b])
 }
 
 #[cfg(test)]
@@ -51,5 +81,39 @@ mod tests {
         assert!((loss([0.0, 1.0, 0.0, 1.0]) - uniform / 2.0).abs() < 1e-5);
         // The first token is never predicted; an empty selection gives 0.
         assert_eq!(loss([1.0, 0.0, 0.0, 0.0]), 0.0);
+    }
+
+    /// Per-row means are each row's own loss, whatever the other rows select: a token-pooled
+    /// batch mean would weight the row with more targets more.
+    #[test]
+    fn per_row_loss_is_each_rows_own_mean() {
+        let device = Default::default();
+        let v = 4;
+        let logits: Vec<f32> = (0..2 * 3 * v).map(|i| ((i * 7) % 5) as f32 * 0.3).collect();
+        let logits = Tensor::<B, 3>::from_data(TensorData::new(logits, [2, 3, v]), &device);
+        let ids = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(vec![0i64, 1, 2, 3, 0, 1], [2, 3]),
+            &device,
+        );
+        let masks = [[0.0f32, 1.0, 1.0], [0.0, 0.0, 1.0]];
+        let mask = |rows: &[[f32; 3]]| {
+            let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+            Tensor::<B, 2>::from_data(TensorData::new(flat, [rows.len(), 3]), &device)
+        };
+        let per_row: Vec<f32> = masked_lm_loss_per_row(logits.clone(), ids.clone(), mask(&masks))
+            .into_data()
+            .to_vec()
+            .unwrap();
+        for r in 0..2 {
+            let alone: f32 = masked_lm_loss(
+                logits.clone().narrow(0, r, 1),
+                ids.clone().narrow(0, r, 1),
+                mask(&masks[r..r + 1]),
+            )
+            .into_scalar();
+            assert!((per_row[r] - alone).abs() < 1e-6, "row {r}");
+        }
+        let pooled: f32 = masked_lm_loss(logits, ids, mask(&masks)).into_scalar();
+        assert!((pooled - (per_row[0] + per_row[1]) / 2.0).abs() > 1e-4);
     }
 }

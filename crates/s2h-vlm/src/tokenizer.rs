@@ -318,6 +318,18 @@ impl VlmTokenizer {
             .to_vec())
     }
 
+    /// Token ids of `text` with the byte range of `text` each token covers (as [`Self::encode`]):
+    /// what ties a span of a chain of thought to its tokens.
+    pub fn encode_with_offsets(&self, text: &str) -> Result<Vec<(u32, std::ops::Range<usize>)>> {
+        let encoding = self.inner.encode(text, false).map_err(tok_err)?;
+        Ok(encoding
+            .get_ids()
+            .iter()
+            .zip(encoding.get_offsets())
+            .map(|(&id, &(start, end))| (id, start..end))
+            .collect())
+    }
+
     /// Text of `ids`; special tokens are dropped when `skip_special` is set.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
         self.inner.decode(ids, skip_special).map_err(tok_err)
