@@ -31,101 +31,430 @@ const COLORS: [&str; 6] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 ];
 
-/// Every curve on one chart: loss against update, from 0 to the largest of each, with a legend.
-pub fn loss_curves_svg(curves: &[LossCurve]) -> SvgDoc {
-    let (w, h, margin) = (720.0f32, 420.0f32, 60.0f32);
-    let points = || curves.iter().flat_map(|c| c.points.iter());
-    let max_step = points().map(|p| p.0).max().unwrap_or(1).max(1) as f32;
-    let max_loss = points()
-        .map(|p| p.1)
-        .filter(|l| l.is_finite())
-        .fold(0.0f32, f32::max)
-        .max(1e-3);
-    let x = |step: f32| margin + (w - 2.0 * margin) * step / max_step;
-    let y = |loss: f32| h - margin - (h - 2.0 * margin) * loss.min(max_loss) / max_loss;
-    let black = "#000000";
-    let mut doc = SvgDoc::new(w as u32, h as u32, "#ffffff", false);
-    doc.line(margin, h - margin, w - margin, h - margin, black, 1.0);
-    doc.line(margin, margin, margin, h - margin, black, 1.0);
-    doc.text(
-        w / 2.0,
-        h - 20.0,
-        14.0,
-        false,
-        black,
-        Anchor::Middle,
-        "update",
-    );
-    doc.text(
-        margin,
-        margin - 20.0,
-        14.0,
-        false,
-        black,
-        Anchor::Middle,
-        "loss",
-    );
-    let top = format!("{max_loss:.2}");
-    doc.text(
-        margin - 8.0,
-        y(max_loss),
-        12.0,
-        false,
-        black,
-        Anchor::End,
-        &top,
-    );
-    doc.text(margin - 8.0, y(0.0), 12.0, false, black, Anchor::End, "0");
-    let right = format!("{max_step}");
-    doc.text(
-        x(max_step),
-        h - margin + 16.0,
-        12.0,
-        false,
-        black,
-        Anchor::Middle,
-        &right,
-    );
-    for (i, c) in curves.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let line: Vec<(f32, f32)> = c
-            .points
-            .iter()
-            .filter(|p| p.1.is_finite())
-            .map(|&(step, loss)| (x(step as f32), y(loss)))
-            .collect();
-        doc.polygon(&line, false, "none", Some((color, 2.0)));
-        let ly = margin + 20.0 * i as f32;
-        doc.line(w - margin - 130.0, ly, w - margin - 100.0, ly, color, 2.0);
+/// A point marker, so series stay apart in grey print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    None,
+    Circle,
+    Square,
+    Triangle,
+    Star,
+}
+
+/// One line of a chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    /// `(x, y)` in order; non-finite points are skipped.
+    pub points: Vec<(f64, f64)>,
+    pub marker: Marker,
+}
+
+/// A line chart with labelled, ticked axes and a legend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineChart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+    /// The y range; `None`: the data's range with a small margin.
+    pub y_range: Option<(f64, f64)>,
+}
+
+/// `count + 1` round tick values covering `[lo, hi]`.
+fn ticks(lo: f64, hi: f64, count: usize) -> Vec<f64> {
+    let span = (hi - lo).max(1e-12);
+    let raw = span / count.max(1) as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(raw);
+    let first = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    let mut v = first;
+    while v <= hi + step * 1e-9 && out.len() < 50 {
+        out.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
+        v += step;
+    }
+    out
+}
+
+fn tick_label(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+fn draw_marker(doc: &mut SvgDoc, marker: Marker, x: f32, y: f32, color: &str) {
+    let r = 4.5f32;
+    match marker {
+        Marker::None => {}
+        Marker::Circle => doc.circle(x, y, r, color, None),
+        Marker::Square => doc.polygon(
+            &[
+                (x - r, y - r),
+                (x + r, y - r),
+                (x + r, y + r),
+                (x - r, y + r),
+            ],
+            true,
+            color,
+            None,
+        ),
+        Marker::Triangle => doc.polygon(
+            &[
+                (x, y - r * 1.2),
+                (x + r * 1.1, y + r * 0.8),
+                (x - r * 1.1, y + r * 0.8),
+            ],
+            true,
+            color,
+            None,
+        ),
+        Marker::Star => {
+            let points: Vec<(f32, f32)> = (0..10)
+                .map(|k| {
+                    let radius = if k % 2 == 0 { r * 1.4 } else { r * 0.6 };
+                    let angle = std::f32::consts::PI * (k as f32 / 5.0 - 0.5);
+                    (x + radius * angle.cos(), y + radius * angle.sin())
+                })
+                .collect();
+            doc.polygon(&points, true, color, None);
+        }
+    }
+}
+
+impl LineChart {
+    pub fn svg(&self) -> SvgDoc {
+        let (w, h) = (720.0f32, 440.0f32);
+        let (left, right, top, bottom) = (70.0f32, 190.0f32, 50.0f32, 60.0f32);
+        let finite = || {
+            self.series
+                .iter()
+                .flat_map(|s| s.points.iter())
+                .filter(|p| p.0.is_finite() && p.1.is_finite())
+        };
+        let (mut x_lo, mut x_hi) = finite().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+            (lo.min(p.0), hi.max(p.0))
+        });
+        if x_lo > x_hi {
+            (x_lo, x_hi) = (0.0, 1.0);
+        }
+        if x_hi - x_lo < 1e-12 {
+            (x_lo, x_hi) = (x_lo - 1.0, x_hi + 1.0);
+        }
+        // A margin, so no marker sits on the frame.
+        let x_pad = (x_hi - x_lo) * 0.03;
+        let (x_lo, x_hi) = (x_lo - x_pad, x_hi + x_pad);
+        let (y_lo, y_hi) = self.y_range.unwrap_or_else(|| {
+            let (lo, hi) = finite().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+                (lo.min(p.1), hi.max(p.1))
+            });
+            if lo > hi {
+                (0.0, 1.0)
+            } else {
+                // The data's range with a margin, so no point sits on the frame.
+                let pad = ((hi - lo) * 0.08).max(hi.abs().max(1e-6) * 0.01);
+                (lo - pad, hi + pad)
+            }
+        });
+        let plot_w = w - left - right;
+        let plot_h = h - top - bottom;
+        let x = |v: f64| left + plot_w * ((v - x_lo) / (x_hi - x_lo)) as f32;
+        let y = |v: f64| {
+            let t = ((v.clamp(y_lo, y_hi) - y_lo) / (y_hi - y_lo)) as f32;
+            top + plot_h * (1.0 - t)
+        };
+        let (black, grid) = ("#000000", "#dddddd");
+        let mut doc = SvgDoc::new(w as u32, h as u32, "#ffffff", false);
+        for v in ticks(y_lo, y_hi, 5) {
+            doc.line(left, y(v), left + plot_w, y(v), grid, 1.0);
+            doc.text(
+                left - 8.0,
+                y(v),
+                12.0,
+                false,
+                black,
+                Anchor::End,
+                &tick_label(v),
+            );
+        }
+        for v in ticks(x_lo, x_hi, 6) {
+            doc.line(x(v), top + plot_h, x(v), top + plot_h + 5.0, black, 1.0);
+            doc.text(
+                x(v),
+                top + plot_h + 18.0,
+                12.0,
+                false,
+                black,
+                Anchor::Middle,
+                &tick_label(v),
+            );
+        }
+        doc.line(left, top + plot_h, left + plot_w, top + plot_h, black, 1.0);
+        doc.line(left, top, left, top + plot_h, black, 1.0);
         doc.text(
-            w - margin - 92.0,
-            ly,
+            w / 2.0 - right / 2.0 + left / 2.0,
+            16.0,
+            15.0,
+            true,
+            black,
+            Anchor::Middle,
+            &self.title,
+        );
+        doc.text(
+            left + plot_w / 2.0,
+            h - 16.0,
+            14.0,
+            false,
+            black,
+            Anchor::Middle,
+            &self.x_label,
+        );
+        doc.text(
+            8.0,
+            top - 12.0,
             13.0,
             false,
             black,
             Anchor::Start,
-            &c.name,
+            &self.y_label,
         );
+        for (i, s) in self.series.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            let line: Vec<(f32, f32)> = s
+                .points
+                .iter()
+                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                .map(|&(px, py)| (x(px), y(py)))
+                .collect();
+            if line.len() > 1 {
+                doc.polygon(&line, false, "none", Some((color, 2.0)));
+            }
+            for &(px, py) in &line {
+                draw_marker(&mut doc, s.marker, px, py, color);
+            }
+            let ly = top + 10.0 + 22.0 * i as f32;
+            let lx = w - right + 16.0;
+            doc.line(lx, ly, lx + 28.0, ly, color, 2.0);
+            draw_marker(&mut doc, s.marker, lx + 14.0, ly, color);
+            doc.text(lx + 36.0, ly, 13.0, false, black, Anchor::Start, &s.name);
+        }
+        doc
     }
-    doc
+
+    /// `series,x,y`, one line per point.
+    pub fn csv(&self) -> String {
+        let mut csv = format!(
+            "series,{},{}\n",
+            csv_field(&self.x_label),
+            csv_field(&self.y_label)
+        );
+        for s in &self.series {
+            for (px, py) in &s.points {
+                csv.push_str(&format!("{},{px},{py}\n", csv_field(&s.name)));
+            }
+        }
+        csv
+    }
+
+    /// Write `DIR/NAME.csv`, `.svg` and `.png`; returns their paths.
+    pub fn write(&self, dir: &Path, name: &str) -> Result<[PathBuf; 3]> {
+        write_files(dir, name, &self.csv(), &self.svg())
+    }
+}
+
+/// A bar chart: one bar per label, its value written above it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarChart {
+    pub title: String,
+    pub y_label: String,
+    pub bars: Vec<(String, f64)>,
+    /// The y range; `None`: from 0 to the highest value with a margin.
+    pub y_range: Option<(f64, f64)>,
+}
+
+impl BarChart {
+    pub fn svg(&self) -> SvgDoc {
+        let (w, h) = (720.0f32, 440.0f32);
+        let (left, right, top, bottom) = (70.0f32, 30.0f32, 50.0f32, 70.0f32);
+        let hi = self
+            .bars
+            .iter()
+            .map(|b| b.1)
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
+        let (y_lo, y_hi) = self
+            .y_range
+            .unwrap_or((0.0, if hi > 0.0 { hi * 1.1 } else { 1.0 }));
+        let plot_w = w - left - right;
+        let plot_h = h - top - bottom;
+        let y = |v: f64| {
+            let t = ((v.clamp(y_lo, y_hi) - y_lo) / (y_hi - y_lo)) as f32;
+            top + plot_h * (1.0 - t)
+        };
+        let (black, grid) = ("#000000", "#dddddd");
+        let mut doc = SvgDoc::new(w as u32, h as u32, "#ffffff", false);
+        for v in ticks(y_lo, y_hi, 5) {
+            doc.line(left, y(v), left + plot_w, y(v), grid, 1.0);
+            doc.text(
+                left - 8.0,
+                y(v),
+                12.0,
+                false,
+                black,
+                Anchor::End,
+                &tick_label(v),
+            );
+        }
+        doc.line(left, top + plot_h, left + plot_w, top + plot_h, black, 1.0);
+        doc.line(left, top, left, top + plot_h, black, 1.0);
+        doc.text(
+            w / 2.0,
+            16.0,
+            15.0,
+            true,
+            black,
+            Anchor::Middle,
+            &self.title,
+        );
+        doc.text(
+            8.0,
+            top - 12.0,
+            13.0,
+            false,
+            black,
+            Anchor::Start,
+            &self.y_label,
+        );
+        let slot = plot_w / self.bars.len().max(1) as f32;
+        for (i, (label, value)) in self.bars.iter().enumerate() {
+            let cx = left + slot * (i as f32 + 0.5);
+            let color = COLORS[i % COLORS.len()];
+            if value.is_finite() {
+                let (y0, y1) = (y(y_lo.max(0.0)), y(*value));
+                doc.rect(
+                    cx - slot * 0.3,
+                    y1.min(y0),
+                    slot * 0.6,
+                    (y0 - y1).abs(),
+                    color,
+                    None,
+                );
+                doc.text(
+                    cx,
+                    y1 - 10.0,
+                    12.0,
+                    false,
+                    black,
+                    Anchor::Middle,
+                    &tick_label(*value),
+                );
+            } else {
+                doc.text(
+                    cx,
+                    y(y_lo) - 10.0,
+                    12.0,
+                    false,
+                    black,
+                    Anchor::Middle,
+                    "n/a",
+                );
+            }
+            doc.text(
+                cx,
+                top + plot_h + 18.0,
+                12.0,
+                false,
+                black,
+                Anchor::Middle,
+                label,
+            );
+        }
+        doc
+    }
+
+    /// `label,value`, one line per bar.
+    pub fn csv(&self) -> String {
+        let mut csv = format!("label,{}\n", csv_field(&self.y_label));
+        for (label, value) in &self.bars {
+            csv.push_str(&format!("{},{value}\n", csv_field(label)));
+        }
+        csv
+    }
+
+    /// Write `DIR/NAME.csv`, `.svg` and `.png`; returns their paths.
+    pub fn write(&self, dir: &Path, name: &str) -> Result<[PathBuf; 3]> {
+        write_files(dir, name, &self.csv(), &self.svg())
+    }
+}
+
+/// A CSV field, quoted when it holds a comma or a quote.
+fn csv_field(s: &str) -> String {
+    if s.contains(',') || s.contains('"') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Every curve on one chart: loss against update, with a legend.
+pub fn loss_curves_svg(curves: &[LossCurve]) -> SvgDoc {
+    loss_chart(curves).svg()
+}
+
+fn loss_chart(curves: &[LossCurve]) -> LineChart {
+    LineChart {
+        title: "Training loss".into(),
+        x_label: "update".into(),
+        y_label: "loss".into(),
+        series: curves
+            .iter()
+            .map(|c| Series {
+                name: c.name.clone(),
+                points: c
+                    .points
+                    .iter()
+                    .map(|&(s, l)| (s as f64, l as f64))
+                    .collect(),
+                marker: Marker::None,
+            })
+            .collect(),
+        y_range: None,
+    }
 }
 
 /// Write `DIR/loss_curves.csv`, `.svg` and `.png`; returns their paths.
 pub fn write_loss_curves(dir: &Path, curves: &[LossCurve]) -> Result<[PathBuf; 3]> {
+    write_files(
+        dir,
+        "loss_curves",
+        &loss_curves_csv(curves),
+        &loss_curves_svg(curves),
+    )
+}
+
+/// `DIR/NAME.csv`, `.svg` and `.png` (the SVG rasterised), each written atomically.
+fn write_files(dir: &Path, name: &str, csv: &str, doc: &SvgDoc) -> Result<[PathBuf; 3]> {
     fs::create_dir_all(dir).map_err(EvalError::io("cannot create directory", dir))?;
-    let [csv, svg, png] = ["csv", "svg", "png"].map(|ext| dir.join(format!("loss_curves.{ext}")));
+    let [csv_path, svg, png] = ["csv", "svg", "png"].map(|ext| dir.join(format!("{name}.{ext}")));
     let write = |path: &Path, bytes: &[u8]| -> Result<()> {
         Ok(s2h_mixture::files::write_atomically(path, bytes)?)
     };
-    write(&csv, loss_curves_csv(curves).as_bytes())?;
-    let doc = loss_curves_svg(curves);
+    write(&csv_path, csv.as_bytes())?;
     write(&svg, doc.finish().as_bytes())?;
     let pixmap = doc.rasterize()?;
     write(
         &png,
         &encode_png(pixmap.data(), pixmap.width(), pixmap.height())?,
     )?;
-    Ok([csv, svg, png])
+    Ok([csv_path, svg, png])
 }
 
 #[cfg(test)]
@@ -153,6 +482,65 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = write_loss_curves(dir.path(), &curves).unwrap();
         let png = image::open(&files[2]).unwrap();
-        assert_eq!((png.width(), png.height()), (720, 420));
+        assert_eq!((png.width(), png.height()), (720, 440));
+    }
+
+    #[test]
+    fn a_bar_chart_writes_one_bar_per_label() {
+        let chart = BarChart {
+            title: "Generation length".into(),
+            y_label: "tokens".into(),
+            bars: vec![("Mix".into(), 120.0), ("Image-via-Text".into(), 360.0)],
+            y_range: None,
+        };
+        assert_eq!(chart.csv(), "label,tokens\nMix,120\nImage-via-Text,360\n");
+        let svg = chart.svg().finish();
+        assert_eq!(svg.matches("<rect").count(), 2, "one rectangle per bar");
+        let dir = tempfile::tempdir().unwrap();
+        let files = chart.write(dir.path(), "bars").unwrap();
+        assert!(image::open(&files[2]).is_ok());
+    }
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        assert_eq!(
+            ticks(0.0, 1.0, 5),
+            [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
+        let t = ticks(3.0, 24.0, 6);
+        assert_eq!(t.first(), Some(&5.0));
+        assert!(t.windows(2).all(|w| (w[1] - w[0] - 5.0).abs() < 1e-9));
+        assert_eq!(tick_label(0.6000000000000001), "0.6");
+        assert_eq!(tick_label(25.0), "25");
+    }
+
+    #[test]
+    fn a_line_chart_draws_each_series_with_its_marker_and_writes_its_numbers() {
+        let chart = LineChart {
+            title: "S2H, hard".into(),
+            x_label: "training records".into(),
+            y_label: "accuracy".into(),
+            series: vec![
+                Series {
+                    name: "Mix, image".into(),
+                    points: vec![(30000.0, 0.1), (60000.0, 0.4)],
+                    marker: Marker::Circle,
+                },
+                Series {
+                    name: "Text".into(),
+                    points: vec![(30000.0, 0.5), (60000.0, f64::NAN)],
+                    marker: Marker::Star,
+                },
+            ],
+            y_range: Some((0.0, 1.0)),
+        };
+        let csv = chart.csv();
+        assert_eq!(csv.lines().next(), Some("series,training records,accuracy"));
+        assert!(csv.contains("\"Mix, image\",60000,0.4\n"));
+        let svg = chart.svg().finish();
+        assert!(svg.contains(COLORS[0]) && svg.contains(COLORS[1]));
+        let dir = tempfile::tempdir().unwrap();
+        let files = chart.write(dir.path(), "fig").unwrap();
+        assert!(image::open(&files[2]).is_ok());
     }
 }

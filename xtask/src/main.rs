@@ -1,0 +1,174 @@
+//! `cargo xtask reproduce-figures`: every figure and table of the paper, at a stated tier, into
+//! one directory with a gallery (`docs/figures.md`).
+//!
+//! ```text
+//! cargo xtask reproduce-figures [--tier smoke|cpu|gpu|paper] [--only fig05,tab12] [--out figures] [--list]
+//! ```
+
+mod analysed;
+mod data;
+mod evaluated;
+mod experiments;
+mod gallery;
+mod registry;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+
+use registry::{Made, Target, Tier};
+
+#[derive(Parser, Debug)]
+#[command(about = "Project tasks of s2h")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write every figure and table of the paper (or those of --only) at a tier.
+    ReproduceFigures(Args),
+}
+
+#[derive(clap::Args, Debug)]
+struct Args {
+    /// Print the registry of targets and exit.
+    #[arg(long)]
+    list: bool,
+    /// smoke (minutes, every stage on tiny configurations), cpu (hours), gpu (one GPU), paper
+    /// (the paper's budgets: plans and commands).
+    #[arg(long, default_value = "smoke")]
+    tier: Tier,
+    /// Comma-separated target ids (default: all).
+    #[arg(long)]
+    only: Option<String>,
+    #[arg(long, default_value = "figures")]
+    out: PathBuf,
+}
+
+/// What a target's maker gets.
+pub struct Ctx {
+    pub tier: Tier,
+    /// The target's own directory (`OUT/<id>/`), created.
+    pub dir: PathBuf,
+    /// Shared cache of runs, evaluations and analyses (`OUT/.cache/`).
+    pub cache: PathBuf,
+}
+
+/// How our result compares with the paper's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "verdict", content = "why")]
+pub enum Agreement {
+    /// A data target, made exactly as the paper defines it.
+    Exact,
+    Reproduced(String),
+    NotReproduced(String),
+    /// Made at a tier too small to say anything about the paper's claim (smoke).
+    Exercised(String),
+    NotRun(String),
+}
+
+/// What a target wrote (`OUT/<id>/output.json`, read back by the gallery).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    /// Files in the target's directory, the first one shown in the gallery when it is an image.
+    pub files: Vec<String>,
+    /// One line: what is shown, at which tier and scale.
+    pub caption: String,
+    /// Our numbers beside the paper's: (what, value).
+    pub numbers: Vec<(String, String)>,
+    pub agreement: Agreement,
+    pub tier: String,
+    pub seconds: f64,
+}
+
+pub const OUTPUT_FILE: &str = "output.json";
+
+fn main() -> std::process::ExitCode {
+    let Command::ReproduceFigures(args) = Cli::parse().command;
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    if args.list {
+        print!("{}", registry::list());
+        return Ok(());
+    }
+    let targets = registry::select(args.only.as_deref())?;
+    if args.out.is_file() {
+        bail!("--out `{}` is a file; pass a directory", args.out.display());
+    }
+    let started = Instant::now();
+    for target in &targets {
+        let t = Instant::now();
+        let output = make(target, args.tier, &args.out)?;
+        println!(
+            "{} [{}] {:?} in {:.1} s",
+            target.id,
+            target.class.letter(),
+            output.agreement,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let gallery = gallery::write(&args.out)?;
+    println!(
+        "{} target(s) in {:.1} s; gallery: {}",
+        targets.len(),
+        started.elapsed().as_secs_f64(),
+        gallery.display()
+    );
+    Ok(())
+}
+
+/// Make one target at `tier` under `out` and record what it wrote.
+pub fn make(target: &Target, tier: Tier, out: &Path) -> Result<Output> {
+    let dir = target.dir(out);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ctx = Ctx {
+        tier,
+        dir: dir.clone(),
+        cache: out.join(".cache"),
+    };
+    let started = Instant::now();
+    let mut output = match target.made {
+        Made::By(f) => f(&ctx).with_context(|| format!("target {}", target.id))?,
+        Made::Pending => Output {
+            files: Vec::new(),
+            caption: format!("{}: not made by the pipeline yet.", target.title),
+            numbers: Vec::new(),
+            agreement: Agreement::NotRun(format!(
+                "the {} pipeline for this target is not built yet",
+                match target.class {
+                    registry::Class::External => "outside-model scoring",
+                    registry::Class::Gradient => "training + analysis",
+                    _ => "training + evaluation",
+                }
+            )),
+            tier: tier.to_string(),
+            seconds: 0.0,
+        },
+        Made::Nothing => Output {
+            files: Vec::new(),
+            caption: format!("{}: pseudo-code, nothing to compute.", target.title),
+            numbers: Vec::new(),
+            agreement: Agreement::NotRun("not data".into()),
+            tier: tier.to_string(),
+            seconds: 0.0,
+        },
+    };
+    output.tier = tier.to_string();
+    output.seconds = started.elapsed().as_secs_f64();
+    let json = serde_json::to_string_pretty(&output)?;
+    s2h_mixture::files::write_atomically(&dir.join(OUTPUT_FILE), json.as_bytes())?;
+    Ok(output)
+}
