@@ -53,13 +53,9 @@ fn ctr_alignment(ctx: &Ctx, id: &str, score: Score) -> Result<Output> {
     };
     let runs: Vec<RunSpec> = CTR_RUNS
         .iter()
-        .map(|(kind, ..)| RunSpec {
-            task: TaskKind::Ctr,
-            supervision: *kind,
-            budget,
-        })
+        .map(|(kind, ..)| RunSpec::new(TaskKind::Ctr, *kind, budget))
         .collect();
-    cache.train(&runs, &[simple.clone(), hard.clone()])?;
+    cache.train(&runs)?;
     let mut reports: Vec<Vec<StepReport>> = Vec::new();
     for run in &runs {
         reports.push(cache.analyze(run, &simple, &hard)?);
@@ -181,7 +177,7 @@ mod tests {
             let csv =
                 std::fs::read_to_string(out.path().join(id).join(format!("{id}-alignment.csv")))
                     .unwrap();
-            // Three runs of 8 updates with a checkpoint kept every 2: 4 points each.
+            // Three runs of 4 updates with a checkpoint kept every one: 4 points each.
             assert_eq!(csv.lines().count(), 1 + 3 * 4, "{csv}");
         }
     }

@@ -6,13 +6,30 @@ use s2h::eval::{main_accuracy, names};
 use s2h::mixture::MixtureKind;
 use s2h::tasks::{Modality, Split, TaskKind};
 
-use crate::experiments::{Cache, RunSpec, ctr_scale};
+use crate::experiments::{Cache, RunSpec, ctr_scale, scale};
 use crate::registry::Tier;
 use crate::{Agreement, Ctx, Output};
 
 /// Fig 3: S2H generalization on CTR by training data — Text (evaluated on hard text, the
 /// reference), Image and Mix (evaluated on images), on medium (left) and hard (right).
 pub fn fig03(ctx: &Ctx) -> Result<Output> {
+    ctr_s2h(ctx, "fig03", XAxis::Records)
+}
+
+/// Fig 14: Fig 3 by unique training instances (a Mix record budget holds a third as many
+/// unique problems as a Text one).
+pub fn fig14(ctx: &Ctx) -> Result<Output> {
+    ctr_s2h(ctx, "fig14", XAxis::UniqueInstances)
+}
+
+/// What the S2H curves of Figs 3 and 14 are plotted against.
+#[derive(Clone, Copy, PartialEq)]
+enum XAxis {
+    Records,
+    UniqueInstances,
+}
+
+fn ctr_s2h(ctx: &Ctx, id: &str, x_axis: XAxis) -> Result<Output> {
     let Some(scale) = ctr_scale(ctx.tier) else {
         return Ok(not_run(
             ctx,
@@ -53,15 +70,14 @@ pub fn fig03(ctx: &Ctx) -> Result<Output> {
     let runs: Vec<RunSpec> = supervisions
         .iter()
         .flat_map(|(kind, ..)| {
-            cache.scale.budgets.iter().map(|&budget| RunSpec {
-                task: TaskKind::Ctr,
-                supervision: *kind,
-                budget,
-            })
+            cache
+                .scale
+                .budgets
+                .iter()
+                .map(|&budget| RunSpec::new(TaskKind::Ctr, *kind, budget))
         })
         .collect();
-    let dirs: Vec<_> = sets.iter().map(|(_, d)| d.clone()).collect();
-    cache.train(&runs, &dirs)?;
+    cache.train(&runs)?;
 
     let mut files = Vec::new();
     let mut numbers = Vec::new();
@@ -71,17 +87,17 @@ pub fn fig03(ctx: &Ctx) -> Result<Output> {
         for (kind, modality, marker, name) in &supervisions {
             let mut points = Vec::new();
             for &budget in &cache.scale.budgets {
-                let run = RunSpec {
-                    task: TaskKind::Ctr,
-                    supervision: *kind,
-                    budget,
-                };
+                let run = RunSpec::new(TaskKind::Ctr, *kind, budget);
                 let Some(eval) = set(split, *modality) else {
                     anyhow::bail!("no {split} {modality} set");
                 };
                 let metrics = cache.evaluate(&run, &eval)?;
                 let acc = main_accuracy(&metrics, TaskKind::Ctr).unwrap_or(f64::NAN);
-                points.push((budget as f64, acc));
+                let x = match x_axis {
+                    XAxis::Records => budget,
+                    XAxis::UniqueInstances => cache.unique_instances(&run)?,
+                };
+                points.push((x as f64, acc));
             }
             if split == Split::Hard
                 && let Some(&(_, acc)) = points.last()
@@ -96,12 +112,16 @@ pub fn fig03(ctx: &Ctx) -> Result<Output> {
         }
         let chart = LineChart {
             title: format!("CTR S2H, {split} ({} tier)", ctx.tier),
-            x_label: "training records".into(),
+            x_label: match x_axis {
+                XAxis::Records => "training records",
+                XAxis::UniqueInstances => "unique training instances",
+            }
+            .into(),
             y_label: "accuracy".into(),
             series,
             y_range: Some((0.0, 1.0)),
         };
-        let name = format!("fig03-{split}");
+        let name = format!("{id}-{split}");
         chart.write(&ctx.dir, &name)?;
         files.extend(["png", "svg", "csv"].map(|ext| format!("{name}.{ext}")));
     }
@@ -173,13 +193,9 @@ pub fn fig04(ctx: &Ctx) -> Result<Output> {
     ];
     let runs: Vec<RunSpec> = kinds
         .iter()
-        .map(|(kind, _)| RunSpec {
-            task: TaskKind::Ctr,
-            supervision: *kind,
-            budget,
-        })
+        .map(|(kind, _)| RunSpec::new(TaskKind::Ctr, *kind, budget))
         .collect();
-    cache.train(&runs, std::slice::from_ref(&hard))?;
+    cache.train(&runs)?;
     let mut accuracy = Vec::new();
     let mut length = Vec::new();
     for ((_, name), run) in kinds.iter().zip(&runs) {
@@ -251,6 +267,243 @@ pub fn fig04(ctx: &Ctx) -> Result<Output> {
     })
 }
 
+/// Fig 13: CTR hard accuracy against epochs over a fixed set of unique records (the paper's
+/// 4×10^4; here the tier's smallest budget): Text on hard text, Image on hard images.
+pub fn fig13(ctx: &Ctx) -> Result<Output> {
+    let Some(scale) = ctr_scale(ctx.tier) else {
+        return Ok(not_run(
+            ctx,
+            "needs a GPU: run it with --tier gpu there (not measured here)",
+        ));
+    };
+    let cache = Cache::new(&ctx.cache, scale);
+    let Some(&unique) = cache.scale.budgets.first() else {
+        anyhow::bail!("the tier has no training budget");
+    };
+    const EPOCHS: [u64; 3] = [1, 2, 3];
+    let kinds = [
+        (
+            MixtureKind::Text,
+            Modality::Text,
+            Marker::Star,
+            "Text (on text)",
+        ),
+        (
+            MixtureKind::Image,
+            Modality::Image,
+            Marker::Triangle,
+            "Image",
+        ),
+    ];
+    let sets = [
+        cache.eval_set(TaskKind::Ctr, Split::Hard, Modality::Text)?,
+        cache.eval_set(TaskKind::Ctr, Split::Hard, Modality::Image)?,
+    ];
+    let run = |kind: MixtureKind, epochs: u64| RunSpec {
+        epochs,
+        ..RunSpec::new(TaskKind::Ctr, kind, unique)
+    };
+    let runs: Vec<RunSpec> = kinds
+        .iter()
+        .flat_map(|(kind, ..)| EPOCHS.map(|e| run(*kind, e)))
+        .collect();
+    cache.train(&runs)?;
+    let mut series = Vec::new();
+    let mut numbers = Vec::new();
+    for ((kind, _, marker, name), set) in kinds.iter().zip(&sets) {
+        let mut points = Vec::new();
+        for e in EPOCHS {
+            let metrics = cache.evaluate(&run(*kind, e), set)?;
+            let acc = main_accuracy(&metrics, TaskKind::Ctr).unwrap_or(f64::NAN);
+            numbers.push((
+                format!("{name}, {e} epoch(s): hard accuracy"),
+                format!("{:.1}%", 100.0 * acc),
+            ));
+            points.push((e as f64, acc));
+        }
+        series.push(Series {
+            name: name.to_string(),
+            points,
+            marker: *marker,
+        });
+    }
+    LineChart {
+        title: format!(
+            "CTR hard accuracy by epochs over {unique} unique records ({} tier)",
+            ctx.tier
+        ),
+        x_label: "epochs".into(),
+        y_label: "accuracy".into(),
+        series,
+        y_range: Some((0.0, 1.0)),
+    }
+    .write(&ctx.dir, "fig13")?;
+    Ok(Output {
+        files: ["png", "svg", "csv"]
+            .map(|ext| format!("fig13.{ext}"))
+            .to_vec(),
+        caption: format!(
+            "{unique} unique training records seen 1-3 times; {} hard records per set. {}.",
+            cache.scale.eval_records, cache.scale.label
+        ),
+        numbers,
+        agreement: match ctx.tier {
+            Tier::Smoke => Agreement::Exercised(
+                "the smoke tier's models learn nothing; the direction is not checked".into(),
+            ),
+            _ => Agreement::NotRun(
+                "the paper draws no single direction to check here; read the curves".into(),
+            ),
+        },
+        tier: ctx.tier.to_string(),
+        seconds: 0.0,
+    })
+}
+
+/// One curve of Fig 5: legend name, marker, evaluated modality, first phase, supervision.
+type Curve = (
+    &'static str,
+    Marker,
+    Modality,
+    Option<(MixtureKind, u64)>,
+    MixtureKind,
+);
+
+/// Fig 5: hard-image S2H on TR, Grid and VA by training data: Text (on hard text, the
+/// reference), Image, Mix, Mix+ and Align-Mix+ (an alignment phase, then Mix+), one chart per
+/// task.
+pub fn fig05(ctx: &Ctx) -> Result<Output> {
+    let tasks = [TaskKind::Tr, TaskKind::Grid, TaskKind::Va];
+    let mut files = Vec::new();
+    let mut numbers = Vec::new();
+    let mut label = String::new();
+    let mut left_out = Vec::new();
+    for task in tasks {
+        let Some(scale) = scale(ctx.tier, task) else {
+            left_out.push(task.to_string());
+            continue;
+        };
+        let cache = Cache::new(&ctx.cache, scale);
+        label = cache.scale.label.clone();
+        let align = cache.scale.budgets.first().copied().unwrap_or(0) / 2;
+        let kinds: [Curve; 5] = [
+            (
+                "Text (on text)",
+                Marker::Star,
+                Modality::Text,
+                None,
+                MixtureKind::Text,
+            ),
+            (
+                "Image",
+                Marker::Triangle,
+                Modality::Image,
+                None,
+                MixtureKind::Image,
+            ),
+            (
+                "Mix",
+                Marker::Circle,
+                Modality::Image,
+                None,
+                MixtureKind::Mix,
+            ),
+            (
+                "Mix+",
+                Marker::Square,
+                Modality::Image,
+                None,
+                MixtureKind::MixPlus,
+            ),
+            (
+                "Align-Mix+",
+                Marker::None,
+                Modality::Image,
+                Some((MixtureKind::Align, align)),
+                MixtureKind::MixPlus,
+            ),
+        ];
+        let run = |before: Option<(MixtureKind, u64)>, kind: MixtureKind, budget: u64| RunSpec {
+            before,
+            ..RunSpec::new(task, kind, budget)
+        };
+        let runs: Vec<RunSpec> = kinds
+            .iter()
+            .flat_map(|(_, _, _, before, kind)| {
+                cache.scale.budgets.iter().map(|&b| run(*before, *kind, b))
+            })
+            .collect();
+        cache.train(&runs)?;
+        let mut series = Vec::new();
+        for (name, marker, modality, before, kind) in &kinds {
+            let set = cache.eval_set(task, Split::Hard, *modality)?;
+            let mut points = Vec::new();
+            for &budget in &cache.scale.budgets {
+                let metrics = cache.evaluate(&run(*before, *kind, budget), &set)?;
+                let acc = main_accuracy(&metrics, task).unwrap_or(f64::NAN);
+                points.push((budget as f64, acc));
+            }
+            if let Some(&(_, acc)) = points.last() {
+                numbers.push((
+                    format!("{task} {name}: hard accuracy at the largest budget"),
+                    format!("{:.1}%", 100.0 * acc),
+                ));
+            }
+            series.push(Series {
+                name: name.to_string(),
+                points,
+                marker: *marker,
+            });
+        }
+        let name = format!("fig05-{task}");
+        LineChart {
+            title: format!("{} S2H, hard ({} tier)", task_title(task), ctx.tier),
+            x_label: "training records (Align-Mix+: after its alignment phase)".into(),
+            y_label: "accuracy".into(),
+            series,
+            y_range: Some((0.0, 1.0)),
+        }
+        .write(&ctx.dir, &name)?;
+        files.extend(["png", "svg", "csv"].map(|ext| format!("{name}.{ext}")));
+    }
+    if files.is_empty() {
+        return Ok(not_run(
+            ctx,
+            &format!("no task of the figure has a {} tier scale yet", ctx.tier),
+        ));
+    }
+    let left_out = match left_out.as_slice() {
+        [] => String::new(),
+        tasks => format!(" Not run at this tier: {}.", tasks.join(", ")),
+    };
+    Ok(Output {
+        files,
+        caption: format!(
+            "Hard accuracy per task; Text is evaluated on text, the others on images; Align-Mix+ \
+             first trains an alignment phase of half the smallest budget.{left_out} {label}."
+        ),
+        numbers,
+        agreement: match ctx.tier {
+            Tier::Smoke => Agreement::Exercised(
+                "the smoke tier's models learn nothing; the direction is not checked".into(),
+            ),
+            _ => Agreement::NotRun("no direction check is written for this tier yet".into()),
+        },
+        tier: ctx.tier.to_string(),
+        seconds: 0.0,
+    })
+}
+
+/// A task's name as the paper writes it.
+pub fn task_title(task: TaskKind) -> &'static str {
+    match task {
+        TaskKind::Ctr => "CTR",
+        TaskKind::Tr => "TR",
+        TaskKind::Grid => "Grid Navigation",
+        TaskKind::Va => "Visual Analogy",
+    }
+}
+
 pub fn not_run(ctx: &Ctx, why: &str) -> Output {
     Output {
         files: Vec::new(),
@@ -286,12 +539,17 @@ mod tests {
         assert_eq!(csv.lines().count(), 1 + 6, "{csv}");
         let png = image::open(out.path().join("fig03/fig03-hard.png")).unwrap();
         assert!(png.width() > 0);
-        let evals = out.path().join(".cache/smoke/evals");
+        let cache = out.path().join(".cache/smoke");
         let stamp = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
-        let metrics = evals.join("ctr-mix-64/ctr-hard-image/metrics.json");
-        let model = out
-            .path()
-            .join(".cache/smoke/runs/ctr-mix-64/model/model.safetensors");
+        let mix = find(&cache.join("runs"), "ctr-mix-32-");
+        let run_key = mix.file_name().unwrap();
+        let hard_image = find(&cache.join("eval-sets"), "ctr-hard-image-");
+        let metrics = cache
+            .join("evals")
+            .join(run_key)
+            .join(hard_image.file_name().unwrap())
+            .join("metrics.json");
+        let model = mix.join("model/model.safetensors");
         let before = (stamp(&metrics), stamp(&model));
         let second = crate::make(target, Tier::Smoke, out.path()).unwrap();
         assert_eq!((stamp(&metrics), stamp(&model)), before);
@@ -309,5 +567,55 @@ mod tests {
                 .iter()
                 .any(|(what, _)| what.contains("generation length"))
         );
+
+        // Fig 14 is Fig 3 by unique instances: a Mix budget of 32 records holds 10 problems.
+        let fig14 = TARGETS.iter().find(|t| t.id == "fig14").unwrap();
+        crate::make(fig14, Tier::Smoke, out.path()).unwrap();
+        let csv = std::fs::read_to_string(out.path().join("fig14/fig14-hard.csv")).unwrap();
+        assert!(csv.lines().any(|l| l.starts_with("Mix,10,")), "{csv}");
+        assert!(csv.lines().any(|l| l.starts_with("Image,32,")), "{csv}");
+
+        // Fig 13 trains more epochs over the smallest budget's records.
+        let fig13 = TARGETS.iter().find(|t| t.id == "fig13").unwrap();
+        crate::make(fig13, Tier::Smoke, out.path()).unwrap();
+        let csv = std::fs::read_to_string(out.path().join("fig13/fig13.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 1 + 2 * 3, "{csv}");
+        find(&cache.join("runs"), "ctr-text-16-e3-");
+    }
+
+    /// Fig 5 at the smoke tier: 5 supervisions × 2 budgets on each of TR and Grid (VA is left
+    /// out at this tier and the caption says so).
+    #[test]
+    fn fig05_trains_and_evaluates_every_supervision_of_every_task() {
+        let out = tempfile::tempdir().unwrap();
+        let target = TARGETS.iter().find(|t| t.id == "fig05").unwrap();
+        let output = crate::make(target, Tier::Smoke, out.path()).unwrap();
+        for task in ["tr", "grid"] {
+            let csv = std::fs::read_to_string(out.path().join(format!("fig05/fig05-{task}.csv")))
+                .unwrap();
+            assert_eq!(csv.lines().count(), 1 + 5 * 2, "{csv}");
+        }
+        assert_eq!(output.numbers.len(), 2 * 5);
+        assert!(
+            output.caption.contains("Not run at this tier: va."),
+            "{}",
+            output.caption
+        );
+        assert!(!out.path().join("fig05/fig05-va.csv").exists());
+        find(
+            &out.path().join(".cache/smoke/runs"),
+            "grid-align-8-then-mix_plus-32-",
+        );
+    }
+
+    /// The one entry of `dir` whose name starts with `prefix`.
+    fn find(dir: &std::path::Path, prefix: &str) -> std::path::PathBuf {
+        let found: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .collect();
+        assert_eq!(found.len(), 1, "{prefix} in {}: {found:?}", dir.display());
+        found[0].clone()
     }
 }

@@ -177,7 +177,7 @@ pub const TARGETS: &[Target] = &[
         "Hard-image S2H on TR, Grid, VA: Text, Image, Mix, Mix+, Align-Mix+",
         "TR, Grid, VA · 3–24×10^4",
         [],
-        Pending
+        By(evaluated::fig05)
     ),
     target!(
         "fig06",
@@ -244,7 +244,7 @@ pub const TARGETS: &[Target] = &[
         "CTR epochs ablation at 4×10^4 unique records",
         "CTR · Text, Image",
         [],
-        Pending
+        By(evaluated::fig13)
     ),
     target!(
         "fig14",
@@ -252,7 +252,7 @@ pub const TARGETS: &[Target] = &[
         "Fig 3 by unique records",
         "CTR",
         [],
-        Pending
+        By(evaluated::fig14)
     ),
     target!(
         "fig15",

@@ -1,10 +1,11 @@
 //! The analysis against what it must equal: finite differences, hand computations, the training
 //! loss, causality, and itself.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+mod common;
 
+use std::collections::HashMap;
+
+use common::{B, I, checkpoint, dataset, examples, fixture};
 use s2h_analysis::alignment::{self, AdamHyper, Moments, adam_alignment, set_stats};
 use s2h_analysis::attribution::{attribute, frozen};
 use s2h_analysis::grads::{Example, FlatGrad, GradientSource, VlmGradients, example_loss, read};
@@ -12,129 +13,12 @@ use s2h_analysis::groups::{cot_groups, group_mask};
 use s2h_analysis::losses::per_example_losses;
 use s2h_analysis::params::{ParamInfo, select};
 use s2h_analysis::sets::{EvalSet, SOLUTION};
-use s2h_analysis::{Options, ParamSet, ProjectionKind, ProjectionOptions, Sets, Source, analyze};
-use s2h_mixture::{DatasetSpec, Supervision, write_dataset};
-use s2h_tasks::{Split, TaskConfig, TaskKind};
-use s2h_train::{DataSource, Duration, Processor, TrainConfig, train};
-use s2h_vlm::burn::backend::{Autodiff, Flex};
+use s2h_analysis::{ParamSet, Sets, Source};
+use s2h_mixture::Supervision;
+use s2h_tasks::Split;
 use s2h_vlm::burn::module::{AutodiffModule, Module, ModuleMapper, Param, ParamId};
 use s2h_vlm::burn::prelude::*;
-use s2h_vlm::{
-    ConvNextConfig, DecoderConfig, TokenizerKind, VisionConfig, VitConfig, Vlm, VlmConfig, special,
-};
-
-type B = Autodiff<Flex>;
-type I = Flex;
-
-fn tasks() -> TaskConfig {
-    let mut tasks = TaskConfig::default();
-    tasks.ctr.rows = 2;
-    tasks.ctr.cols = 4;
-    tasks.ctr.simple_length = [2, 3];
-    tasks.ctr.medium_length = [4, 5];
-    tasks.ctr.hard_length = [6, 7];
-    tasks
-}
-
-fn dataset(dir: &Path, split: Split, seed: u64, count: u64, supervision: Supervision) -> PathBuf {
-    let mut spec = DatasetSpec::new(TaskKind::Ctr, split, seed, count, supervision);
-    spec.tasks = tasks();
-    spec.image = spec.image.with_size(150, 80);
-    write_dataset(&spec, dir, false, &|| {}).unwrap();
-    dir.to_path_buf()
-}
-
-fn micro_model() -> VlmConfig {
-    VlmConfig::new(
-        DecoderConfig::new(1024, 64, 2, 4, 2, 128, 1024),
-        special::IMAGE_ID as usize,
-    )
-    .with_vision(Some(
-        VisionConfig::new()
-            .with_vit(Some(VitConfig::new(16, 4, 16, 1, 2)))
-            .with_convnext(Some(ConvNextConfig::new(16, vec![8], vec![1]))),
-    ))
-}
-
-/// A run of 10 updates on simple image records with checkpoints at 5 (mid-phase: optimizer
-/// kept) and 10 (the phase's end: none), and the three analysis sets. Made once per process.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    run: PathBuf,
-    simple: PathBuf,
-    hard: PathBuf,
-    via_text: PathBuf,
-}
-
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        let train_data = dataset(
-            &root.join("train"),
-            Split::Simple,
-            1,
-            16,
-            Supervision::Image,
-        );
-        let simple = dataset(
-            &root.join("simple"),
-            Split::Simple,
-            7,
-            4,
-            Supervision::Image,
-        );
-        let hard = dataset(&root.join("hard"), Split::Hard, 7, 3, Supervision::Image);
-        let via_text = dataset(
-            &root.join("via"),
-            Split::Hard,
-            7,
-            3,
-            Supervision::ImageViaText,
-        );
-        let run = root.join("run");
-        let config = TrainConfig {
-            data: DataSource::Records { dir: train_data },
-            out: run.clone(),
-            model: micro_model(),
-            tokenizer: TokenizerKind::Compact,
-            corpus_per_set: 1,
-            task_config: tasks(),
-            batch_size: 8,
-            lr: 3e-3,
-            duration: Duration::Steps(10),
-            save_every: 5,
-            keep_checkpoints: 10,
-            progress: false,
-            check_eval_overlap: false,
-            ..TrainConfig::default()
-        };
-        train::<B>(&config, &Default::default()).unwrap();
-        Fixture {
-            _dir: dir,
-            run,
-            simple,
-            hard,
-            via_text,
-        }
-    })
-}
-
-/// The model and processor of the fixture run's checkpoint at `step`.
-fn checkpoint(step: u64) -> (Source, Vlm<B>, Processor) {
-    let source = Source::open(&fixture().run).unwrap();
-    let refs = source.select(Some(&[step])).unwrap();
-    let (model, processor, _) = source.load::<B>(&refs[0], &Default::default()).unwrap();
-    (source, model, processor)
-}
-
-fn examples(dir: &Path, supervision: Supervision, processor: &Processor) -> Vec<Example> {
-    EvalSet::read(dir, supervision, None)
-        .unwrap()
-        .examples(processor, &SOLUTION)
-        .unwrap()
-}
+use s2h_vlm::{Vlm, special};
 
 /// The per-example loss is exactly what the trainer computes for a batch of that one record, and
 /// batching several records (with padding) leaves each one's loss unchanged.
@@ -398,115 +282,6 @@ fn attribution_of_an_image_the_loss_cannot_see_is_zero() {
     let mask = group_mask(&processor, &set.records[0], &example.encoded, &groups[0]).unwrap();
     let seen = attribute(&model, example, &mask).unwrap();
     assert!(seen.scores.iter().any(|&s| s != 0.0));
-}
-
-/// The whole analysis of a run: every checkpoint, the loss decomposition, the real moments where
-/// a checkpoint kept them; run twice, identical.
-#[test]
-fn analysis_of_a_run_is_complete_and_repeatable() {
-    let f = fixture();
-    let source = Source::open(&f.run).unwrap();
-    let steps: Vec<u64> = source.checkpoints.iter().map(|c| c.step).collect();
-    assert_eq!(steps, [5, 10]);
-    let seen: Vec<Option<u64>> = source.checkpoints.iter().map(|c| c.examples_seen).collect();
-    assert_eq!(seen, [Some(40), Some(80)]);
-    let sets = Sets::read(&f.simple, &f.hard, Some(&f.via_text), None).unwrap();
-    let options = Options {
-        attribute: 1,
-        project: Some(ProjectionOptions {
-            dim: 256,
-            seed: 3,
-            kind: ProjectionKind::Rademacher,
-            batch: 2,
-        }),
-        ..Options::default()
-    };
-    let out = tempfile::tempdir().unwrap();
-    let run = |out: &Path| {
-        analyze::<B>(
-            &source,
-            None,
-            &sets,
-            &options,
-            out,
-            false,
-            &Default::default(),
-            &mut |_, _, _, _| {},
-        )
-        .unwrap()
-    };
-    let first = run(out.path());
-    assert_eq!(first.len(), 2);
-    for r in &first {
-        for v in [
-            Some(r.loss_image_solution),
-            r.loss_conversion,
-            r.loss_solution_given_conversion,
-            Some(r.grad_norm_mean),
-            r.alignment,
-            r.cosine,
-            r.adam_alignment,
-        ] {
-            assert!(v.is_some_and(f64::is_finite), "{r:?}");
-        }
-        assert_eq!((r.n_simple, r.n_hard), (4, 3));
-        // The projected features: one row of 256 per example and set.
-        let projected = r.projected.as_ref().unwrap();
-        assert!(projected.cosine.is_some_and(|c| c.abs() <= 1.0 + 1e-6));
-        let bytes = std::fs::read(out.path().join(&projected.features)).unwrap();
-        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        assert_eq!(tensors.tensor("simple").unwrap().shape(), [4, 256]);
-        assert_eq!(tensors.tensor("hard").unwrap().shape(), [3, 256]);
-        assert!(!r.attributions.is_empty());
-        for png in &r.attributions {
-            assert!(out.path().join(png).is_file(), "{png}");
-        }
-    }
-    // Step 5 is mid-phase: its optimizer moments are there; step 10 ends the phase.
-    assert!(
-        first[0].adam_alignment_state.is_some_and(f64::is_finite),
-        "{:?}",
-        first[0]
-    );
-    assert_ne!(first[0].adam_alignment_state, first[0].adam_alignment);
-    assert!(first[1].adam_alignment_state.is_none());
-    assert!(first[1].adam_state_note.is_some());
-    // Training lowered the loss the analysis measures.
-    assert_ne!(first[0].loss_image_solution, first[1].loss_image_solution);
-
-    let csv = std::fs::read_to_string(out.path().join("summary.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 3);
-    assert!(csv.starts_with("step,examples_seen,loss_image_solution"));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("step-5.json")).unwrap())
-            .unwrap();
-    for key in [
-        "step",
-        "examples_seen",
-        "loss_image_solution",
-        "loss_conversion",
-        "loss_solution_given_conversion",
-        "grad_norm_mean",
-        "alignment",
-        "cosine",
-        "adam_alignment",
-        "adam_alignment_state",
-    ] {
-        assert!(json.get(key).is_some(), "step-5.json lacks {key}");
-    }
-
-    let again = tempfile::tempdir().unwrap();
-    let second = run(again.path());
-    assert_eq!(first, second);
-    for r in &first {
-        let file = &r.projected.as_ref().unwrap().features;
-        assert_eq!(
-            std::fs::read(out.path().join(file)).unwrap(),
-            std::fs::read(again.path().join(file)).unwrap()
-        );
-    }
-    // A rerun into the same directory keeps the finished steps.
-    assert_eq!(run(out.path()), first);
 }
 
 #[test]

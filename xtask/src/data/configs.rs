@@ -7,8 +7,6 @@ use anyhow::Result;
 use s2h::train::{Duration, TrainConfig};
 use s2h::vlm::{TokenizerKind, VlmConfig};
 
-use std::path::PathBuf;
-
 use s2h::mixture::MixtureKind;
 use s2h::tasks::TaskKind;
 
@@ -40,12 +38,12 @@ fn presets() -> Result<Vec<(&'static str, &'static str, TrainConfig)>> {
         (Tier::Cpu, "cpu-tier runs", "the figures at --tier cpu"),
     ] {
         if let Some(scale) = ctr_scale(tier) {
-            let run = RunSpec {
-                task: TaskKind::Ctr,
-                supervision: MixtureKind::Mix,
-                budget: scale.budgets.last().copied().unwrap_or(0),
-            };
-            all.push((name, purpose, run_config(&scale, &run, PathBuf::new())));
+            let run = RunSpec::new(
+                TaskKind::Ctr,
+                MixtureKind::Mix,
+                scale.budgets.last().copied().unwrap_or(0),
+            );
+            all.push((name, purpose, run_config(&scale, &run)));
         }
     }
     Ok(all)
