@@ -7,6 +7,7 @@ use s2h::eval::charts::{LineChart, Marker, Series};
 use s2h::mixture::MixtureKind;
 use s2h::tasks::{Modality, Split, TaskKind};
 
+use crate::evaluated::{no_scale, smoke_agreement};
 use crate::experiments::{Cache, RunSpec, ctr_scale};
 use crate::registry::Tier;
 use crate::{Agreement, Ctx, Output};
@@ -40,10 +41,7 @@ pub fn fig19(ctx: &Ctx) -> Result<Output> {
 /// (right).
 fn ctr_alignment(ctx: &Ctx, id: &str, score: Score) -> Result<Output> {
     let Some(scale) = ctr_scale(ctx.tier) else {
-        return Ok(crate::evaluated::not_run(
-            ctx,
-            "needs a GPU: run it with --tier gpu there (not measured here)",
-        ));
+        return Ok(no_scale(ctx));
     };
     let cache = Cache::new(&ctx.cache, scale);
     let simple = cache.eval_set(TaskKind::Ctr, Split::Simple, Modality::Image)?;
@@ -133,9 +131,7 @@ fn ctr_alignment(ctx: &Ctx, id: &str, score: Score) -> Result<Output> {
         ));
     }
     let agreement = match ctx.tier {
-        Tier::Smoke => Agreement::Exercised(
-            "the smoke tier's models learn nothing; the direction is not checked".into(),
-        ),
+        Tier::Smoke => smoke_agreement(),
         _ => match (mean(&reports[0]), mean(&reports[2])) {
             (Some(mix), Some(image)) if mix > image => Agreement::Reproduced(format!(
                 "Mix's {label} ({mix:.3}) above Image's ({image:.3}) on average, as in the paper"

@@ -31,10 +31,7 @@ enum XAxis {
 
 fn ctr_s2h(ctx: &Ctx, id: &str, x_axis: XAxis) -> Result<Output> {
     let Some(scale) = ctr_scale(ctx.tier) else {
-        return Ok(not_run(
-            ctx,
-            "needs a GPU: run it with --tier gpu there (not measured here)",
-        ));
+        return Ok(no_scale(ctx));
     };
     let cache = Cache::new(&ctx.cache, scale);
     let supervisions = [
@@ -139,9 +136,7 @@ fn ctr_s2h(ctx: &Ctx, id: &str, x_axis: XAxis) -> Result<Output> {
             .map(|(_, a)| *a)
     };
     let agreement = match ctx.tier {
-        Tier::Smoke => Agreement::Exercised(
-            "the smoke tier's models learn nothing; the direction is not checked".into(),
-        ),
+        Tier::Smoke => smoke_agreement(),
         _ => match (get("Text (on text)"), get("Image"), get("Mix")) {
             (Some(t), Some(i), Some(m)) if t > i && m > i => Agreement::Reproduced(format!(
                 "Text ({:.1}%) and Mix ({:.1}%) above Image ({:.1}%) on hard, as in the paper",
@@ -176,10 +171,7 @@ fn ctr_s2h(ctx: &Ctx, id: &str, x_axis: XAxis) -> Result<Output> {
 /// Image-via-Text at one budget (the paper's 16×10^4; here the tier's largest).
 pub fn fig04(ctx: &Ctx) -> Result<Output> {
     let Some(scale) = ctr_scale(ctx.tier) else {
-        return Ok(not_run(
-            ctx,
-            "needs a GPU: run it with --tier gpu there (not measured here)",
-        ));
+        return Ok(no_scale(ctx));
     };
     let cache = Cache::new(&ctx.cache, scale);
     let hard = cache.eval_set(TaskKind::Ctr, Split::Hard, Modality::Image)?;
@@ -244,9 +236,7 @@ pub fn fig04(ctx: &Ctx) -> Result<Output> {
         format!("{ratio:.2}x"),
     ));
     let agreement = match ctx.tier {
-        Tier::Smoke => Agreement::Exercised(
-            "the smoke tier's models learn nothing; the direction is not checked".into(),
-        ),
+        Tier::Smoke => smoke_agreement(),
         _ if ratio >= 2.0 => Agreement::Reproduced(format!(
             "Image-via-Text generates {ratio:.1}x Mix's tokens (paper: about 3x)"
         )),
@@ -271,10 +261,7 @@ pub fn fig04(ctx: &Ctx) -> Result<Output> {
 /// 4×10^4; here the tier's smallest budget): Text on hard text, Image on hard images.
 pub fn fig13(ctx: &Ctx) -> Result<Output> {
     let Some(scale) = ctr_scale(ctx.tier) else {
-        return Ok(not_run(
-            ctx,
-            "needs a GPU: run it with --tier gpu there (not measured here)",
-        ));
+        return Ok(no_scale(ctx));
     };
     let cache = Cache::new(&ctx.cache, scale);
     let Some(&unique) = cache.scale.budgets.first() else {
@@ -348,9 +335,7 @@ pub fn fig13(ctx: &Ctx) -> Result<Output> {
         ),
         numbers,
         agreement: match ctx.tier {
-            Tier::Smoke => Agreement::Exercised(
-                "the smoke tier's models learn nothing; the direction is not checked".into(),
-            ),
+            Tier::Smoke => smoke_agreement(),
             _ => Agreement::NotRun(
                 "the paper draws no single direction to check here; read the curves".into(),
             ),
@@ -484,9 +469,7 @@ pub fn fig05(ctx: &Ctx) -> Result<Output> {
         ),
         numbers,
         agreement: match ctx.tier {
-            Tier::Smoke => Agreement::Exercised(
-                "the smoke tier's models learn nothing; the direction is not checked".into(),
-            ),
+            Tier::Smoke => smoke_agreement(),
             _ => Agreement::NotRun("no direction check is written for this tier yet".into()),
         },
         tier: ctx.tier.to_string(),
@@ -502,6 +485,24 @@ pub fn task_title(task: TaskKind) -> &'static str {
         TaskKind::Grid => "Grid Navigation",
         TaskKind::Va => "Visual Analogy",
     }
+}
+
+/// The verdict of every E and G target at the smoke tier.
+pub fn smoke_agreement() -> Agreement {
+    Agreement::Exercised(
+        "the smoke tier's models learn nothing; the direction is not checked".into(),
+    )
+}
+
+/// The output of a target whose task has no scale at the tier (GPU tiers, for now).
+pub fn no_scale(ctx: &Ctx) -> Output {
+    not_run(
+        ctx,
+        &format!(
+            "this tier's scale is not defined for the task yet (run the {} tier on the machine it is made for)",
+            ctx.tier
+        ),
+    )
 }
 
 pub fn not_run(ctx: &Ctx, why: &str) -> Output {

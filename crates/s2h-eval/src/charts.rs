@@ -130,6 +130,65 @@ fn draw_marker(doc: &mut SvgDoc, marker: Marker, x: f32, y: f32, color: &str) {
     }
 }
 
+/// The plotting area of a chart and its y scale: what line and bar charts share.
+struct Axes {
+    left: f32,
+    top: f32,
+    plot_w: f32,
+    plot_h: f32,
+    y_lo: f64,
+    y_hi: f64,
+}
+
+impl Axes {
+    fn y(&self, v: f64) -> f32 {
+        let t = ((v.clamp(self.y_lo, self.y_hi) - self.y_lo) / (self.y_hi - self.y_lo)) as f32;
+        self.top + self.plot_h * (1.0 - t)
+    }
+
+    /// A white canvas with the y grid and its tick labels, both axes, the title centred over
+    /// the plot and the y label above the axis.
+    fn frame(&self, w: f32, h: f32, title: &str, y_label: &str) -> SvgDoc {
+        let (black, grid) = ("#000000", "#dddddd");
+        let mut doc = SvgDoc::new(w as u32, h as u32, "#ffffff", false);
+        for v in ticks(self.y_lo, self.y_hi, 5) {
+            let y = self.y(v);
+            doc.line(self.left, y, self.left + self.plot_w, y, grid, 1.0);
+            doc.text(
+                self.left - 8.0,
+                y,
+                12.0,
+                false,
+                black,
+                Anchor::End,
+                &tick_label(v),
+            );
+        }
+        let bottom = self.top + self.plot_h;
+        doc.line(
+            self.left,
+            bottom,
+            self.left + self.plot_w,
+            bottom,
+            black,
+            1.0,
+        );
+        doc.line(self.left, self.top, self.left, bottom, black, 1.0);
+        let centre = self.left + self.plot_w / 2.0;
+        doc.text(centre, 16.0, 15.0, true, black, Anchor::Middle, title);
+        doc.text(
+            8.0,
+            self.top - 12.0,
+            13.0,
+            false,
+            black,
+            Anchor::Start,
+            y_label,
+        );
+        doc
+    }
+}
+
 impl LineChart {
     pub fn svg(&self) -> SvgDoc {
         let (w, h) = (720.0f32, 440.0f32);
@@ -164,27 +223,19 @@ impl LineChart {
                 (lo - pad, hi + pad)
             }
         });
-        let plot_w = w - left - right;
-        let plot_h = h - top - bottom;
-        let x = |v: f64| left + plot_w * ((v - x_lo) / (x_hi - x_lo)) as f32;
-        let y = |v: f64| {
-            let t = ((v.clamp(y_lo, y_hi) - y_lo) / (y_hi - y_lo)) as f32;
-            top + plot_h * (1.0 - t)
+        let axes = Axes {
+            left,
+            top,
+            plot_w: w - left - right,
+            plot_h: h - top - bottom,
+            y_lo,
+            y_hi,
         };
-        let (black, grid) = ("#000000", "#dddddd");
-        let mut doc = SvgDoc::new(w as u32, h as u32, "#ffffff", false);
-        for v in ticks(y_lo, y_hi, 5) {
-            doc.line(left, y(v), left + plot_w, y(v), grid, 1.0);
-            doc.text(
-                left - 8.0,
-                y(v),
-                12.0,
-                false,
-                black,
-                Anchor::End,
-                &tick_label(v),
-            );
-        }
+        let (plot_w, plot_h) = (axes.plot_w, axes.plot_h);
+        let x = |v: f64| left + plot_w * ((v - x_lo) / (x_hi - x_lo)) as f32;
+        let y = |v: f64| axes.y(v);
+        let black = "#000000";
+        let mut doc = axes.frame(w, h, &self.title, &self.y_label);
         for v in ticks(x_lo, x_hi, 6) {
             doc.line(x(v), top + plot_h, x(v), top + plot_h + 5.0, black, 1.0);
             doc.text(
@@ -197,17 +248,6 @@ impl LineChart {
                 &tick_label(v),
             );
         }
-        doc.line(left, top + plot_h, left + plot_w, top + plot_h, black, 1.0);
-        doc.line(left, top, left, top + plot_h, black, 1.0);
-        doc.text(
-            w / 2.0 - right / 2.0 + left / 2.0,
-            16.0,
-            15.0,
-            true,
-            black,
-            Anchor::Middle,
-            &self.title,
-        );
         doc.text(
             left + plot_w / 2.0,
             h - 16.0,
@@ -216,15 +256,6 @@ impl LineChart {
             black,
             Anchor::Middle,
             &self.x_label,
-        );
-        doc.text(
-            8.0,
-            top - 12.0,
-            13.0,
-            false,
-            black,
-            Anchor::Start,
-            &self.y_label,
         );
         for (i, s) in self.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
@@ -293,46 +324,18 @@ impl BarChart {
         let (y_lo, y_hi) = self
             .y_range
             .unwrap_or((0.0, if hi > 0.0 { hi * 1.1 } else { 1.0 }));
-        let plot_w = w - left - right;
-        let plot_h = h - top - bottom;
-        let y = |v: f64| {
-            let t = ((v.clamp(y_lo, y_hi) - y_lo) / (y_hi - y_lo)) as f32;
-            top + plot_h * (1.0 - t)
+        let axes = Axes {
+            left,
+            top,
+            plot_w: w - left - right,
+            plot_h: h - top - bottom,
+            y_lo,
+            y_hi,
         };
-        let (black, grid) = ("#000000", "#dddddd");
-        let mut doc = SvgDoc::new(w as u32, h as u32, "#ffffff", false);
-        for v in ticks(y_lo, y_hi, 5) {
-            doc.line(left, y(v), left + plot_w, y(v), grid, 1.0);
-            doc.text(
-                left - 8.0,
-                y(v),
-                12.0,
-                false,
-                black,
-                Anchor::End,
-                &tick_label(v),
-            );
-        }
-        doc.line(left, top + plot_h, left + plot_w, top + plot_h, black, 1.0);
-        doc.line(left, top, left, top + plot_h, black, 1.0);
-        doc.text(
-            w / 2.0,
-            16.0,
-            15.0,
-            true,
-            black,
-            Anchor::Middle,
-            &self.title,
-        );
-        doc.text(
-            8.0,
-            top - 12.0,
-            13.0,
-            false,
-            black,
-            Anchor::Start,
-            &self.y_label,
-        );
+        let (plot_w, plot_h) = (axes.plot_w, axes.plot_h);
+        let y = |v: f64| axes.y(v);
+        let black = "#000000";
+        let mut doc = axes.frame(w, h, &self.title, &self.y_label);
         let slot = plot_w / self.bars.len().max(1) as f32;
         for (i, (label, value)) in self.bars.iter().enumerate() {
             let cx = left + slot * (i as f32 + 0.5);
