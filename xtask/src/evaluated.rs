@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use s2h::eval::charts::{BarChart, LineChart, Marker, Series};
-use s2h::eval::{main_accuracy, names};
+use s2h::eval::{Metrics, main_accuracy, names};
 use s2h::mixture::MixtureKind;
 use s2h::tasks::{Modality, Split, TaskKind};
 
@@ -477,6 +477,225 @@ pub fn fig05(ctx: &Ctx) -> Result<Output> {
     })
 }
 
+/// The runs of the failure-mode figures (Figs 30, 31): Text (evaluated on hard text), Image and
+/// Mix+ (on hard images) at the tier's budgets — Fig 5's runs, so they come from its cache.
+const FAILURE_RUNS: [(&str, MixtureKind, Modality, Marker); 3] = [
+    (
+        "Text (on text)",
+        MixtureKind::Text,
+        Modality::Text,
+        Marker::Star,
+    ),
+    (
+        "Image",
+        MixtureKind::Image,
+        Modality::Image,
+        Marker::Triangle,
+    ),
+    (
+        "Mix+",
+        MixtureKind::MixPlus,
+        Modality::Image,
+        Marker::Square,
+    ),
+];
+
+/// A failure run's legend name, marker, and hard-set metrics by budget.
+type FailureRun = (&'static str, Marker, Vec<(u64, Metrics)>);
+
+/// Each failure run's hard-set metrics at each budget of `task`'s tier: `(name, marker,
+/// [(budget, metrics)])`.
+fn failure_metrics(ctx: &Ctx, task: TaskKind) -> Result<Option<(Cache, Vec<FailureRun>)>> {
+    let Some(scale) = scale(ctx.tier, task) else {
+        return Ok(None);
+    };
+    let cache = Cache::new(&ctx.cache, scale);
+    let runs: Vec<RunSpec> = FAILURE_RUNS
+        .iter()
+        .flat_map(|(_, kind, ..)| {
+            cache
+                .scale
+                .budgets
+                .iter()
+                .map(|&b| RunSpec::new(task, *kind, b))
+        })
+        .collect();
+    cache.train(&runs)?;
+    let mut out = Vec::new();
+    for (name, kind, modality, marker) in FAILURE_RUNS {
+        let set = cache.eval_set(task, Split::Hard, modality)?;
+        let mut by_budget = Vec::new();
+        for &budget in &cache.scale.budgets {
+            by_budget.push((
+                budget,
+                cache.evaluate(&RunSpec::new(task, kind, budget), &set)?,
+            ));
+        }
+        out.push((name, marker, by_budget));
+    }
+    Ok(Some((cache, out)))
+}
+
+fn group_metric(metrics: &Metrics, task: TaskKind, name: &str) -> f64 {
+    metrics
+        .group(task, None::<Split>)
+        .and_then(|g| g.metric(name))
+        .unwrap_or(f64::NAN)
+}
+
+/// Fig 30 (left): TR failure modes at the largest budget — pooled cell precision and recall
+/// (a listed cell counts if it is on the path, wherever listed), with the index of the first
+/// error and the share of wrong outputs erring before the 12th number beside them.
+pub fn fig30(ctx: &Ctx) -> Result<Output> {
+    let task = TaskKind::Tr;
+    let Some((cache, runs)) = failure_metrics(ctx, task)? else {
+        return Ok(no_scale(ctx));
+    };
+    let mut bars = Vec::new();
+    let mut numbers = Vec::new();
+    for (name, _, by_budget) in &runs {
+        let Some((budget, metrics)) = by_budget.last() else {
+            continue;
+        };
+        for (label, metric) in [
+            ("precision", names::CELL_PRECISION),
+            ("recall", names::CELL_RECALL),
+        ] {
+            bars.push((
+                format!("{name} {label}"),
+                group_metric(metrics, task, metric),
+            ));
+        }
+        for (label, metric) in [
+            (
+                "index of the first error (mean)",
+                names::FIRST_WRONG_INDEX_MEAN,
+            ),
+            (
+                "wrong outputs erring before the 12th number",
+                names::FIRST_WRONG_BEFORE_12_SHARE,
+            ),
+        ] {
+            let v = group_metric(metrics, task, metric);
+            numbers.push((
+                format!("{name}, {budget} records: {label}"),
+                if v.is_nan() {
+                    "-".into()
+                } else {
+                    format!("{v:.3}")
+                },
+            ));
+        }
+    }
+    BarChart {
+        title: format!("TR hard: listed cells ({} tier)", ctx.tier),
+        y_label: "pooled precision / recall".into(),
+        bars,
+        y_range: Some((0.0, 1.0)),
+    }
+    .write(&ctx.dir, "fig30")?;
+    Ok(Output {
+        files: ["png", "svg", "csv"]
+            .map(|ext| format!("fig30.{ext}"))
+            .to_vec(),
+        caption: format!(
+            "Cell precision and recall pooled over {} hard TR records per model (App K.1); the \
+             shortcut picture of the paper's right panel is not data. {}.",
+            cache.scale.eval_records, cache.scale.label
+        ),
+        numbers,
+        agreement: match ctx.tier {
+            Tier::Smoke => smoke_agreement(),
+            _ => Agreement::NotRun("no direction check is written for this tier yet".into()),
+        },
+        tier: ctx.tier.to_string(),
+        seconds: 0.0,
+    })
+}
+
+/// Fig 31: Grid failure modes by training data — the moves reach D ignoring obstacles, the
+/// fraction of objects collected, the obstacles passed through (App K.2).
+pub fn fig31(ctx: &Ctx) -> Result<Output> {
+    let task = TaskKind::Grid;
+    let Some((cache, runs)) = failure_metrics(ctx, task)? else {
+        return Ok(no_scale(ctx));
+    };
+    let panels = [
+        (
+            "reach",
+            "reaches D ignoring obstacles",
+            "reaches_destination_ignoring_obstacles",
+            Some((0.0, 1.0)),
+        ),
+        (
+            "objects",
+            "fraction of objects collected",
+            "objects_collected",
+            Some((0.0, 1.0)),
+        ),
+        (
+            "obstacles",
+            "obstacles passed through",
+            names::OBSTACLES_ENTERED,
+            None,
+        ),
+    ];
+    let mut files = Vec::new();
+    let mut numbers = Vec::new();
+    for (stem, label, metric, y_range) in panels {
+        let series = runs
+            .iter()
+            .map(|(name, marker, by_budget)| Series {
+                name: name.to_string(),
+                points: by_budget
+                    .iter()
+                    .map(|(b, m)| (*b as f64, group_metric(m, task, metric)))
+                    .collect(),
+                marker: *marker,
+            })
+            .collect();
+        let name = format!("fig31-{stem}");
+        LineChart {
+            title: format!("Grid Navigation hard: {label} ({} tier)", ctx.tier),
+            x_label: "training records".into(),
+            y_label: label.into(),
+            series,
+            y_range,
+        }
+        .write(&ctx.dir, &name)?;
+        files.extend(["png", "svg", "csv"].map(|ext| format!("{name}.{ext}")));
+        for (name, _, by_budget) in &runs {
+            if let Some((b, m)) = by_budget.last() {
+                let v = group_metric(m, task, metric);
+                numbers.push((
+                    format!("{name}, {b} records: {label}"),
+                    if v.is_nan() {
+                        "-".into()
+                    } else {
+                        format!("{v:.2}")
+                    },
+                ));
+            }
+        }
+    }
+    Ok(Output {
+        files,
+        caption: format!(
+            "{} hard Grid records per model; obstacles passed through are averaged over the \
+             outputs that parse (the authors' average over non-gold outputs is \
+             `obstacles_entered_non_gold` in the metrics). {}.",
+            cache.scale.eval_records, cache.scale.label
+        ),
+        numbers,
+        agreement: match ctx.tier {
+            Tier::Smoke => smoke_agreement(),
+            _ => Agreement::NotRun("no direction check is written for this tier yet".into()),
+        },
+        tier: ctx.tier.to_string(),
+        seconds: 0.0,
+    })
+}
+
 /// A task's name as the paper writes it.
 pub fn task_title(task: TaskKind) -> &'static str {
     match task {
@@ -603,6 +822,26 @@ mod tests {
             output.caption
         );
         assert!(!out.path().join("fig05/fig05-va.csv").exists());
+
+        // Figs 30 and 31 read the failure modes of Fig 5's runs from the cache.
+        let runs = std::fs::read_dir(out.path().join(".cache/smoke/runs"))
+            .unwrap()
+            .count();
+        for id in ["fig30", "fig31"] {
+            let target = TARGETS.iter().find(|t| t.id == id).unwrap();
+            let output = crate::make(target, Tier::Smoke, out.path()).unwrap();
+            for file in &output.files {
+                assert!(out.path().join(id).join(file).is_file(), "{file}");
+            }
+        }
+        let runs_after = std::fs::read_dir(out.path().join(".cache/smoke/runs"))
+            .unwrap()
+            .count();
+        assert_eq!(runs, runs_after, "no new run");
+        let csv = std::fs::read_to_string(out.path().join("fig30/fig30.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 1 + 3 * 2, "{csv}");
+        let csv = std::fs::read_to_string(out.path().join("fig31/fig31-obstacles.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 1 + 3 * 2, "{csv}");
         find(
             &out.path().join(".cache/smoke/runs"),
             "grid-align-8-then-mix_plus-32-",

@@ -386,7 +386,7 @@ pub const TARGETS: &[Target] = &[
                 "56% (26% of all)"
             )
         ],
-        Pending
+        By(evaluated::fig30)
     ),
     target!(
         "fig31",
@@ -403,7 +403,7 @@ pub const TARGETS: &[Target] = &[
                 "Mix+ 0.12, Text 0.78, Image 0.67"
             )
         ],
-        Pending
+        By(evaluated::fig31)
     ),
     target!(
         "fig32",

@@ -178,7 +178,7 @@ impl Axes {
         doc.text(centre, 16.0, 15.0, true, black, Anchor::Middle, title);
         doc.text(
             8.0,
-            self.top - 12.0,
+            self.top - 20.0,
             13.0,
             false,
             black,
@@ -370,15 +370,18 @@ impl BarChart {
                     "n/a",
                 );
             }
-            doc.text(
-                cx,
-                top + plot_h + 18.0,
-                12.0,
-                false,
-                black,
-                Anchor::Middle,
-                label,
-            );
+            // A label wider than its slot (about 7 px a character) goes on two lines.
+            for (row, line) in label_lines(label, slot).iter().enumerate() {
+                doc.text(
+                    cx,
+                    top + plot_h + 18.0 + 15.0 * row as f32,
+                    12.0,
+                    false,
+                    black,
+                    Anchor::Middle,
+                    line,
+                );
+            }
         }
         doc
     }
@@ -395,6 +398,23 @@ impl BarChart {
     /// Write `DIR/NAME.csv`, `.svg` and `.png`; returns their paths.
     pub fn write(&self, dir: &Path, name: &str) -> Result<[PathBuf; 3]> {
         write_files(dir, name, &self.csv(), &self.svg())
+    }
+}
+
+/// `label` as one line, or two split at the space nearest its middle when it is wider than
+/// `width` pixels.
+fn label_lines(label: &str, width: f32) -> Vec<String> {
+    if label.chars().count() as f32 * 7.0 <= width * 0.95 {
+        return vec![label.to_string()];
+    }
+    let middle = label.len() / 2;
+    let split = label
+        .match_indices(' ')
+        .map(|(i, _)| i)
+        .min_by_key(|i| i.abs_diff(middle));
+    match split {
+        Some(i) => vec![label[..i].to_string(), label[i + 1..].to_string()],
+        None => vec![label.to_string()],
     }
 }
 
@@ -502,6 +522,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = chart.write(dir.path(), "bars").unwrap();
         assert!(image::open(&files[2]).is_ok());
+    }
+
+    #[test]
+    fn long_bar_labels_go_on_two_lines() {
+        assert_eq!(label_lines("Mix+ recall", 100.0), ["Mix+ recall"]);
+        assert_eq!(
+            label_lines("Text (on text) precision", 100.0),
+            ["Text (on text)", "precision"]
+        );
+        assert_eq!(
+            label_lines("unbreakable_long_label", 20.0),
+            ["unbreakable_long_label"]
+        );
     }
 
     #[test]
