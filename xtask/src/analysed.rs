@@ -155,6 +155,219 @@ fn ctr_alignment(ctx: &Ctx, id: &str, score: Score) -> Result<Output> {
     })
 }
 
+/// The TR runs of Figs 9, 17, 18 and 20 (Fig 5's, at the largest budget), with their legend
+/// names, markers and the analysis of each kept checkpoint.
+type Analysed = (&'static str, Marker, Vec<StepReport>);
+
+fn tr_analyses(ctx: &Ctx) -> Result<Option<(Cache, Vec<Analysed>)>> {
+    let task = TaskKind::Tr;
+    let Some(scale) = crate::experiments::scale(ctx.tier, task) else {
+        return Ok(None);
+    };
+    let cache = Cache::new(&ctx.cache, scale);
+    let simple = cache.eval_set(task, Split::Simple, Modality::Image)?;
+    let hard = cache.eval_set(task, Split::Hard, Modality::Image)?;
+    let (Some(&first), Some(&budget)) = (cache.scale.budgets.first(), cache.scale.budgets.last())
+    else {
+        bail!("the tier has no training budget");
+    };
+    let align = Some((MixtureKind::Align, first / 2));
+    let runs = [
+        (
+            "Mix",
+            Marker::Circle,
+            RunSpec::new(task, MixtureKind::Mix, budget),
+        ),
+        (
+            "Mix+",
+            Marker::Square,
+            RunSpec::new(task, MixtureKind::MixPlus, budget),
+        ),
+        (
+            "Align-Mix+",
+            Marker::Triangle,
+            RunSpec {
+                before: align,
+                ..RunSpec::new(task, MixtureKind::MixPlus, budget)
+            },
+        ),
+    ];
+    let specs: Vec<RunSpec> = runs.iter().map(|(_, _, r)| r.clone()).collect();
+    cache.train(&specs)?;
+    let mut out = Vec::new();
+    for (name, marker, run) in runs {
+        out.push((name, marker, cache.analyze(&run, &simple, &hard)?));
+    }
+    Ok(Some((cache, out)))
+}
+
+/// One panel: a line per run through its checkpoints' `(x, y)`; returns the files written.
+fn panel(
+    ctx: &Ctx,
+    name: &str,
+    title: &str,
+    (x_label, x): (&str, fn(&StepReport) -> f64),
+    (y_label, y): (&str, fn(&StepReport) -> Option<f64>),
+    runs: &[Analysed],
+) -> Result<Vec<String>> {
+    LineChart {
+        title: format!("{title} ({} tier)", ctx.tier),
+        x_label: x_label.into(),
+        y_label: y_label.into(),
+        series: runs
+            .iter()
+            .map(|(n, marker, reports)| Series {
+                name: n.to_string(),
+                points: reports
+                    .iter()
+                    .map(|r| (x(r), y(r).unwrap_or(f64::NAN)))
+                    .collect(),
+                marker: *marker,
+            })
+            .collect(),
+        y_range: None,
+    }
+    .write(&ctx.dir, name)?;
+    Ok(["png", "svg", "csv"]
+        .map(|ext| format!("{name}.{ext}"))
+        .to_vec())
+}
+
+const NORM: (&str, fn(&StepReport) -> f64) =
+    ("mean gradient norm on simple images", |r| r.grad_norm_mean);
+const SEEN: (&str, fn(&StepReport) -> f64) = ("training records seen", |r| {
+    r.examples_seen.map_or(f64::NAN, |e| e as f64)
+});
+const NORM_Y: (&str, fn(&StepReport) -> Option<f64>) =
+    ("mean gradient norm on simple images", |r| {
+        Some(r.grad_norm_mean)
+    });
+
+/// What one TR analysis figure shows: its panels as (file suffix, title, x, y).
+type Panels = &'static [(
+    &'static str,
+    &'static str,
+    (&'static str, fn(&StepReport) -> f64),
+    (&'static str, fn(&StepReport) -> Option<f64>),
+)];
+
+fn tr_figure(ctx: &Ctx, id: &str, panels: Panels) -> Result<Output> {
+    let Some((cache, runs)) = tr_analyses(ctx)? else {
+        return Ok(no_scale(ctx));
+    };
+    let mut files = Vec::new();
+    for (suffix, title, x, y) in panels {
+        files.extend(panel(ctx, &format!("{id}-{suffix}"), title, *x, *y, &runs)?);
+    }
+    let numbers = runs
+        .iter()
+        .map(|(name, _, reports)| {
+            let eq3: Vec<f64> = reports.iter().filter_map(|r| r.alignment).collect();
+            (
+                format!("{name}: mean Eq 3 over {} checkpoints", reports.len()),
+                if eq3.is_empty() {
+                    "-".into()
+                } else {
+                    format!("{:.3}", eq3.iter().sum::<f64>() / eq3.len() as f64)
+                },
+            )
+        })
+        .collect();
+    Ok(Output {
+        files,
+        caption: format!(
+            "One point per kept checkpoint of the TR Mix, Mix+ and Align-Mix+ runs ({} simple and \
+             hard image records; all parameters). {}.",
+            cache.scale.eval_records, cache.scale.label
+        ),
+        numbers,
+        agreement: match ctx.tier {
+            Tier::Smoke => smoke_agreement(),
+            _ => Agreement::NotRun("no direction check is written for this tier yet".into()),
+        },
+        tier: ctx.tier.to_string(),
+        seconds: 0.0,
+    })
+}
+
+/// Fig 9: TR, mean gradient norm vs the gradient alignment score (Eq 3) per checkpoint.
+pub fn fig09(ctx: &Ctx) -> Result<Output> {
+    tr_figure(
+        ctx,
+        "fig09",
+        &[(
+            "alignment",
+            "TR: gradient norm vs Eq 3",
+            NORM,
+            ("gradient alignment score (Eq 3)", |r| r.alignment),
+        )],
+    )
+}
+
+/// Fig 17: TR, Eq 3 (left) and the mean gradient norm (right) over training.
+pub fn fig17(ctx: &Ctx) -> Result<Output> {
+    tr_figure(
+        ctx,
+        "fig17",
+        &[
+            (
+                "alignment",
+                "TR: Eq 3 during training",
+                SEEN,
+                ("gradient alignment score (Eq 3)", |r| r.alignment),
+            ),
+            ("norm", "TR: gradient norm during training", SEEN, NORM_Y),
+        ],
+    )
+}
+
+/// Fig 18: TR, the gradient cosine (Eq 7) against the norm and over training, and the norm.
+pub fn fig18(ctx: &Ctx) -> Result<Output> {
+    tr_figure(
+        ctx,
+        "fig18",
+        &[
+            (
+                "cosine-vs-norm",
+                "TR: gradient norm vs Eq 7",
+                NORM,
+                ("cosine (Eq 7)", |r| r.cosine),
+            ),
+            (
+                "cosine",
+                "TR: Eq 7 during training",
+                SEEN,
+                ("cosine (Eq 7)", |r| r.cosine),
+            ),
+            ("norm", "TR: gradient norm during training", SEEN, NORM_Y),
+        ],
+    )
+}
+
+/// Fig 20: TR, the Adam update alignment score (Eq 8) against the norm and over training, and
+/// the norm.
+pub fn fig20(ctx: &Ctx) -> Result<Output> {
+    tr_figure(
+        ctx,
+        "fig20",
+        &[
+            (
+                "adam-vs-norm",
+                "TR: gradient norm vs Eq 8",
+                NORM,
+                ("Adam update alignment (Eq 8)", |r| r.adam_alignment),
+            ),
+            (
+                "adam",
+                "TR: Eq 8 during training",
+                SEEN,
+                ("Adam update alignment (Eq 8)", |r| r.adam_alignment),
+            ),
+            ("norm", "TR: gradient norm during training", SEEN, NORM_Y),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use crate::registry::{TARGETS, Tier};
@@ -176,5 +389,26 @@ mod tests {
             // Three runs of 4 updates with a checkpoint kept every one: 4 points each.
             assert_eq!(csv.lines().count(), 1 + 3 * 4, "{csv}");
         }
+    }
+
+    /// Figs 9, 17, 18 and 20 at the smoke tier: one analysis of the TR runs serves all four.
+    #[test]
+    fn tr_alignment_figures_share_one_analysis() {
+        let out = tempfile::tempdir().unwrap();
+        for (id, panels) in [("fig09", 1), ("fig17", 2), ("fig18", 3), ("fig20", 3)] {
+            let target = TARGETS.iter().find(|t| t.id == id).unwrap();
+            let output = crate::make(target, Tier::Smoke, out.path()).unwrap();
+            assert_eq!(output.files.len(), 3 * panels, "{id}");
+            for file in &output.files {
+                assert!(out.path().join(id).join(file).is_file(), "{file}");
+            }
+        }
+        let analyses = std::fs::read_dir(out.path().join(".cache/smoke/analysis"))
+            .unwrap()
+            .count();
+        assert_eq!(analyses, 3, "Mix, Mix+ and Align-Mix+, analysed once each");
+        let csv = std::fs::read_to_string(out.path().join("fig18/fig18-cosine.csv")).unwrap();
+        // Three runs of 4 (Align-Mix+: 5) updates, four checkpoints kept each at least.
+        assert!(csv.lines().count() > 3 * 4, "{csv}");
     }
 }

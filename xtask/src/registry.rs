@@ -212,7 +212,7 @@ pub const TARGETS: &[Target] = &[
         "TR: mean gradient norm vs gradient alignment (Eq 3) per checkpoint",
         "TR · Mix, Mix+, Align-Mix+",
         [],
-        Pending
+        By(analysed::fig09)
     ),
     target!(
         "fig10",
@@ -276,7 +276,7 @@ pub const TARGETS: &[Target] = &[
         "TR: Eq 3 and mean gradient norm over training",
         "TR · Mix, Mix+, Align-Mix+",
         [],
-        Pending
+        By(analysed::fig17)
     ),
     target!(
         "fig18",
@@ -284,7 +284,7 @@ pub const TARGETS: &[Target] = &[
         "TR: gradient cosine (Eq 7) vs and over training",
         "TR · Mix, Mix+, Align-Mix+",
         [],
-        Pending
+        By(analysed::fig18)
     ),
     target!(
         "fig19",
@@ -300,7 +300,7 @@ pub const TARGETS: &[Target] = &[
         "TR: Adam update alignment (Eq 8) vs and over training",
         "TR · Mix, Mix+, Align-Mix+",
         [],
-        Pending
+        By(analysed::fig20)
     ),
     target!(
         "fig21",
