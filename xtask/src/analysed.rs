@@ -7,7 +7,7 @@ use s2h::eval::charts::{LineChart, Marker, Series};
 use s2h::mixture::MixtureKind;
 use s2h::tasks::{Modality, Split, TaskKind};
 
-use crate::evaluated::{no_scale, smoke_agreement};
+use crate::evaluated::{no_scale, smoke_agreement, unchecked};
 use crate::experiments::{Cache, RunSpec, ctr_scale};
 use crate::registry::Tier;
 use crate::{Agreement, Ctx, Output};
@@ -150,8 +150,7 @@ fn ctr_alignment(ctx: &Ctx, id: &str, score: Score) -> Result<Output> {
         ),
         numbers,
         agreement,
-        tier: ctx.tier.to_string(),
-        seconds: 0.0,
+        ..Output::at(ctx)
     })
 }
 
@@ -281,12 +280,8 @@ fn tr_figure(ctx: &Ctx, id: &str, panels: Panels) -> Result<Output> {
             cache.scale.eval_records, cache.scale.label
         ),
         numbers,
-        agreement: match ctx.tier {
-            Tier::Smoke => smoke_agreement(),
-            _ => Agreement::NotRun("no direction check is written for this tier yet".into()),
-        },
-        tier: ctx.tier.to_string(),
-        seconds: 0.0,
+        agreement: unchecked(ctx),
+        ..Output::at(ctx)
     })
 }
 

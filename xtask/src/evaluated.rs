@@ -162,8 +162,7 @@ fn ctr_s2h(ctx: &Ctx, id: &str, x_axis: XAxis) -> Result<Output> {
         ),
         numbers,
         agreement,
-        tier: ctx.tier.to_string(),
-        seconds: 0.0,
+        ..Output::at(ctx)
     })
 }
 
@@ -252,8 +251,7 @@ pub fn fig04(ctx: &Ctx) -> Result<Output> {
         ),
         numbers,
         agreement,
-        tier: ctx.tier.to_string(),
-        seconds: 0.0,
+        ..Output::at(ctx)
     })
 }
 
@@ -340,8 +338,7 @@ pub fn fig13(ctx: &Ctx) -> Result<Output> {
                 "the paper draws no single direction to check here; read the curves".into(),
             ),
         },
-        tier: ctx.tier.to_string(),
-        seconds: 0.0,
+        ..Output::at(ctx)
     })
 }
 
@@ -468,12 +465,8 @@ pub fn fig05(ctx: &Ctx) -> Result<Output> {
              first trains an alignment phase of half the smallest budget.{left_out} {label}."
         ),
         numbers,
-        agreement: match ctx.tier {
-            Tier::Smoke => smoke_agreement(),
-            _ => Agreement::NotRun("no direction check is written for this tier yet".into()),
-        },
-        tier: ctx.tier.to_string(),
-        seconds: 0.0,
+        agreement: unchecked(ctx),
+        ..Output::at(ctx)
     })
 }
 
@@ -604,12 +597,8 @@ pub fn fig30(ctx: &Ctx) -> Result<Output> {
             cache.scale.eval_records, cache.scale.label
         ),
         numbers,
-        agreement: match ctx.tier {
-            Tier::Smoke => smoke_agreement(),
-            _ => Agreement::NotRun("no direction check is written for this tier yet".into()),
-        },
-        tier: ctx.tier.to_string(),
-        seconds: 0.0,
+        agreement: unchecked(ctx),
+        ..Output::at(ctx)
     })
 }
 
@@ -687,12 +676,8 @@ pub fn fig31(ctx: &Ctx) -> Result<Output> {
             cache.scale.eval_records, cache.scale.label
         ),
         numbers,
-        agreement: match ctx.tier {
-            Tier::Smoke => smoke_agreement(),
-            _ => Agreement::NotRun("no direction check is written for this tier yet".into()),
-        },
-        tier: ctx.tier.to_string(),
-        seconds: 0.0,
+        agreement: unchecked(ctx),
+        ..Output::at(ctx)
     })
 }
 
@@ -713,6 +698,14 @@ pub fn smoke_agreement() -> Agreement {
     )
 }
 
+/// The verdict of a target with no direction check written for its tier yet.
+pub fn unchecked(ctx: &Ctx) -> Agreement {
+    match ctx.tier {
+        Tier::Smoke => smoke_agreement(),
+        _ => Agreement::NotRun("no direction check is written for this tier yet".into()),
+    }
+}
+
 /// The output of a target whose task has no scale at the tier (GPU tiers, for now).
 pub fn no_scale(ctx: &Ctx) -> Output {
     not_run(
@@ -726,12 +719,8 @@ pub fn no_scale(ctx: &Ctx) -> Output {
 
 pub fn not_run(ctx: &Ctx, why: &str) -> Output {
     Output {
-        files: Vec::new(),
-        caption: String::new(),
-        numbers: Vec::new(),
         agreement: Agreement::NotRun(why.into()),
-        tier: ctx.tier.to_string(),
-        seconds: 0.0,
+        ..Output::at(ctx)
     }
 }
 

@@ -88,6 +88,20 @@ pub struct Output {
 
 pub const OUTPUT_FILE: &str = "output.json";
 
+impl Output {
+    /// An empty output at `ctx`'s tier, to fill with struct update syntax (`make` times it).
+    pub fn at(ctx: &Ctx) -> Self {
+        Output {
+            files: Vec::new(),
+            caption: String::new(),
+            numbers: Vec::new(),
+            agreement: Agreement::NotRun(String::new()),
+            tier: ctx.tier.to_string(),
+            seconds: 0.0,
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let Command::ReproduceFigures(args) = Cli::parse().command;
     match run(args) {
@@ -143,9 +157,7 @@ pub fn make(target: &Target, tier: Tier, out: &Path) -> Result<Output> {
     let mut output = match target.made {
         Made::By(f) => f(&ctx).with_context(|| format!("target {}", target.id))?,
         Made::Pending => Output {
-            files: Vec::new(),
             caption: format!("{}: not made by the pipeline yet.", target.title),
-            numbers: Vec::new(),
             agreement: Agreement::NotRun(format!(
                 "the {} pipeline for this target is not built yet",
                 match target.class {
@@ -154,16 +166,12 @@ pub fn make(target: &Target, tier: Tier, out: &Path) -> Result<Output> {
                     _ => "training + evaluation",
                 }
             )),
-            tier: tier.to_string(),
-            seconds: 0.0,
+            ..Output::at(&ctx)
         },
         Made::Nothing => Output {
-            files: Vec::new(),
             caption: format!("{}: pseudo-code, nothing to compute.", target.title),
-            numbers: Vec::new(),
             agreement: Agreement::NotRun("not data".into()),
-            tier: tier.to_string(),
-            seconds: 0.0,
+            ..Output::at(&ctx)
         },
     };
     output.tier = tier.to_string();

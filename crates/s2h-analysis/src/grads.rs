@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use s2h_train::EncodedRecord;
-use s2h_vlm::burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
+use s2h_vlm::burn::module::{Module, ModuleVisitor, Param, ParamId};
 use s2h_vlm::burn::optim::GradientsParams;
 use s2h_vlm::burn::prelude::*;
 use s2h_vlm::burn::tensor::backend::AutodiffBackend;
@@ -150,14 +150,23 @@ pub struct VlmGradients<'a, B: AutodiffBackend> {
     pub examples: &'a [Example],
 }
 
+/// A loss still on the device and its gradient.
+type LossAndGradient<B> = (Tensor<B, 1>, FlatGrad<B>);
+
 impl<B: AutodiffBackend> VlmGradients<'_, B> {
     /// The loss of example `i` and its gradient.
     pub fn loss_and_gradient(&self, i: usize) -> Result<(f64, FlatGrad<B::InnerBackend>)> {
+        let (loss, grad) = self.loss_tensor_and_gradient(i)?;
+        Ok((read(loss), grad))
+    }
+
+    /// The loss (left on the device) and gradient of example `i`.
+    fn loss_tensor_and_gradient(&self, i: usize) -> Result<LossAndGradient<B::InnerBackend>> {
         let example = self.examples.get(i).ok_or_else(|| {
             AnalysisError::Invalid(format!("example {i} of {}", self.examples.len()))
         })?;
         let loss = example_loss(self.model, example)?;
-        let value = read(loss.clone().inner());
+        let value = loss.clone().inner();
         let grads = GradientsParams::from_grads(loss.backward(), self.model);
         Ok((value, flatten(self.model, self.params, grads)))
     }
@@ -168,8 +177,10 @@ impl<B: AutodiffBackend> GradientSource<B::InnerBackend> for VlmGradients<'_, B>
         self.examples.len()
     }
 
+    /// Reads nothing back: the alignment sums stay on the device, so a GPU is not made to wait
+    /// once per example.
     fn gradient(&mut self, i: usize) -> Result<FlatGrad<B::InnerBackend>> {
-        Ok(self.loss_and_gradient(i)?.1)
+        Ok(self.loss_tensor_and_gradient(i)?.1)
     }
 }
 
@@ -213,45 +224,6 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Take<'_, B> {
         if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
             let n = g.shape().num_elements();
             self.parts[i] = Some(g.reshape([n]));
-        }
-    }
-}
-
-/// The current weights of `params` as a flat vector (finite-difference checks, projections of
-/// weights).
-pub fn weights<B: AutodiffBackend>(
-    model: &Vlm<B>,
-    params: &[ParamInfo],
-) -> FlatGrad<B::InnerBackend> {
-    let inner = model.valid();
-    let index: HashMap<ParamId, usize> =
-        params.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
-    let mut parts: Vec<Option<Tensor<B::InnerBackend, 1>>> = vec![None; params.len()];
-    inner.visit(&mut Values {
-        index: &index,
-        parts: &mut parts,
-    });
-    let device = inner.device();
-    FlatGrad {
-        parts: parts
-            .into_iter()
-            .zip(params)
-            .map(|(w, p)| w.unwrap_or_else(|| Tensor::zeros([p.numel()], &device)))
-            .collect(),
-    }
-}
-
-struct Values<'a, B: Backend> {
-    index: &'a HashMap<ParamId, usize>,
-    parts: &'a mut Vec<Option<Tensor<B, 1>>>,
-}
-
-impl<B: Backend> ModuleVisitor<B> for Values<'_, B> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if let Some(&i) = self.index.get(&param.id) {
-            let v = param.val();
-            let n = v.shape().num_elements();
-            self.parts[i] = Some(v.reshape([n]));
         }
     }
 }

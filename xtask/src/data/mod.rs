@@ -104,8 +104,7 @@ fn output(
         caption,
         numbers,
         agreement,
-        tier: ctx.tier.to_string(),
-        seconds: 0.0,
+        ..Output::at(ctx)
     }
 }
 
