@@ -58,9 +58,11 @@ pub fn attribute<B: AutodiffBackend>(
         ));
     };
     let images = images.require_grad();
+    let pass = s2h_vlm::autodiff::pass_lock();
     let logits = model.forward(batch.input_ids.clone(), Some(images.clone()));
     let loss = masked_lm_loss(logits, batch.input_ids, batch.loss_mask);
     let grads = loss.backward();
+    drop(pass);
     let size = model.image_size;
     let scores = match images.grad(&grads) {
         Some(g) => {

@@ -165,9 +165,11 @@ impl<B: AutodiffBackend> VlmGradients<'_, B> {
         let example = self.examples.get(i).ok_or_else(|| {
             AnalysisError::Invalid(format!("example {i} of {}", self.examples.len()))
         })?;
+        let pass = s2h_vlm::autodiff::pass_lock();
         let loss = example_loss(self.model, example)?;
         let value = loss.clone().inner();
         let grads = GradientsParams::from_grads(loss.backward(), self.model);
+        drop(pass);
         Ok((value, flatten(self.model, self.params, grads)))
     }
 }

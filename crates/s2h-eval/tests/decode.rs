@@ -107,6 +107,7 @@ fn trained() -> &'static (Vlm<B>, Processor, Record) {
         let mut model = config.init_seeded::<AD>(1, &device).expect("model");
         let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
         for _ in 0..60 {
+            let _pass = s2h_vlm::autodiff::pass_lock();
             let logits = model.forward(batch.input_ids.clone(), None);
             let loss = masked_lm_loss(logits, batch.input_ids.clone(), batch.loss_mask.clone());
             let grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -46,6 +46,7 @@ pub fn accumulate_gradients<B: AutodiffBackend>(
         if batch.n_targets == 0 {
             continue;
         }
+        let pass = s2h_vlm::autodiff::pass_lock();
         let logits = model.forward(batch.input_ids.clone(), batch.images);
         let loss = masked_lm_loss(logits, batch.input_ids, batch.loss_mask)
             .mul_scalar(batch.n_targets as f64 / total_targets.max(1) as f64);
@@ -55,6 +56,7 @@ pub fn accumulate_gradients<B: AutodiffBackend>(
             None => inner,
         });
         let grads = GradientsParams::from_grads(loss.backward(), model);
+        drop(pass);
         accumulator.accumulate(model, grads);
     }
     Ok(Gradients {

@@ -12,12 +12,14 @@
 //! - [`loss`]: the masked language-model loss;
 //! - [`generate`]: batched greedy decoding with the KV cache;
 //! - [`store`]: the model directory (config.json, tokenizer.json, model.safetensors);
-//! - [`backend`]: flex / ndarray / wgpu / cuda chosen by name at run time.
+//! - [`backend`]: flex / ndarray / wgpu / cuda chosen by name at run time;
+//! - [`autodiff`]: the lock that keeps a process's autodiff passes from racing (a Burn 0.21 bug).
 //!
 //! The crate knows nothing of the tasks or their records: turning a record into token ids, loss
 //! masks and image bytes is `s2h-train`'s `Processor`, so a new task never touches the model.
 
 pub mod attention;
+pub mod autodiff;
 pub mod backend;
 pub mod batch;
 pub mod config;

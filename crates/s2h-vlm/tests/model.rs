@@ -369,6 +369,7 @@ fn gradient_check<B: AutodiffBackend>(device: &B::Device) {
     let input = ids::<B>(&rows, device);
     let img = images::<B>(2, config.image_size(), 7, device);
     let mask = Tensor::<B, 2>::from_data(TensorData::new(mask_rows, [2, t]), device);
+    let _pass = s2h_vlm::autodiff::pass_lock();
     let loss = masked_lm_loss(
         model.forward(input.clone(), Some(img.clone())),
         input.clone(),
@@ -593,4 +594,56 @@ fn seeded_initialisation_is_not_disturbed_by_another() {
     // Another initialisation, with another seed, before `first` is used.
     let _other = config.init_seeded::<B>(8, &device).unwrap();
     assert_eq!(params(&first), alone);
+}
+
+/// Passes on several threads at once give every parameter the gradient a lone pass gives, round
+/// after round on the same (reused) parameters. Burn 0.21 can free a graph step that another
+/// thread is building (tracel-ai/burn#5573); [`s2h_vlm::autodiff::pass_lock`] keeps s2h's passes
+/// apart. Without the lock this test failed in 8 runs of 8.
+#[cfg(feature = "flex")]
+#[test]
+fn concurrent_passes_keep_every_gradient() {
+    type AD = burn::backend::Autodiff<burn::backend::Flex>;
+    let device = Default::default();
+    let config = micro_config();
+    let n = config.n_image_tokens();
+    let rows = vec![image_row(n, &[10, 11, 12, 13])];
+    let t = rows[0].len();
+    let mask = vec![1.0f32; t];
+    let pass = |model: &Vlm<AD>, img: &Tensor<AD, 4>| -> Vec<f32> {
+        let _pass = s2h_vlm::autodiff::pass_lock();
+        let input = ids::<AD>(&rows, &device);
+        let mask = Tensor::<AD, 2>::from_data(TensorData::new(mask.clone(), [1, t]), &device);
+        let loss = masked_lm_loss(model.forward(input.clone(), Some(img.clone())), input, mask);
+        let grads = loss.backward();
+        let mut collector = GradCollector::<AD> {
+            grads: &grads,
+            out: Vec::new(),
+        };
+        model.visit(&mut collector);
+        // One number per parameter tensor: a lost gradient is a zero here.
+        collector
+            .out
+            .into_iter()
+            .map(|g| g.abs().sum().into_scalar().elem::<f32>())
+            .collect()
+    };
+    let img = images::<AD>(1, config.image_size(), 3, &device);
+    let model = config.init_seeded::<AD>(5, &device).unwrap();
+    let alone = pass(&model, &img);
+    assert!(alone.iter().all(|&s| s > 0.0), "{alone:?}");
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..6)
+            .map(|_| {
+                let (model, img) = (model.clone(), img.clone());
+                let pass = &pass;
+                scope.spawn(move || (0..40).map(|_| pass(&model, &img)).collect::<Vec<_>>())
+            })
+            .collect();
+        for worker in workers {
+            for (round, sums) in worker.join().unwrap().into_iter().enumerate() {
+                assert_eq!(sums, alone, "round {round}");
+            }
+        }
+    });
 }
