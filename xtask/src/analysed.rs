@@ -8,7 +8,7 @@ use s2h::mixture::MixtureKind;
 use s2h::tasks::{Modality, Split, TaskKind};
 
 use crate::evaluated::{no_scale, smoke_agreement, unchecked};
-use crate::experiments::{Cache, RunSpec, ctr_scale};
+use crate::experiments::{Cache, RunSpec, Variant, ctr_scale};
 use crate::registry::Tier;
 use crate::{Agreement, Ctx, Output};
 
@@ -154,24 +154,33 @@ fn ctr_alignment(ctx: &Ctx, id: &str, score: Score) -> Result<Output> {
     })
 }
 
-/// The TR runs of Figs 9, 17, 18 and 20 (Fig 5's, at the largest budget), with their legend
-/// names, markers and the analysis of each kept checkpoint.
+/// The runs of Figs 9, 17, 18 and 20 (Fig 5's Mix, Mix+ and Align-Mix+ at the largest budget),
+/// with their legend names, markers and the analysis of each kept checkpoint.
 type Analysed = (&'static str, Marker, Vec<StepReport>);
 
 fn tr_analyses(ctx: &Ctx) -> Result<Option<(Cache, Vec<Analysed>)>> {
-    let task = TaskKind::Tr;
+    analyses(ctx, TaskKind::Tr, false)
+}
+
+/// The analysed runs of `task`: Mix, Mix+ and Align-Mix+, and with `all_of_fig8` also
+/// Image-via-Text+ and Mix → Mix+ (half the budget of Mix, then Mix+ continuing its optimizer
+/// and schedule). Every analysis includes the hard Image-via-Text set (Eqs 4 and 5), so the
+/// figures of one task share it.
+fn analyses(
+    ctx: &Ctx,
+    task: TaskKind,
+    all_of_fig8: bool,
+) -> Result<Option<(Cache, Vec<Analysed>)>> {
     let Some(scale) = crate::experiments::scale(ctx.tier, task) else {
         return Ok(None);
     };
     let cache = Cache::new(&ctx.cache, scale);
     let simple = cache.eval_set(task, Split::Simple, Modality::Image)?;
     let hard = cache.eval_set(task, Split::Hard, Modality::Image)?;
-    let (Some(&first), Some(&budget)) = (cache.scale.budgets.first(), cache.scale.budgets.last())
-    else {
-        bail!("the tier has no training budget");
-    };
-    let align = Some((MixtureKind::Align, first / 2));
-    let runs = [
+    let via_text = cache.via_text_set(task)?;
+    let budget = crate::parts::largest(&cache)?;
+    let first = crate::parts::first_phase(&cache)?;
+    let mut runs = vec![
         (
             "Mix",
             Marker::Circle,
@@ -185,19 +194,223 @@ fn tr_analyses(ctx: &Ctx) -> Result<Option<(Cache, Vec<Analysed>)>> {
         (
             "Align-Mix+",
             Marker::Triangle,
-            RunSpec {
-                before: align,
-                ..RunSpec::new(task, MixtureKind::MixPlus, budget)
-            },
+            RunSpec::new(task, MixtureKind::MixPlus, budget).after(MixtureKind::Align, first),
         ),
     ];
+    if all_of_fig8 {
+        runs.push((
+            "Image-via-Text+",
+            Marker::Star,
+            RunSpec::new(task, MixtureKind::ImageViaTextPlus, budget),
+        ));
+        runs.push((
+            "Mix -> Mix+",
+            Marker::None,
+            RunSpec::new(task, MixtureKind::MixPlus, budget - budget / 2)
+                .after(MixtureKind::Mix, budget / 2)
+                .with(Variant::Continues),
+        ));
+    }
     let specs: Vec<RunSpec> = runs.iter().map(|(_, _, r)| r.clone()).collect();
     cache.train(&specs)?;
     let mut out = Vec::new();
     for (name, marker, run) in runs {
-        out.push((name, marker, cache.analyze(&run, &simple, &hard)?));
+        let reports = cache.analyze_with(
+            &run,
+            &simple,
+            &hard,
+            Some(&via_text),
+            &s2h::analysis::Options::default(),
+            None,
+        )?;
+        out.push((name, marker, reports));
     }
     Ok(Some((cache, out)))
+}
+
+/// Figs 8 and 21: the loss decomposition during training — Eq 4 (the conversion of hard
+/// Image-via-Text records), Eq 5 (their solution given the conversion) and Eq 2 (the solution
+/// given the image alone) — per kept checkpoint of each run.
+fn loss_figure(ctx: &Ctx, id: &str, task: TaskKind) -> Result<Output> {
+    let Some((cache, runs)) = analyses(ctx, task, true)? else {
+        return Ok(no_scale(ctx));
+    };
+    let title = crate::evaluated::task_title(task);
+    let mut files = Vec::new();
+    let panels: [(&str, &str, YOf); 3] = [
+        ("conversion", "loss of the conversion (Eq 4)", |r| {
+            r.loss_conversion
+        }),
+        (
+            "given-conversion",
+            "loss given the conversion (Eq 5)",
+            |r| r.loss_solution_given_conversion,
+        ),
+        ("image", "loss given the image (Eq 2)", |r| {
+            Some(r.loss_image_solution)
+        }),
+    ];
+    for (suffix, label, y) in panels {
+        files.extend(panel(
+            ctx,
+            &format!("{id}-{suffix}"),
+            &format!("{title}: {label}"),
+            SEEN,
+            (label, y),
+            &runs,
+        )?);
+    }
+    let mut numbers = Vec::new();
+    for (name, _, reports) in &runs {
+        if let Some(r) = reports.last() {
+            let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}"));
+            numbers.push((
+                format!("{name}: final Eq 4 / Eq 5 / Eq 2"),
+                format!(
+                    "{} / {} / {}",
+                    f(r.loss_conversion),
+                    f(r.loss_solution_given_conversion),
+                    f(Some(r.loss_image_solution))
+                ),
+            ));
+        }
+    }
+    Ok(Output {
+        files,
+        caption: format!(
+            "Per-example losses at each kept checkpoint on {} hard records (image, and image via              text with the conversion); Mix -> Mix+ trains Mix on half the budget, then Mix+ with              the same optimizer and schedule. {}.",
+            cache.scale.eval_records, cache.scale.label
+        ),
+        numbers,
+        agreement: unchecked(ctx),
+        ..Output::at(ctx)
+    })
+}
+
+/// Fig 8: TR loss decomposition during training.
+pub fn fig08(ctx: &Ctx) -> Result<Output> {
+    loss_figure(ctx, "fig08", TaskKind::Tr)
+}
+
+/// Fig 21: Visual Analogy loss decomposition during training.
+pub fn fig21(ctx: &Ctx) -> Result<Output> {
+    loss_figure(ctx, "fig21", TaskKind::Va)
+}
+
+/// Figs 28 and 29: pixel attribution (App J) of the first hard image record at each run's last
+/// checkpoint — gradient × input of the mean loss over each chain-of-thought group (TR: the runs
+/// of cells along one column; VA: Example 1, Example 2, the query, the options), the top 1% of
+/// pixels in red.
+fn attribution_figure(
+    ctx: &Ctx,
+    id: &str,
+    task: TaskKind,
+    runs: &[(&str, RunSpec)],
+) -> Result<Output> {
+    let Some(scale) = crate::experiments::scale(ctx.tier, task) else {
+        return Ok(no_scale(ctx));
+    };
+    let cache = Cache::new(&ctx.cache, scale);
+    let simple = cache.eval_set(task, Split::Simple, Modality::Image)?;
+    let hard = cache.eval_set(task, Split::Hard, Modality::Image)?;
+    let specs: Vec<RunSpec> = runs.iter().map(|(_, r)| r.clone()).collect();
+    cache.train(&specs)?;
+    let options = s2h::analysis::Options {
+        attribute: 1,
+        adam: false,
+        ..s2h::analysis::Options::default()
+    };
+    let mut files = Vec::new();
+    let mut numbers = Vec::new();
+    for (name, run) in runs {
+        let (reports, out) = cache.analyze_last(run, &simple, &hard, &options)?;
+        let Some(report) = reports.last() else {
+            bail!("run {} has no checkpoint", run.name());
+        };
+        let slug: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        for png in &report.attributions {
+            let source = out.join(png);
+            let stem = std::path::Path::new(png)
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            // `<record id>-<group>`: image record ids end in `-image`.
+            let group = stem
+                .rsplit_once("-image-")
+                .map_or(stem.as_str(), |(_, g)| g)
+                .to_string();
+            let file = format!("{id}-{slug}-{group}.png");
+            std::fs::copy(&source, ctx.dir.join(&file))
+                .map_err(|e| anyhow::anyhow!("copying {}: {e}", source.display()))?;
+            files.push(file);
+        }
+        numbers.push((
+            format!("{name}: token groups attributed at step {}", report.step),
+            report.attributions.len().to_string(),
+        ));
+    }
+    Ok(Output {
+        files,
+        caption: format!(
+            "Gradient x input of each chain-of-thought group's mean loss on the first hard image              record, top 1% of pixels in red, at each run's last checkpoint. {}.",
+            cache.scale.label
+        ),
+        numbers,
+        agreement: unchecked(ctx),
+        ..Output::at(ctx)
+    })
+}
+
+/// Fig 28: TR attribution, Mix+ against Align-Mix+ at the largest budget.
+pub fn fig28(ctx: &Ctx) -> Result<Output> {
+    let task = TaskKind::Tr;
+    let Some(scale) = crate::experiments::scale(ctx.tier, task) else {
+        return Ok(no_scale(ctx));
+    };
+    let cache = Cache::new(&ctx.cache, scale);
+    let (b, first) = (
+        crate::parts::largest(&cache)?,
+        crate::parts::first_phase(&cache)?,
+    );
+    attribution_figure(
+        ctx,
+        "fig28",
+        task,
+        &[
+            ("Mix+", RunSpec::new(task, MixtureKind::MixPlus, b)),
+            (
+                "Align-Mix+",
+                RunSpec::new(task, MixtureKind::MixPlus, b).after(MixtureKind::Align, first),
+            ),
+        ],
+    )
+}
+
+/// Fig 29: Visual Analogy attribution of (TW)Align-Mix+ at the largest budget.
+pub fn fig29(ctx: &Ctx) -> Result<Output> {
+    let task = TaskKind::Va;
+    let Some(scale) = crate::experiments::scale(ctx.tier, task) else {
+        return Ok(no_scale(ctx));
+    };
+    let cache = Cache::new(&ctx.cache, scale);
+    let (b, first) = (
+        crate::parts::largest(&cache)?,
+        crate::parts::first_phase(&cache)?,
+    );
+    attribution_figure(
+        ctx,
+        "fig29",
+        task,
+        &[(
+            "(TW)Align-Mix+",
+            RunSpec::new(task, MixtureKind::MixPlus, b)
+                .after(MixtureKind::Align, first)
+                .after(MixtureKind::TextWarmup, first),
+        )],
+    )
 }
 
 /// One panel: a line per run through its checkpoints' `(x, y)`; returns the files written.
@@ -231,6 +444,9 @@ fn panel(
         .map(|ext| format!("{name}.{ext}"))
         .to_vec())
 }
+
+/// A checkpoint's value on a y-axis.
+type YOf = fn(&StepReport) -> Option<f64>;
 
 const NORM: (&str, fn(&StepReport) -> f64) =
     ("mean gradient norm on simple images", |r| r.grad_norm_mean);
@@ -383,6 +599,44 @@ mod tests {
                     .unwrap();
             // Three runs of 4 updates with a checkpoint kept every one: 4 points each.
             assert_eq!(csv.lines().count(), 1 + 3 * 4, "{csv}");
+        }
+    }
+
+    /// Fig 8 at the smoke tier: the loss decomposition (Eqs 4, 5, 2) of five TR runs, Mix →
+    /// Mix+ among them, at every kept checkpoint; Fig 28: attribution overlays of the last
+    /// checkpoint of Mix+ and Align-Mix+.
+    #[test]
+    fn loss_decomposition_and_attribution_at_the_smoke_tier() {
+        s2h::cli::keep_freed_memory();
+        let out = tempfile::tempdir().unwrap();
+        let fig08 = TARGETS.iter().find(|t| t.id == "fig08").unwrap();
+        let output = crate::make(fig08, Tier::Smoke, out.path()).unwrap();
+        assert_eq!(output.files.len(), 3 * 3);
+        let csv = std::fs::read_to_string(out.path().join("fig08/fig08-conversion.csv")).unwrap();
+        let series: std::collections::BTreeSet<&str> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(series.len(), 5, "{csv}");
+        // Every checkpoint has a finite Eq 4 (the analysis read the Image-via-Text set).
+        for line in csv.lines().skip(1) {
+            let y: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
+            assert!(y.is_finite() && y > 0.0, "{line}");
+        }
+        let fig28 = TARGETS.iter().find(|t| t.id == "fig28").unwrap();
+        let output = crate::make(fig28, Tier::Smoke, out.path()).unwrap();
+        let pngs: Vec<&String> = output
+            .files
+            .iter()
+            .filter(|f| f.ends_with(".png"))
+            .collect();
+        assert!(pngs.len() >= 2, "{:?}", output.files);
+        assert!(pngs.iter().any(|f| f.starts_with("fig28-Mix_-")));
+        assert!(pngs.iter().any(|f| f.starts_with("fig28-Align_Mix_-")));
+        for png in pngs {
+            let img = image::open(out.path().join("fig28").join(png)).unwrap();
+            assert_eq!((img.width(), img.height()), (180, 160));
         }
     }
 

@@ -355,119 +355,101 @@ type Curve = (
 /// reference), Image, Mix, Mix+ and Align-Mix+ (an alignment phase, then Mix+), one chart per
 /// task.
 pub fn fig05(ctx: &Ctx) -> Result<Output> {
-    let tasks = [TaskKind::Tr, TaskKind::Grid, TaskKind::Va];
-    let mut files = Vec::new();
-    let mut numbers = Vec::new();
-    let mut label = String::new();
-    let mut left_out = Vec::new();
-    for task in tasks {
-        let Some(scale) = scale(ctx.tier, task) else {
-            left_out.push(task.to_string());
-            continue;
-        };
-        let cache = Cache::new(&ctx.cache, scale);
-        label = cache.scale.label.clone();
-        let align = cache.scale.budgets.first().copied().unwrap_or(0) / 2;
-        let kinds: [Curve; 5] = [
-            (
-                "Text (on text)",
-                Marker::Star,
-                Modality::Text,
-                None,
-                MixtureKind::Text,
-            ),
-            (
-                "Image",
-                Marker::Triangle,
-                Modality::Image,
-                None,
-                MixtureKind::Image,
-            ),
-            (
-                "Mix",
-                Marker::Circle,
-                Modality::Image,
-                None,
-                MixtureKind::Mix,
-            ),
-            (
-                "Mix+",
-                Marker::Square,
-                Modality::Image,
-                None,
-                MixtureKind::MixPlus,
-            ),
-            (
-                "Align-Mix+",
-                Marker::None,
-                Modality::Image,
-                Some((MixtureKind::Align, align)),
-                MixtureKind::MixPlus,
-            ),
-        ];
-        let run = |before: Option<(MixtureKind, u64)>, kind: MixtureKind, budget: u64| RunSpec {
-            before,
-            ..RunSpec::new(task, kind, budget)
-        };
-        let runs: Vec<RunSpec> = kinds
-            .iter()
-            .flat_map(|(_, _, _, before, kind)| {
-                cache.scale.budgets.iter().map(|&b| run(*before, *kind, b))
-            })
-            .collect();
-        cache.train(&runs)?;
-        let mut series = Vec::new();
-        for (name, marker, modality, before, kind) in &kinds {
-            let set = cache.eval_set(task, Split::Hard, *modality)?;
-            let mut points = Vec::new();
-            for &budget in &cache.scale.budgets {
-                let metrics = cache.evaluate(&run(*before, *kind, budget), &set)?;
-                let acc = main_accuracy(&metrics, task).unwrap_or(f64::NAN);
-                points.push((budget as f64, acc));
+    crate::parts::per_task(
+        ctx,
+        &[TaskKind::Tr, TaskKind::Grid, TaskKind::Va],
+        "Hard accuracy per task; Text is evaluated on text, the others on images; Align-Mix+ \
+         first trains an alignment phase of half the smallest budget.",
+        |cache, task| {
+            let align = crate::parts::first_phase(cache)?;
+            let kinds: [Curve; 5] = [
+                (
+                    "Text (on text)",
+                    Marker::Star,
+                    Modality::Text,
+                    None,
+                    MixtureKind::Text,
+                ),
+                (
+                    "Image",
+                    Marker::Triangle,
+                    Modality::Image,
+                    None,
+                    MixtureKind::Image,
+                ),
+                (
+                    "Mix",
+                    Marker::Circle,
+                    Modality::Image,
+                    None,
+                    MixtureKind::Mix,
+                ),
+                (
+                    "Mix+",
+                    Marker::Square,
+                    Modality::Image,
+                    None,
+                    MixtureKind::MixPlus,
+                ),
+                (
+                    "Align-Mix+",
+                    Marker::None,
+                    Modality::Image,
+                    Some((MixtureKind::Align, align)),
+                    MixtureKind::MixPlus,
+                ),
+            ];
+            let run =
+                |before: Option<(MixtureKind, u64)>, kind: MixtureKind, budget: u64| RunSpec {
+                    before: before.into_iter().collect(),
+                    ..RunSpec::new(task, kind, budget)
+                };
+            let mut arms = Vec::new();
+            for (name, _, modality, before, kind) in &kinds {
+                for &b in &cache.scale.budgets {
+                    arms.push(crate::experiments::Arm::hard(
+                        *name,
+                        run(*before, *kind, b),
+                        *modality,
+                    ));
+                }
             }
-            if let Some(&(_, acc)) = points.last() {
-                numbers.push((
-                    format!("{task} {name}: hard accuracy at the largest budget"),
-                    format!("{:.1}%", 100.0 * acc),
-                ));
+            let metrics = cache.measure(&arms)?;
+            let mut part = crate::parts::Part::default();
+            let mut series = Vec::new();
+            let n = cache.scale.budgets.len();
+            for (i, (name, marker, ..)) in kinds.iter().enumerate() {
+                let points: Vec<(f64, f64)> = cache
+                    .scale
+                    .budgets
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &b)| (b as f64, crate::parts::accuracy(&metrics[i * n + j], task)))
+                    .collect();
+                if let Some(&(_, acc)) = points.last() {
+                    part.number(
+                        format!("{task} {name}: hard accuracy at the largest budget"),
+                        format!("{:.1}%", 100.0 * acc),
+                    );
+                }
+                series.push(Series {
+                    name: name.to_string(),
+                    points,
+                    marker: *marker,
+                });
             }
-            series.push(Series {
-                name: name.to_string(),
-                points,
-                marker: *marker,
-            });
-        }
-        let name = format!("fig05-{task}");
-        LineChart {
-            title: format!("{} S2H, hard ({} tier)", task_title(task), ctx.tier),
-            x_label: "training records (Align-Mix+: after its alignment phase)".into(),
-            y_label: "accuracy".into(),
-            series,
-            y_range: Some((0.0, 1.0)),
-        }
-        .write(&ctx.dir, &name)?;
-        files.extend(["png", "svg", "csv"].map(|ext| format!("{name}.{ext}")));
-    }
-    if files.is_empty() {
-        return Ok(not_run(
-            ctx,
-            &format!("no task of the figure has a {} tier scale yet", ctx.tier),
-        ));
-    }
-    let left_out = match left_out.as_slice() {
-        [] => String::new(),
-        tasks => format!(" Not run at this tier: {}.", tasks.join(", ")),
-    };
-    Ok(Output {
-        files,
-        caption: format!(
-            "Hard accuracy per task; Text is evaluated on text, the others on images; Align-Mix+ \
-             first trains an alignment phase of half the smallest budget.{left_out} {label}."
-        ),
-        numbers,
-        agreement: unchecked(ctx),
-        ..Output::at(ctx)
-    })
+            part.files = crate::parts::curves(
+                ctx,
+                &format!("fig05-{task}"),
+                format!("{} S2H, hard ({} tier)", task_title(task), ctx.tier),
+                "training records (Align-Mix+: after its alignment phase)",
+                "accuracy",
+                series,
+                Some((0.0, 1.0)),
+            )?;
+            Ok(part)
+        },
+    )
 }
 
 /// The runs of the failure-mode figures (Figs 30, 31): Text (evaluated on hard text), Image and
@@ -681,6 +663,60 @@ pub fn fig31(ctx: &Ctx) -> Result<Output> {
     })
 }
 
+/// Table 14: Visual Analogy failure modes — each chain-of-thought step's error rate (pooled over
+/// the outputs with a VA chain-of-thought score, `s2h_eval::table14`) of Text (on hard text),
+/// Image and Mix+ (on hard images) at the largest budget.
+pub fn tab14(ctx: &Ctx) -> Result<Output> {
+    let task = TaskKind::Va;
+    let Some(scale) = scale(ctx.tier, task) else {
+        return Ok(no_scale(ctx));
+    };
+    let cache = Cache::new(&ctx.cache, scale);
+    let budget = crate::parts::largest(&cache)?;
+    let arms: Vec<crate::experiments::Arm> = FAILURE_RUNS
+        .iter()
+        .map(|(name, kind, modality, _)| {
+            crate::experiments::Arm::hard(*name, RunSpec::new(task, *kind, budget), *modality)
+        })
+        .collect();
+    cache.measure(&arms)?;
+    let mut columns = Vec::new();
+    for arm in &arms {
+        columns.push(s2h::eval::table14(&cache.example_results(arm)?));
+    }
+    let mut rows = Vec::new();
+    let mut numbers = Vec::new();
+    for (i, row) in columns[0].iter().enumerate() {
+        let mut cells = vec![row.part.to_string(), row.step.to_string()];
+        for (arm, column) in arms.iter().zip(&columns) {
+            let r = &column[i];
+            let rate = r
+                .rate()
+                .map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+            numbers.push((
+                format!("{}: {} {}", arm.name, r.part, r.step),
+                format!("{rate} ({} of {})", r.wrong, r.of),
+            ));
+            cells.push(rate);
+        }
+        rows.push(cells);
+    }
+    let mut header = vec!["part", "step"];
+    header.extend(arms.iter().map(|a| a.name.as_str()));
+    let files = crate::data::write_table(&ctx.dir, "tab14", &header, &rows)?;
+    Ok(Output {
+        files,
+        caption: format!(
+            "Error rate of each chain-of-thought step on {} hard Visual Analogy records per model \
+             at {budget} training records (App K.3). {}.",
+            cache.scale.eval_records, cache.scale.label
+        ),
+        numbers,
+        agreement: unchecked(ctx),
+        ..Output::at(ctx)
+    })
+}
+
 /// A task's name as the paper writes it.
 pub fn task_title(task: TaskKind) -> &'static str {
     match task {
@@ -792,25 +828,23 @@ mod tests {
         find(&cache.join("runs"), "ctr-text-16-e3-");
     }
 
-    /// Fig 5 at the smoke tier: 5 supervisions × 2 budgets on each of TR and Grid (VA is left
-    /// out at this tier and the caption says so).
+    /// Fig 5 at the smoke tier: 5 supervisions × 2 budgets on each of TR, Grid and VA.
     #[test]
     fn fig05_trains_and_evaluates_every_supervision_of_every_task() {
         let out = tempfile::tempdir().unwrap();
         let target = TARGETS.iter().find(|t| t.id == "fig05").unwrap();
         let output = crate::make(target, Tier::Smoke, out.path()).unwrap();
-        for task in ["tr", "grid"] {
+        for task in ["tr", "grid", "va"] {
             let csv = std::fs::read_to_string(out.path().join(format!("fig05/fig05-{task}.csv")))
                 .unwrap();
             assert_eq!(csv.lines().count(), 1 + 5 * 2, "{csv}");
         }
-        assert_eq!(output.numbers.len(), 2 * 5);
+        assert_eq!(output.numbers.len(), 3 * 5);
         assert!(
-            output.caption.contains("Not run at this tier: va."),
+            !output.caption.contains("Not run at this tier"),
             "{}",
             output.caption
         );
-        assert!(!out.path().join("fig05/fig05-va.csv").exists());
 
         // Figs 30 and 31 read the failure modes of Fig 5's runs from the cache.
         let runs = std::fs::read_dir(out.path().join(".cache/smoke/runs"))

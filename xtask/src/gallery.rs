@@ -62,6 +62,11 @@ pub fn markdown(out: &Path) -> String {
             for f in &o.files {
                 if f.ends_with(".png") {
                     s.push_str(&format!("![{}]({}/{})\n", f, t.id, f));
+                } else if f.ends_with(".md")
+                    && let Ok(table) = std::fs::read_to_string(out.join(t.id).join(f))
+                {
+                    // A table target's Markdown table, inline.
+                    s.push_str(&format!("{}\n", table.trim_end()));
                 }
             }
             let others: Vec<String> = o

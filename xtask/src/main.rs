@@ -5,11 +5,15 @@
 //! cargo xtask reproduce-figures [--tier smoke|cpu|gpu|paper] [--only fig05,tab12] [--out figures] [--list]
 //! ```
 
+mod ablations;
 mod analysed;
 mod data;
 mod evaluated;
 mod experiments;
+mod external;
 mod gallery;
+mod parts;
+mod recipes;
 mod registry;
 
 use std::path::{Path, PathBuf};
@@ -103,6 +107,7 @@ impl Output {
 }
 
 fn main() -> std::process::ExitCode {
+    s2h::cli::keep_freed_memory();
     let Command::ReproduceFigures(args) = Cli::parse().command;
     match run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -155,7 +160,13 @@ pub fn make(target: &Target, tier: Tier, out: &Path) -> Result<Output> {
     };
     let started = Instant::now();
     let mut output = match target.made {
-        Made::By(f) => f(&ctx).with_context(|| format!("target {}", target.id))?,
+        Made::By(f) => match f(&ctx) {
+            Ok(output) => output,
+            Err(e) => match e.downcast::<experiments::Planned>() {
+                Ok(planned) => planned_output(&ctx, target, &planned)?,
+                Err(e) => return Err(e.context(format!("target {}", target.id))),
+            },
+        },
         Made::Pending => Output {
             caption: format!("{}: not made by the pipeline yet.", target.title),
             agreement: Agreement::NotRun(format!(
@@ -166,6 +177,11 @@ pub fn make(target: &Target, tier: Tier, out: &Path) -> Result<Output> {
                     _ => "training + evaluation",
                 }
             )),
+            ..Output::at(&ctx)
+        },
+        Made::Blocked(why) => Output {
+            caption: format!("{}: not made by s2h.", target.title),
+            agreement: Agreement::NotRun(why.into()),
             ..Output::at(&ctx)
         },
         Made::Nothing => Output {
@@ -179,4 +195,73 @@ pub fn make(target: &Target, tier: Tier, out: &Path) -> Result<Output> {
     let json = serde_json::to_string_pretty(&output)?;
     s2h_mixture::files::write_atomically(&dir.join(OUTPUT_FILE), json.as_bytes())?;
     Ok(output)
+}
+
+/// The paper tier's output of a target: its runs' plans copied beside a `commands.sh` that
+/// trains and evaluates them, and the compute they would take.
+fn planned_output(ctx: &Ctx, target: &Target, planned: &experiments::Planned) -> Result<Output> {
+    let plans = ctx.dir.join("plans");
+    std::fs::create_dir_all(&plans).with_context(|| format!("creating {}", plans.display()))?;
+    let mut script = format!(
+        "#!/usr/bin/env bash\n# {}: {} -- the paper tier's runs and evaluations.\n\
+         # Run from this directory (it holds plans/) on a machine with a CUDA GPU.\nset -euo pipefail\n\n",
+        target.id, target.title
+    );
+    for run in &planned.runs {
+        let name = format!("{}.toml", run.name);
+        std::fs::copy(&run.plan, plans.join(&name))
+            .with_context(|| format!("copying {}", run.plan.display()))?;
+        script.push_str(&format!(
+            "# {} records, about {:.0} tokens each\n{}\n",
+            run.records, run.tokens_per_record, run.command
+        ));
+    }
+    script.push('\n');
+    for e in &planned.evaluations {
+        script.push_str(e);
+        script.push('\n');
+    }
+    s2h_mixture::files::write_atomically(&ctx.dir.join("commands.sh"), script.as_bytes())?;
+    let records: u64 = planned.runs.iter().map(|r| r.records).sum();
+    let tokens: f64 = planned
+        .runs
+        .iter()
+        .map(|r| r.records as f64 * r.tokens_per_record)
+        .sum();
+    // Training FLOPs 6·P·tokens; an H100 at 40% of its 989 dense bf16 TFLOP/s.
+    let h100_hours = |params: f64| 6.0 * params * tokens / (0.4 * 989e12) / 3600.0;
+    let base = s2h::vlm::VlmConfig::base().num_params() as f64;
+    let numbers = vec![
+        ("runs".to_string(), planned.runs.len().to_string()),
+        ("training records, all runs".into(), records.to_string()),
+        ("training tokens, estimated".into(), format!("{tokens:.2e}")),
+        (
+            "H100-hours for the paper's 8B model (6 x 8e9 x tokens at 40% MFU)".into(),
+            format!("{:.0}", h100_hours(8.0e9)),
+        ),
+        (
+            format!(
+                "H100-hours for s2h's base preset ({:.0}M parameters)",
+                base / 1e6
+            ),
+            format!("{:.1}", h100_hours(base)),
+        ),
+    ];
+    Ok(Output {
+        files: vec!["commands.sh".into()],
+        caption: format!(
+            "Paper tier: {} run(s) at the paper's budgets written as plans with the commands that \
+             train and evaluate them (commands.sh); nothing is trained here. Tokens are \
+             estimated from the records' text (characters / 4).",
+            planned.runs.len()
+        ),
+        numbers,
+        agreement: Agreement::NotRun(format!(
+            "the paper tier plans {} run(s) ({records} records) for a GPU cluster; run \
+             {}/commands.sh there",
+            planned.runs.len(),
+            target.id
+        )),
+        ..Output::at(ctx)
+    })
 }

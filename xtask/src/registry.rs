@@ -96,6 +96,8 @@ pub enum Made {
     By(fn(&crate::Ctx) -> Result<crate::Output>),
     /// Not made by this pipeline yet; the gallery says so.
     Pending,
+    /// Cannot be made by s2h as it stands, for the reason given (the gallery prints it).
+    Blocked(&'static str),
     /// Nothing to make (pseudo-code figures).
     Nothing,
 }
@@ -120,9 +122,9 @@ impl Target {
     }
 }
 
-use crate::{analysed, data, evaluated};
+use crate::{ablations, analysed, data, evaluated, external, recipes};
 use Class::{Data, Evaluated, External, Gradient, NotData};
-use Made::{By, Nothing, Pending};
+use Made::{Blocked, By, Nothing};
 
 macro_rules! target {
     ($id:literal, $class:expr, $title:literal, $needs:literal, [$($p:expr),* $(,)?], $made:expr) => {
@@ -136,6 +138,15 @@ macro_rules! target {
         }
     };
 }
+
+/// Why Tables 5 and 6 are not made.
+const QWEN: &str = "the table is the paper's grid of results with another model, Qwen2.5-VL-3B/7B; \
+    s2h-vlm does not yet have Qwen2.5-VL's vision encoder (windowed attention, 3-D rotary \
+    positions) to start from, and s2h's own model in its place would not be that table";
+
+/// Why Table 9 is not made.
+const BENCHMARKS: &str = "the table scores general benchmarks (MMMU, MME, ...) with their own \
+    scorers on an 8B model trained on the paper's 1.8M-record instruction mix; s2h has neither";
 
 /// Every figure and table of the paper, in the paper's order.
 pub const TARGETS: &[Target] = &[
@@ -188,7 +199,7 @@ pub const TARGETS: &[Target] = &[
             "Mix+ +Convert generation length",
             "about 1.7× Mix+ (I.2)"
         )],
-        Pending
+        By(recipes::fig06)
     ),
     target!(
         "fig07",
@@ -204,7 +215,7 @@ pub const TARGETS: &[Target] = &[
         "TR: Eq 4, Eq 5 and Eq 2 during training",
         "TR · Mix, Mix+, Align-Mix+, Image-via-Text+, Mix→Mix+",
         [],
-        Pending
+        By(analysed::fig08)
     ),
     target!(
         "fig09",
@@ -260,7 +271,7 @@ pub const TARGETS: &[Target] = &[
         "Fig 5 with the alignment phase's data counted",
         "TR, Grid, VA · Mix+, Align-Mix+",
         [],
-        Pending
+        By(recipes::fig15)
     ),
     target!(
         "fig16",
@@ -268,7 +279,7 @@ pub const TARGETS: &[Target] = &[
         "Text warm-up: (TW)Mix vs Mix on CTR; (TW)Align-Mix+ on TR, VA",
         "CTR, TR, VA",
         [],
-        Pending
+        By(recipes::fig16)
     ),
     target!(
         "fig17",
@@ -308,7 +319,7 @@ pub const TARGETS: &[Target] = &[
         "VA: Eq 4, Eq 5 and Eq 2 during training",
         "VA · as Fig 8",
         [],
-        Pending
+        By(analysed::fig21)
     ),
     target!(
         "fig22",
@@ -316,7 +327,7 @@ pub const TARGETS: &[Target] = &[
         "VA: simple-composition ablation of Mix+",
         "VA · Mix+, (TW)Mix+, (TW)Align-Mix+ · 12×10^4",
         [],
-        Pending
+        By(ablations::fig22)
     ),
     target!(
         "fig23",
@@ -324,7 +335,7 @@ pub const TARGETS: &[Target] = &[
         "TR: alignment-phase size ablation",
         "TR · Align-Mix+",
         [],
-        Pending
+        By(ablations::fig23)
     ),
     target!(
         "fig24",
@@ -332,7 +343,7 @@ pub const TARGETS: &[Target] = &[
         "VA: text warm-up size 1–3×10^4",
         "VA · (TW)Mix+, (TW)Align-Mix+",
         [],
-        Pending
+        By(ablations::fig24)
     ),
     target!(
         "fig25",
@@ -340,7 +351,7 @@ pub const TARGETS: &[Target] = &[
         "VA: lossy vs lossless text",
         "VA · Mix+, Align-Mix+, (TW)Align-Mix+ · 12×10^4",
         [],
-        Pending
+        By(ablations::fig25)
     ),
     target!(
         "fig26",
@@ -348,7 +359,7 @@ pub const TARGETS: &[Target] = &[
         "Multi-task training: average, joint vs individual",
         "TR+Grid+VA · Image, Image-via-Text+, Mix+, Align-Mix+",
         [],
-        Pending
+        By(ablations::fig26)
     ),
     target!(
         "fig27",
@@ -356,7 +367,7 @@ pub const TARGETS: &[Target] = &[
         "Repetitions of unique hard Text",
         "TR, VA · Mix+, Align-Mix+ · 12×10^4",
         [],
-        Pending
+        By(ablations::fig27)
     ),
     target!(
         "fig28",
@@ -364,7 +375,7 @@ pub const TARGETS: &[Target] = &[
         "TR pixel attribution, three token groups (Mix+ vs Align-Mix+)",
         "TR · 24×10^4",
         [],
-        Pending
+        By(analysed::fig28)
     ),
     target!(
         "fig29",
@@ -372,7 +383,7 @@ pub const TARGETS: &[Target] = &[
         "VA pixel attribution: Example 1, Example 2, query",
         "VA · (TW)Align-Mix+ · 12×10^4",
         [],
-        Pending
+        By(analysed::fig29)
     ),
     target!(
         "fig30",
@@ -497,7 +508,7 @@ pub const TARGETS: &[Target] = &[
         "Qwen2.5-VL-3B results",
         "all tasks × 8 supervisions × 3/6×10^4 (another model)",
         [],
-        Pending
+        Blocked(QWEN)
     ),
     target!(
         "tab06",
@@ -505,7 +516,7 @@ pub const TARGETS: &[Target] = &[
         "Qwen2.5-VL-7B results",
         "all tasks × 8 supervisions × 3/6×10^4 (another model)",
         [],
-        Pending
+        Blocked(QWEN)
     ),
     target!(
         "tab07",
@@ -513,7 +524,7 @@ pub const TARGETS: &[Target] = &[
         "Pattern-held-out Visual Analogy",
         "VA · Text, Image, Mix × 3–24×10^4",
         [],
-        Pending
+        By(ablations::tab07)
     ),
     target!(
         "tab08",
@@ -521,7 +532,7 @@ pub const TARGETS: &[Target] = &[
         "Image → text transfer (Mix+ with hard Image)",
         "TR, VA × 3–24×10^4",
         [],
-        Pending
+        By(recipes::tab08)
     ),
     target!(
         "tab09",
@@ -529,7 +540,7 @@ pub const TARGETS: &[Target] = &[
         "General benchmarks (MMMU, MME, …)",
         "Eagle ± synthetic data, outside benchmarks",
         [],
-        Pending
+        Blocked(BENCHMARKS)
     ),
     target!(
         "tab10",
@@ -537,7 +548,7 @@ pub const TARGETS: &[Target] = &[
         "Frontier and open models on simple and hard",
         "Claude-3.5, GPT-4o, o1, Llama-3.2-11B-V, Pixtral predictions",
         [],
-        Pending
+        By(external::tab10)
     ),
     target!(
         "tab11",
@@ -545,7 +556,7 @@ pub const TARGETS: &[Target] = &[
         "Alignment-phase composition",
         "TR, VA · 10^4 + 12×10^4",
         [],
-        Pending
+        By(ablations::tab11)
     ),
     target!(
         "tab12",
@@ -556,7 +567,7 @@ pub const TARGETS: &[Target] = &[
             "accuracy on wrongly converted examples",
             "44.3 / 35.4 / 63.1% (I.6)"
         )],
-        Pending
+        By(recipes::tab12)
     ),
     target!(
         "tab13",
@@ -564,7 +575,7 @@ pub const TARGETS: &[Target] = &[
         "Chain-of-thought removal",
         "VA · Mix+, (TW)Mix+, (TW)Align-Mix+",
         [],
-        Pending
+        By(ablations::tab13)
     ),
     target!(
         "tab14",
@@ -572,7 +583,7 @@ pub const TARGETS: &[Target] = &[
         "Visual Analogy failure-mode error rates",
         "VA · Text, Image, Mix+ · 12×10^4",
         [],
-        Pending
+        By(evaluated::tab14)
     ),
 ];
 
@@ -604,6 +615,7 @@ pub fn list() -> String {
         let made = match t.made {
             Made::By(_) => "yes",
             Made::Pending => "pending",
+            Made::Blocked(_) => "blocked",
             Made::Nothing => "-",
         };
         s.push_str(&format!(

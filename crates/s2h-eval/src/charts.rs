@@ -313,8 +313,10 @@ pub struct BarChart {
 
 impl BarChart {
     pub fn svg(&self) -> SvgDoc {
-        let (w, h) = (720.0f32, 440.0f32);
         let (left, right, top, bottom) = (70.0f32, 30.0f32, 50.0f32, 70.0f32);
+        // Wide enough that a label of two 15-character lines fits under each bar.
+        let w = (left + right + 110.0 * self.bars.len() as f32).max(720.0);
+        let h = 440.0f32;
         let hi = self
             .bars
             .iter()

@@ -91,6 +91,23 @@ fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
     s
 }
 
+/// Write a table as `stem.md` (shown in the gallery) and `stem.csv`; returns the file names.
+pub(crate) fn write_table(
+    dir: &Path,
+    stem: &str,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> Result<Vec<String>> {
+    Ok(vec![
+        write(
+            dir,
+            &format!("{stem}.md"),
+            markdown_table(header, rows).as_bytes(),
+        )?,
+        write(dir, &format!("{stem}.csv"), csv(header, rows).as_bytes())?,
+    ])
+}
+
 /// What a data target returns: its files (the main PNG first), a caption and our numbers.
 fn output(
     ctx: &Ctx,

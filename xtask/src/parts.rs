@@ -1,0 +1,182 @@
+//! Pieces the evaluated targets share: a figure made per task at the tier's scale, charts that
+//! return their file names, accuracies and percentages.
+
+use anyhow::{Result, bail};
+use s2h::eval::charts::{BarChart, LineChart, Series};
+use s2h::eval::{Metrics, main_accuracy, names};
+use s2h::tasks::{Split, TaskKind};
+
+use crate::evaluated::{not_run, unchecked};
+use crate::experiments::{Cache, Planned, scale};
+use crate::{Ctx, Output};
+
+/// A run as a function of one size (a budget, a first phase's records).
+pub type RunOf<'a> = &'a dyn Fn(u64) -> crate::experiments::RunSpec;
+
+/// What one task's part of a figure wrote.
+#[derive(Default)]
+pub struct Part {
+    pub files: Vec<String>,
+    pub numbers: Vec<(String, String)>,
+}
+
+impl Part {
+    pub fn number(&mut self, what: impl Into<String>, value: impl Into<String>) {
+        self.numbers.push((what.into(), value.into()));
+    }
+}
+
+/// A target made once per task of `tasks` that has a scale at the tier: `make` writes each
+/// task's part; the caption is `what`, the tasks left out at this tier and the scale.
+pub fn per_task(
+    ctx: &Ctx,
+    tasks: &[TaskKind],
+    what: &str,
+    mut make: impl FnMut(&Cache, TaskKind) -> Result<Part>,
+) -> Result<Output> {
+    let mut files = Vec::new();
+    let mut numbers = Vec::new();
+    let mut labels = Vec::new();
+    let mut left_out = Vec::new();
+    let mut planned = Planned::default();
+    for &task in tasks {
+        let Some(scale) = scale(ctx.tier, task) else {
+            left_out.push(task.to_string());
+            continue;
+        };
+        let cache = Cache::new(&ctx.cache, scale);
+        // At the paper tier every task's runs are planned, not only the first task's.
+        let Some(part) = planned.collect(make(&cache, task))? else {
+            continue;
+        };
+        files.extend(part.files);
+        numbers.extend(part.numbers);
+        if !labels.contains(&cache.scale.label) {
+            labels.push(cache.scale.label.clone());
+        }
+    }
+    if !planned.runs.is_empty() {
+        return Err(planned.into());
+    }
+    if labels.is_empty() {
+        return Ok(not_run(
+            ctx,
+            &format!(
+                "no task of the target ({}) has a {} tier scale yet",
+                tasks
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                ctx.tier
+            ),
+        ));
+    }
+    let left_out = match left_out.as_slice() {
+        [] => String::new(),
+        tasks => format!(" Not run at this tier: {}.", tasks.join(", ")),
+    };
+    Ok(Output {
+        files,
+        caption: format!("{what}{left_out} {}.", labels.join("; ")),
+        numbers,
+        agreement: unchecked(ctx),
+        ..Output::at(ctx)
+    })
+}
+
+/// The tier's largest training budget.
+pub fn largest(cache: &Cache) -> Result<u64> {
+    match cache.scale.budgets.last() {
+        Some(&b) => Ok(b),
+        None => bail!("the tier has no training budget"),
+    }
+}
+
+/// The tier's smallest training budget.
+pub fn smallest(cache: &Cache) -> Result<u64> {
+    match cache.scale.budgets.first() {
+        Some(&b) => Ok(b),
+        None => bail!("the tier has no training budget"),
+    }
+}
+
+/// The records of a first phase (an alignment phase, a text warm-up): half the smallest budget,
+/// as Fig 5's Align-Mix+ (the paper's 10^4 before 3–24×10^4).
+pub fn first_phase(cache: &Cache) -> Result<u64> {
+    Ok((smallest(cache)? / 2).max(1))
+}
+
+/// The task's headline accuracy (NaN when the metrics lack it).
+pub fn accuracy(metrics: &Metrics, task: TaskKind) -> f64 {
+    main_accuracy(metrics, task).unwrap_or(f64::NAN)
+}
+
+/// Mean generated tokens per record.
+pub fn generated_tokens(metrics: &Metrics, task: TaskKind) -> f64 {
+    metric(metrics, task, names::MEAN_GENERATED_TOKENS)
+}
+
+/// A metric of the task's group (NaN when absent).
+pub fn metric(metrics: &Metrics, task: TaskKind, name: &str) -> f64 {
+    metrics
+        .group(task, None::<Split>)
+        .and_then(|g| g.metric(name))
+        .unwrap_or(f64::NAN)
+}
+
+/// `0.123` as `12.3%`; NaN as `-`.
+pub fn pct(v: f64) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else {
+        format!("{:.1}%", 100.0 * v)
+    }
+}
+
+/// The PNG, SVG and CSV of a chart written as `stem`.
+pub fn chart_files(stem: &str) -> Vec<String> {
+    ["png", "svg", "csv"]
+        .map(|ext| format!("{stem}.{ext}"))
+        .to_vec()
+}
+
+/// Write a bar chart as `stem` in the target's directory.
+pub fn bars(
+    ctx: &Ctx,
+    stem: &str,
+    title: String,
+    y_label: &str,
+    bars: Vec<(String, f64)>,
+    y_range: Option<(f64, f64)>,
+) -> Result<Vec<String>> {
+    BarChart {
+        title,
+        y_label: y_label.into(),
+        bars,
+        y_range,
+    }
+    .write(&ctx.dir, stem)?;
+    Ok(chart_files(stem))
+}
+
+/// Write a line chart as `stem` in the target's directory.
+pub fn curves(
+    ctx: &Ctx,
+    stem: &str,
+    title: String,
+    x_label: &str,
+    y_label: &str,
+    series: Vec<Series>,
+    y_range: Option<(f64, f64)>,
+) -> Result<Vec<String>> {
+    LineChart {
+        title,
+        x_label: x_label.into(),
+        y_label: y_label.into(),
+        series,
+        y_range,
+    }
+    .write(&ctx.dir, stem)?;
+    Ok(chart_files(stem))
+}
