@@ -549,9 +549,9 @@ impl Cache {
             run_plan(&self.scale, run).write(&plan_file)?;
             let keep = run.updates(self.scale.batch_size).div_ceil(4).max(1);
             let command = format!(
-                "cargo run --release --features cuda --example train -- --plan plans/{name}.toml \
+                "cargo run --release --features cuda --example train -- --plan \"$HERE/plans/{name}.toml\" \
                  --preset base --backend cuda --tokenizer compact --batch {} --lr {} --epochs {} \
-                 --keep-every {keep} --out runs/{name}",
+                 --keep-every {keep} --out \"$HERE/runs/{name}\"",
                 self.scale.batch_size, self.scale.lr, run.epochs
             );
             let mut records = run.budget;
@@ -816,11 +816,12 @@ impl Cache {
                     let [w, h] = self.scale.canvas;
                     let convert = if arm.convert { "-convert" } else { "" };
                     format!(
-                        "[ -d sets/{set} ] || cargo run --release --example generate -- eval-set \
+                        "[ -d \"$HERE/sets/{set}\" ] || cargo run --release --example generate -- eval-set \
                          --task {} --split {} --modality {} --count {} --size {w}x{h} --out \
-                         sets/{set}\n\
+                         \"$HERE/sets/{set}\"\n\
                          cargo run --release --features cuda --example evaluate -- --model \
-                         runs/{run}/model --eval sets/{set} --out evals/{run}/{set}{convert} \
+                         \"$HERE/runs/{run}/model\" --eval \"$HERE/sets/{set}\" --out \
+                         \"$HERE/evals/{run}/{set}{convert}\" \
                          --backend cuda --max-new-tokens {}{}",
                         arm.task,
                         arm.split,

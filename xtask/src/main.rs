@@ -204,7 +204,9 @@ fn planned_output(ctx: &Ctx, target: &Target, planned: &experiments::Planned) ->
     std::fs::create_dir_all(&plans).with_context(|| format!("creating {}", plans.display()))?;
     let mut script = format!(
         "#!/usr/bin/env bash\n# {}: {} -- the paper tier's runs and evaluations.\n\
-         # Run from this directory (it holds plans/) on a machine with a CUDA GPU.\nset -euo pipefail\n\n",
+         # Run from the s2h repository root on a machine with a CUDA GPU: \
+         bash path/to/this/commands.sh\n# Runs, sets and evaluations are written beside this file.\n\
+         set -euo pipefail\nHERE=\"$(cd \"$(dirname \"$0\")\" && pwd)\"\n\n",
         target.id, target.title
     );
     for run in &planned.runs {
