@@ -13,25 +13,21 @@
 //! up where it stopped (training resumes from its last checkpoint).
 //!
 //! Output: `OUT/report/` with `s2h_table.md`, `s2h_table.csv`, `loss_curves.csv`,
-//! `loss_curves.svg` and `.png`; the data, runs and per-set evaluation files beside it.
+//! `loss_curves.svg` and `.png`; the evaluation sets, runs (with their data) and evaluations in
+//! `OUT/cache/`, kept by `s2h::pipeline` (the machinery of `cargo xtask reproduce-figures`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use rayon::prelude::*;
-use s2h_eval::EvalOptions;
+use s2h::pipeline::{Arm, Cache, RunSpec, Scale};
 use s2h_eval::charts::{LossCurve, write_loss_curves};
 use s2h_eval::s2h_table::{self, S2hRow};
+use s2h_mixture::MixtureKind;
 use s2h_mixture::files::claim_dir;
-use s2h_mixture::{
-    EvalCheck, EvalSetSpec, Existing, MixtureKind, Phase, Plan, WriteOptions, write_eval_set,
-    write_phase,
-};
 use s2h_tasks::{Modality, Split, TaskConfig, TaskKind};
-use s2h_train::{DataSource, Duration, TrainConfig};
-use s2h_vlm::{BackendKind, GenerateOptions, TokenizerKind, VlmConfig};
+use s2h_vlm::{BackendKind, VlmConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser, Debug)]
@@ -106,11 +102,51 @@ fn run(args: Args) -> Result<()> {
     claim_dir(out, "quickstart.json", &setup, args.fresh)
         .context("--fresh starts over; --out chooses another directory")?;
 
+    // The quickstart is the smallest use of the pipeline behind `cargo xtask
+    // reproduce-figures` (`s2h::pipeline`): one scale, two runs, four evaluations, cached in OUT.
+    let scale = Scale {
+        name: "cache".into(),
+        label: "quickstart".into(),
+        tasks: setup.tasks.clone(),
+        canvas: setup.image_canvas,
+        model: setup.model.clone(),
+        budgets: vec![setup.train_records],
+        batch_size: setup.batch_size,
+        lr: setup.lr,
+        eval_records: setup.eval_records,
+        max_new_tokens: 256,
+        log_every: 10,
+        check_eval_overlap: true,
+        plan_only: false,
+        backend: args.backend,
+    };
+    let mut cache = Cache::new(out, scale);
+    cache.progress = true;
+    let runs = MODALITIES.map(|modality| RunSpec {
+        steps: Some(match modality {
+            Modality::Text => setup.text_steps,
+            Modality::Image => setup.image_steps,
+        }),
+        ..RunSpec::new(
+            TaskKind::Ctr,
+            match modality {
+                Modality::Text => MixtureKind::Text,
+                Modality::Image => MixtureKind::Image,
+            },
+            setup.train_records,
+        )
+    });
+
     println!(
-        "[1/4] data: CTR at quickstart scale, {} training instances per modality",
-        setup.train_records
+        "[1/4] data: CTR evaluation sets at quickstart scale ({} records each); each run writes \
+         its {} training instances",
+        setup.eval_records, setup.train_records
     );
-    generate_data(&setup, out)?;
+    for modality in MODALITIES {
+        for split in SPLITS {
+            cache.eval_set(TaskKind::Ctr, split, modality)?;
+        }
+    }
 
     // Flex runs these small matrices on one core: the two models train side by side, one per
     // core, and the four evaluations likewise.
@@ -118,18 +154,36 @@ fn run(args: Args) -> Result<()> {
         "[2/4] training the Text and the Image model side by side ({} and {} updates)",
         setup.text_steps, setup.image_steps
     );
-    let configs = MODALITIES.map(|m| train_config(&setup, out, m));
-    let summaries = s2h_train::train_all(args.backend, &configs)?;
+    cache.train(&runs)?;
+    let summaries = runs
+        .iter()
+        .map(|run| cache.summary(run))
+        .collect::<Result<Vec<_>>>()?;
 
     println!("[3/4] evaluating each model on simple and medium sets of its modality");
-    let sets: Vec<(Modality, Split)> = MODALITIES
-        .into_iter()
-        .flat_map(|m| SPLITS.map(|s| (m, s)))
+    let arms: Vec<Arm> = MODALITIES
+        .iter()
+        .zip(&runs)
+        .flat_map(|(&modality, run)| {
+            SPLITS.map(|split| Arm {
+                split,
+                ..Arm::hard(modality.to_string(), run.clone(), modality)
+            })
+        })
         .collect();
-    let rows = sets
-        .into_par_iter()
-        .map(|(modality, split)| evaluate(out, modality, split, args.backend))
-        .collect::<Result<Vec<S2hRow>>>()?;
+    let rows: Vec<S2hRow> = arms
+        .iter()
+        .zip(cache.measure(&arms)?)
+        .map(|(arm, metrics)| {
+            S2hRow::from_metrics(
+                arm.name.clone(),
+                &metrics,
+                TaskKind::Ctr,
+                arm.split,
+                arm.modality,
+            )
+        })
+        .collect();
 
     println!("[4/4] report");
     let report = out.join("report");
@@ -161,112 +215,4 @@ fn run(args: Args) -> Result<()> {
         started.elapsed().as_secs_f64() / 60.0
     );
     Ok(())
-}
-
-fn data_dir(out: &Path, modality: Modality) -> PathBuf {
-    out.join("data").join(format!("train-{modality}"))
-}
-
-fn eval_dir(out: &Path, modality: Modality, split: Split) -> PathBuf {
-    out.join("data").join(format!("eval-{split}-{modality}"))
-}
-
-fn run_dir(out: &Path, modality: Modality) -> PathBuf {
-    out.join("runs").join(modality.to_string())
-}
-
-/// The training data of the `modality` model: a one-phase plan of that supervision.
-fn plan(setup: &Setup, modality: Modality) -> Plan {
-    let kind = match modality {
-        Modality::Text => MixtureKind::Text,
-        Modality::Image => MixtureKind::Image,
-    };
-    let mut plan = Plan::single(
-        Phase::new(kind, TaskKind::Ctr, setup.train_records),
-        setup.seed,
-    );
-    plan.task_config = setup.tasks.clone();
-    plan.image_size = Some(setup.image_canvas);
-    plan
-}
-
-/// The four evaluation sets, then the training data of each modality, which must not share an
-/// instance with them; what is already written completely is kept.
-fn generate_data(setup: &Setup, out: &Path) -> Result<()> {
-    let options = WriteOptions {
-        existing: Existing::Keep,
-        ..WriteOptions::default()
-    };
-    let text = plan(setup, Modality::Text);
-    let render = text.render_options(&text.phases[0]);
-    let mut check = EvalCheck::none();
-    for modality in MODALITIES {
-        for split in SPLITS {
-            let spec = EvalSetSpec::new(TaskKind::Ctr, split, modality, setup.eval_records);
-            let dir = eval_dir(out, modality, split);
-            write_eval_set(&spec, &render, &dir, &options, &|| {})?;
-            check.dirs.push(dir);
-        }
-    }
-    for modality in MODALITIES {
-        let plan = plan(setup, modality);
-        write_phase(&plan, 0, &data_dir(out, modality), &check, &options, &|| {})?;
-    }
-    Ok(())
-}
-
-fn train_config(setup: &Setup, out: &Path, modality: Modality) -> TrainConfig {
-    let run = run_dir(out, modality);
-    TrainConfig {
-        data: DataSource::Records {
-            dir: data_dir(out, modality),
-        },
-        out: run.clone(),
-        model: setup.model.clone(),
-        tokenizer: TokenizerKind::Compact,
-        task_config: setup.tasks.clone(),
-        batch_size: setup.batch_size,
-        lr: setup.lr,
-        duration: Duration::Steps(match modality {
-            Modality::Text => setup.text_steps,
-            Modality::Image => setup.image_steps,
-        }),
-        seed: setup.seed,
-        save_every: 100,
-        log_every: 10,
-        resume: run.join(s2h_train::CONFIG_FILE).exists(),
-        // Records differ by a few tokens here: plain shuffled batches, no length sorting.
-        bucket_batches: 0,
-        ..TrainConfig::default()
-    }
-}
-
-/// Evaluate the model trained with `modality` on the `split` set of the same modality, write the
-/// per-example results and metrics into `OUT/eval/MODALITY-SPLIT/`, and give its table row.
-fn evaluate(out: &Path, modality: Modality, split: Split, backend: BackendKind) -> Result<S2hRow> {
-    let options = EvalOptions {
-        generate: GenerateOptions {
-            max_new_tokens: 256,
-            batch: 16,
-            ..GenerateOptions::default()
-        },
-        convert: false,
-        task: Some(TaskKind::Ctr),
-    };
-    let model = run_dir(out, modality).join(s2h_train::MODEL_DIR);
-    let eval = eval_dir(out, modality, split);
-    let mut reports =
-        s2h_eval::evaluate_on(backend, &model, &eval, None, &[options], &mut |_, _, _| {})?;
-    let report = reports
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("no evaluation report"))?;
-    report.write(&out.join("eval").join(format!("{modality}-{split}")))?;
-    let (name, task) = (modality.to_string(), TaskKind::Ctr);
-    Ok(S2hRow::from_metrics(
-        name,
-        &report.metrics,
-        task,
-        split,
-        modality,
-    ))
 }

@@ -9,10 +9,12 @@ use s2h::mixture::MixtureKind::{Align, Image, Mix, MixPlus, Text, TextWarmup};
 use s2h::render::AnalogyTextFormat;
 use s2h::tasks::{Modality, Split, TaskKind};
 
-use crate::data::write_table;
 use crate::evaluated::task_title;
 use crate::experiments::{Arm, RunSpec, Variant};
-use crate::parts::{Part, RunOf, accuracy, bars, curves, first_phase, largest, pct, per_task};
+use crate::parts::{
+    Part, RunOf, accuracy, align_recipes, bars, curves, first_phase, largest, pct, per_task,
+    table_per_task,
+};
 use crate::{Ctx, Output};
 
 /// The Mix+ recipes of the Visual Analogy ablations (Figs 22, 25; Table 13): Mix+, (TW)Mix+ and
@@ -243,19 +245,7 @@ pub fn fig25(ctx: &Ctx) -> Result<Output> {
         |cache, task| {
             let b = largest(cache)?;
             let first = first_phase(cache)?;
-            let recipes = [
-                ("Mix+", RunSpec::new(task, MixPlus, b)),
-                (
-                    "Align-Mix+",
-                    RunSpec::new(task, MixPlus, b).after(Align, first),
-                ),
-                (
-                    "(TW)Align-Mix+",
-                    RunSpec::new(task, MixPlus, b)
-                        .after(Align, first)
-                        .after(TextWarmup, first),
-                ),
-            ];
+            let recipes = align_recipes(task, b, first);
             let mut arms = Vec::new();
             for (name, run) in &recipes {
                 for (format, label) in [
@@ -479,6 +469,7 @@ pub fn tab07(ctx: &Ctx) -> Result<Output> {
             "held-out text",
             "held-out image",
         ],
+        3,
         |cache, task| {
             let mut arms = Vec::new();
             for (name, kind) in [("Text", Text), ("Image", Image), ("Mix", Mix)] {
@@ -518,35 +509,6 @@ fn pairs_to_rows(
         .collect())
 }
 
-/// A table target made per task: `rows` gives each task's rows; every row is also a number.
-fn table_per_task(
-    ctx: &Ctx,
-    tasks: &[TaskKind],
-    stem: &str,
-    what: &str,
-    header: &[&str],
-    mut rows: impl FnMut(&crate::experiments::Cache, TaskKind) -> Result<Vec<Vec<String>>>,
-) -> Result<Output> {
-    let mut all = Vec::new();
-    let output = per_task(ctx, tasks, what, |cache, task| {
-        let rows = rows(cache, task)?;
-        let mut part = Part::default();
-        for row in &rows {
-            part.number(
-                row[..3.min(row.len())].join(" "),
-                row[3.min(row.len())..].join(" / "),
-            );
-        }
-        all.extend(rows);
-        Ok(part)
-    })?;
-    if all.is_empty() {
-        return Ok(output);
-    }
-    let files = write_table(&ctx.dir, stem, header, &all)?;
-    Ok(Output { files, ..output })
-}
-
 /// Table 11: the alignment phase's composition. Align-Mix+ at the largest budget after an
 /// alignment phase of text + image-via-text (the paper's), text + image, or image +
 /// image-via-text, in even shares.
@@ -569,6 +531,7 @@ pub fn tab11(ctx: &Ctx) -> Result<Output> {
         "Hard-image accuracy of Align-Mix+ by the alignment phase's composition (even shares of \
          its records), the last phase at the tier's largest budget.",
         &["task", "alignment phase", "records", "hard image"],
+        3,
         |cache, task| {
             let b = largest(cache)?;
             let first = first_phase(cache)?;
@@ -611,6 +574,7 @@ pub fn tab13(ctx: &Ctx) -> Result<Output> {
         "Hard-image accuracy with the chain of thought of every phase full, removed or \
          progressively truncated, at the tier's largest budget.",
         &["task", "training", "records", "full", "none", "truncated"],
+        3,
         |cache, task| {
             let b = largest(cache)?;
             let modes = [CotMode::Full, CotMode::None, CotMode::Truncated];

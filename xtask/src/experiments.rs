@@ -1,100 +1,67 @@
-//! Runs and evaluations of the evaluated (E) and analysed (G) targets, through the library's
-//! layers only (plans → `s2h-train` → `s2h-eval`), cached under `OUT/.cache/`: data written once
-//! and kept, a run resumed from its checkpoint, an evaluation reused when its metrics exist.
-//! Targets that need the same run share it.
+//! The tiers of `reproduce-figures` as [`Scale`]s of the library's pipeline (`s2h::pipeline`:
+//! runs, evaluations and analyses, cached): what each tier runs for each task.
 
-use std::path::{Path, PathBuf};
+use s2h::tasks::{TaskConfig, TaskKind};
+use s2h::vlm::{BackendKind, VlmConfig};
 
-use anyhow::{Context, Result, bail};
-use s2h::eval::{EvalOptions, Metrics, read_metrics};
-use s2h::mixture::{
-    CotMode, EvalSetSpec, Existing, MixtureKind, Phase, Plan, Supervision, WriteOptions,
-    write_eval_set,
-};
-use s2h::render::AnalogyTextFormat;
-use s2h::tasks::{Modality, Split, TaskConfig, TaskKind};
-use s2h::train::{DataSource, Duration, KeepSteps, TrainConfig};
-use s2h::vlm::{
-    BackendKind, ConvNextConfig, DecoderConfig, GenerateOptions, TokenizerKind, VisionConfig,
-    VitConfig, VlmConfig, special,
-};
+pub use s2h::pipeline::{Arm, Cache, Planned, RunSpec, Scale, Variant, run_config};
 
 use crate::registry::Tier;
 
-/// Everything a tier fixes about the runs of one task.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scale {
-    pub tier: Tier,
-    /// One line for captions: task size, model, budgets.
-    pub label: String,
-    pub tasks: TaskConfig,
-    /// Image canvas `[width, height]`.
-    pub canvas: [u32; 2],
-    pub model: VlmConfig,
-    /// Training records of each run (the x-axis of the S2H figures).
-    pub budgets: Vec<u64>,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub eval_records: u64,
-    pub max_new_tokens: usize,
-}
-
-/// A decoder of width 64 and a 16-pixel vision tower: trains in seconds, learns nothing. Its
-/// context holds the longest smoke records (Visual Analogy with the conversion).
-fn smoke_model() -> VlmConfig {
-    VlmConfig::new(
-        DecoderConfig::new(1024, 64, 2, 4, 2, 128, 4096),
-        special::IMAGE_ID as usize,
-    )
-    .with_vision(Some(
-        VisionConfig::new()
-            .with_vit(Some(VitConfig::new(16, 4, 16, 1, 2)))
-            .with_convnext(Some(ConvNextConfig::new(16, vec![8], vec![1]))),
-    ))
-}
-
 /// `task` at a tier; `None` where the tier is not run by this pipeline (yet) for that task.
 pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
+    // The smoke tier's values; the other tiers change what differs.
+    let smoke = Scale {
+        name: tier.name().into(),
+        label: format!(
+            "smoke tier: {task} on small tasks (CTR 2x4 tables, TR 6x6 tables, 5-6 cell grids), \
+             a 0.3M-parameter model, 16 and 32 training records; it exercises the pipeline and \
+             learns nothing"
+        ),
+        tasks: smoke_tasks(),
+        canvas: match task {
+            TaskKind::Ctr => [150, 80],
+            TaskKind::Tr => [180, 160],
+            TaskKind::Grid => [160, 160],
+            TaskKind::Va => [160, 180],
+        },
+        model: VlmConfig::micro(),
+        budgets: vec![16, 32],
+        batch_size: 8,
+        lr: 3e-3,
+        eval_records: 8,
+        max_new_tokens: 96,
+        log_every: 1,
+        check_eval_overlap: tier != Tier::Smoke,
+        plan_only: tier == Tier::Paper,
+        backend: backend(tier),
+    };
+    // The paper's tasks and canvases, s2h's `base` preset.
+    let paper_shaped = Scale {
+        tasks: TaskConfig::default(),
+        canvas: paper_canvas(task),
+        model: VlmConfig::base(),
+        batch_size: 32,
+        lr: 2e-4,
+        eval_records: 500,
+        max_new_tokens: 2048,
+        log_every: 10,
+        ..smoke.clone()
+    };
     match (tier, task) {
         // A Visual Analogy record is long (its chain of thought lists every attribute of every
         // panel, and the task has no size to shrink): the smoke tier trains it on fewer records
         // and evaluates fewer.
         (Tier::Smoke, TaskKind::Va) => Some(Scale {
-            tier,
             label: "smoke tier: va at the paper's task size on a 160x180 canvas, a 0.3M-parameter \
                     model, 8 and 16 training records; it exercises the pipeline and learns nothing"
                 .into(),
-            tasks: smoke_tasks(),
-            canvas: [160, 180],
-            model: smoke_model(),
             budgets: vec![8, 16],
-            batch_size: 8,
-            lr: 3e-3,
             eval_records: 4,
-            max_new_tokens: 96,
+            ..smoke
         }),
-        (Tier::Smoke, _) => Some(Scale {
-            tier,
-            label: format!(
-                "smoke tier: {task} on small tasks (CTR 2x4 tables, TR 6x6 tables, 5-6 cell \
-                 grids), a 0.3M-parameter model, 16 and 32 training records; it exercises the \
-                 pipeline and learns nothing"
-            ),
-            tasks: smoke_tasks(),
-            canvas: match task {
-                TaskKind::Ctr => [150, 80],
-                TaskKind::Tr => [180, 160],
-                TaskKind::Grid | TaskKind::Va => [160, 160],
-            },
-            model: smoke_model(),
-            budgets: vec![16, 32],
-            batch_size: 8,
-            lr: 3e-3,
-            eval_records: 8,
-            max_new_tokens: 96,
-        }),
+        (Tier::Smoke, _) => Some(smoke),
         (Tier::Cpu, TaskKind::Ctr) => Some(Scale {
-            tier,
             label: "cpu tier: CTR at quickstart scale (3x4 table, paths 2-3 / 5-6 / 8-9 cells), \
                     the quickstart model (0.7M parameters), 2,000-8,000 training records"
                 .into(),
@@ -102,44 +69,39 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
             canvas: [256, 160],
             model: VlmConfig::quickstart(),
             budgets: vec![2000, 4000, 8000],
-            batch_size: 8,
-            lr: 3e-3,
             eval_records: 100,
             max_new_tokens: 256,
+            ..smoke
         }),
         (Tier::Gpu, _) => Some(Scale {
-            tier,
             label: format!(
                 "gpu tier: {task} at the paper's task size and canvas, s2h's `base` preset \
                  (about 100M parameters) on one GPU, 1-4x10^4 training records (the paper's \
                  3-24x10^4 on an 8B model is the paper tier)"
             ),
-            tasks: TaskConfig::default(),
-            canvas: paper_canvas(task),
-            model: VlmConfig::base(),
             budgets: vec![10_000, 20_000, 40_000],
-            batch_size: 32,
-            lr: 2e-4,
-            eval_records: 500,
-            max_new_tokens: 2048,
+            ..paper_shaped
         }),
         (Tier::Paper, _) => Some(Scale {
-            tier,
             label: format!(
                 "paper tier: {task} at the paper's task size, canvas and budgets (3-24x10^4 \
                  records); plans and commands only, for s2h's `base` preset until pretrained \
                  weights load"
             ),
-            tasks: TaskConfig::default(),
-            canvas: paper_canvas(task),
-            model: VlmConfig::base(),
             budgets: vec![30_000, 60_000, 120_000, 240_000],
-            batch_size: 32,
-            lr: 2e-4,
-            eval_records: 500,
-            max_new_tokens: 2048,
+            ..paper_shaped
         }),
         _ => None,
+    }
+}
+
+/// The gpu tier trains with CUDA (a build with `--features cuda`; without it the first run says
+/// so); the others on the CPU.
+fn backend(tier: Tier) -> BackendKind {
+    if tier == Tier::Gpu {
+        BackendKind::Cuda
+    } else {
+        BackendKind::Flex
     }
 }
 
@@ -152,700 +114,6 @@ fn paper_canvas(task: TaskKind) -> [u32; 2] {
 /// CTR at a tier.
 pub fn ctr_scale(tier: Tier) -> Option<Scale> {
     scale(tier, TaskKind::Ctr)
-}
-
-/// One training run: a plan of `supervision` with `budget` records, after earlier phases
-/// (`before`: the alignment phase of Align-Mix+, a text warm-up, or both), each trained for
-/// `epochs` passes over its records, with the ablations of `variants` applied.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunSpec {
-    pub task: TaskKind,
-    pub supervision: MixtureKind,
-    pub budget: u64,
-    pub epochs: u64,
-    pub before: Vec<(MixtureKind, u64)>,
-    pub variants: Vec<Variant>,
-}
-
-/// What an ablation of the paper's appendices changes in a run's plan beyond its supervisions
-/// and budgets: each is a field of `s2h-mixture`'s plan phases, so the data comes from the same
-/// generator as every other run.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Variant {
-    /// The last phase continues the first one's optimizer and learning-rate schedule (Fig 8's
-    /// "Mix → Mix+", footnote 12).
-    Continues,
-    /// Hard records of the last phase as images instead of text (Table 8, App G.4).
-    HardImage,
-    /// Each unique hard record of the last phase seen `k` times (Fig 27, App I.9).
-    HardRepeat(u64),
-    /// The chain of thought of every phase (Table 13, App I.7).
-    Cot(CotMode),
-    /// Visual Analogy's text rendering in every phase (Fig 25, App I.5).
-    TextFormat(AnalogyTextFormat),
-    /// Every phase trains on these tasks together (Fig 26, App I.8).
-    Tasks(Vec<TaskKind>),
-    /// Explicit records per type (`simple_text`, `hard_text`, …) of the first phase
-    /// (Table 11's alignment-phase compositions).
-    FirstCounts(Vec<(&'static str, u64)>),
-    /// Explicit records per type of the last phase (Fig 22's simple compositions of Mix+).
-    LastCounts(Vec<(&'static str, u64)>),
-}
-
-impl Variant {
-    /// A short tag for run names.
-    fn tag(&self) -> String {
-        let counts = |c: &[(&str, u64)]| {
-            c.iter()
-                .map(|(t, n)| format!("{t}{n}"))
-                .collect::<Vec<_>>()
-                .join("-")
-        };
-        match self {
-            Variant::Continues => "continued".into(),
-            Variant::HardImage => "hard_image".into(),
-            Variant::HardRepeat(k) => format!("repeat{k}"),
-            Variant::Cot(mode) => format!("cot_{}", serde_plain(mode)),
-            Variant::TextFormat(format) => format!("text_{}", serde_plain(format)),
-            Variant::Tasks(tasks) => tasks
-                .iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>()
-                .join("+"),
-            Variant::FirstCounts(c) => format!("first_{}", counts(c)),
-            Variant::LastCounts(c) => format!("last_{}", counts(c)),
-        }
-    }
-
-    /// Apply to the phases of a plan (first, …, last).
-    fn apply(&self, phases: &mut [Phase]) {
-        let n = phases.len();
-        match self {
-            Variant::Continues => {
-                if n > 1 {
-                    phases[n - 1].continues = true;
-                }
-            }
-            Variant::HardImage => phases[n - 1].hard_supervision = Some(Supervision::Image),
-            Variant::HardRepeat(k) => phases[n - 1].hard_repeat = Some(*k),
-            Variant::Cot(mode) => phases.iter_mut().for_each(|p| p.cot = *mode),
-            Variant::TextFormat(format) => phases.iter_mut().for_each(|p| p.text_format = *format),
-            Variant::Tasks(tasks) => phases.iter_mut().for_each(|p| p.tasks = tasks.clone()),
-            Variant::FirstCounts(c) => {
-                phases[0].counts = c.iter().map(|(t, k)| (t.to_string(), *k)).collect()
-            }
-            Variant::LastCounts(c) => {
-                phases[n - 1].counts = c.iter().map(|(t, k)| (t.to_string(), *k)).collect()
-            }
-        }
-    }
-}
-
-/// A unit enum's serde name (`none`, `lossless`).
-fn serde_plain(value: &impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-impl RunSpec {
-    /// One epoch of a `budget`-record mixture.
-    pub fn new(task: TaskKind, supervision: MixtureKind, budget: u64) -> Self {
-        RunSpec {
-            task,
-            supervision,
-            budget,
-            epochs: 1,
-            before: Vec::new(),
-            variants: Vec::new(),
-        }
-    }
-
-    /// `self` after a phase of `kind` with `budget` records (before any earlier phase given
-    /// so far: `run.after(Align, a).after(TextWarmup, w)` is warm-up, alignment, then `run`).
-    pub fn after(mut self, kind: MixtureKind, budget: u64) -> Self {
-        self.before.insert(0, (kind, budget));
-        self
-    }
-
-    /// `self` with an ablation.
-    pub fn with(mut self, variant: Variant) -> Self {
-        self.variants.push(variant);
-        self
-    }
-
-    /// A readable name (the cache adds a hash of the whole configuration).
-    pub fn name(&self) -> String {
-        let mut name = format!("{}-", self.task);
-        for (kind, budget) in &self.before {
-            name.push_str(&format!("{kind}-{budget}-then-"));
-        }
-        name.push_str(&format!("{}-{}", self.supervision, self.budget));
-        if self.epochs != 1 {
-            name.push_str(&format!("-e{}", self.epochs));
-        }
-        for v in &self.variants {
-            name.push('-');
-            name.push_str(&v.tag());
-        }
-        name
-    }
-
-    /// Optimizer updates of the run.
-    pub fn updates(&self, batch_size: usize) -> u64 {
-        let batch = batch_size.max(1) as u64;
-        let before: u64 = self.before.iter().map(|(_, b)| b.div_ceil(batch)).sum();
-        (before + self.budget.div_ceil(batch)) * self.epochs
-    }
-}
-
-/// The first 12 hex digits of the SHA-256 of `value`'s JSON: cache entries are keyed by
-/// everything that decides them, so a changed configuration never reuses a stale result.
-fn key(value: &impl serde::Serialize) -> String {
-    use sha2::{Digest, Sha256};
-    let json = serde_json::to_string(value).unwrap_or_default();
-    let digest = Sha256::digest(json.as_bytes());
-    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
-}
-
-/// The plan of `run` at `scale`.
-pub fn run_plan(scale: &Scale, run: &RunSpec) -> Plan {
-    let mut phases = Vec::new();
-    for &(kind, budget) in &run.before {
-        phases.push(Phase::new(kind, run.task, budget));
-    }
-    phases.push(Phase::new(run.supervision, run.task, run.budget));
-    for variant in &run.variants {
-        variant.apply(&mut phases);
-    }
-    let mut plan = Plan::single(phases.remove(0), 0);
-    plan.phases.extend(phases);
-    plan.task_config = scale.tasks.clone();
-    plan.image_size = Some(scale.canvas);
-    plan
-}
-
-/// The training configuration of `run` at `scale` (its `out` and `resume` are the cache's to
-/// set); the trainer writes the plan's data into the run directory.
-pub fn run_config(scale: &Scale, run: &RunSpec) -> TrainConfig {
-    TrainConfig {
-        data: DataSource::Plan {
-            plan: run_plan(scale, run),
-        },
-        model: scale.model.clone(),
-        tokenizer: TokenizerKind::Compact,
-        task_config: scale.tasks.clone(),
-        corpus_per_set: 2,
-        batch_size: scale.batch_size,
-        lr: scale.lr,
-        duration: Duration::Epochs(run.epochs),
-        save_every: 100,
-        // Four checkpoints per run are kept for the analysis targets (Figs 7, 9, 17–21).
-        keep_steps: Some(KeepSteps::Every(
-            run.updates(scale.batch_size).div_ceil(4).max(1),
-        )),
-        log_every: 1,
-        bucket_batches: 0,
-        check_eval_overlap: false,
-        progress: false,
-        ..TrainConfig::default()
-    }
-}
-
-/// A run the `paper` tier writes down instead of training.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedRun {
-    pub name: String,
-    /// Its plan file (TOML), for `train --plan`.
-    pub plan: PathBuf,
-    /// The command that trains it.
-    pub command: String,
-    /// Training records over all phases and epochs.
-    pub records: u64,
-    /// Estimated tokens per record (text characters / 4).
-    pub tokens_per_record: f64,
-}
-
-/// What a target returns at the `paper` tier instead of results: the runs it needs, with their
-/// plans and commands, and the evaluations of them. An error, so that nothing downstream of a
-/// run that was not trained can run; `make` turns it into the target's output.
-#[derive(Debug, Default, Clone)]
-pub struct Planned {
-    pub runs: Vec<PlannedRun>,
-    pub evaluations: Vec<String>,
-}
-
-impl std::fmt::Display for Planned {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} run(s) planned, not trained", self.runs.len())
-    }
-}
-
-impl std::error::Error for Planned {}
-
-impl Planned {
-    /// Add `other`'s runs and evaluations not already here.
-    pub fn merge(&mut self, other: Planned) {
-        for run in other.runs {
-            if !self.runs.iter().any(|r| r.name == run.name) {
-                self.runs.push(run);
-            }
-        }
-        for e in other.evaluations {
-            if !self.evaluations.contains(&e) {
-                self.evaluations.push(e);
-            }
-        }
-    }
-
-    /// `result`, with a [`Planned`] error moved into `self` (`Ok(None)`): a target that makes
-    /// several parts plans them all.
-    pub fn collect<T>(&mut self, result: Result<T>) -> Result<Option<T>> {
-        match result {
-            Ok(v) => Ok(Some(v)),
-            Err(e) => match e.downcast::<Planned>() {
-                Ok(planned) => {
-                    self.merge(planned);
-                    Ok(None)
-                }
-                Err(e) => Err(e),
-            },
-        }
-    }
-}
-
-/// Mean tokens of a record of `task` and `split`, estimated as the characters of its text form
-/// over 4 (about what a Llama-3-style BPE averages on English; an image record swaps the table
-/// text for a few hundred image tokens, of the same order) over 16 generated instances.
-fn tokens_per_record(tasks: &TaskConfig, task: TaskKind, split: Split) -> f64 {
-    let mut chars = 0usize;
-    let mut n = 0usize;
-    for index in 0..16 {
-        let Ok(instance) = tasks.generate(task, split, 1, index) else {
-            continue;
-        };
-        let Ok(record) = s2h::mixture::build_record(
-            &instance,
-            split,
-            1,
-            index,
-            Supervision::Text,
-            None,
-            &Default::default(),
-        ) else {
-            continue;
-        };
-        chars += record.prompt.len() + record.target.len();
-        n += 1;
-    }
-    chars as f64 / n.max(1) as f64 / 4.0
-}
-
-/// The cache of one tier: `OUT/.cache/<tier>/`.
-pub struct Cache {
-    pub root: PathBuf,
-    pub scale: Scale,
-    pub backend: BackendKind,
-}
-
-impl Cache {
-    pub fn new(cache: &Path, scale: Scale) -> Self {
-        Cache {
-            root: cache.join(scale.tier.name()),
-            // The gpu tier needs a build with `--features cuda`; without it the first run says so.
-            backend: if scale.tier == Tier::Gpu {
-                BackendKind::Cuda
-            } else {
-                BackendKind::Flex
-            },
-            scale,
-        }
-    }
-
-    fn write_options() -> WriteOptions {
-        WriteOptions {
-            existing: Existing::Keep,
-            ..WriteOptions::default()
-        }
-    }
-
-    /// The evaluation set of `task`, `split`, `modality` (written once).
-    pub fn eval_set(&self, task: TaskKind, split: Split, modality: Modality) -> Result<PathBuf> {
-        self.eval_set_of(EvalSetSpec::new(
-            task,
-            split,
-            modality,
-            self.scale.eval_records,
-        ))
-    }
-
-    /// The hard Image-via-Text set of `task`: image records with the conversion step, the same
-    /// instances as the hard image set (Eqs 4 and 5 of Figs 8 and 21).
-    pub fn via_text_set(&self, task: TaskKind) -> Result<PathBuf> {
-        let mut spec =
-            EvalSetSpec::new(task, Split::Hard, Modality::Image, self.scale.eval_records);
-        spec.via_text = true;
-        self.eval_set_of(spec)
-    }
-
-    fn eval_set_of(&self, spec: EvalSetSpec) -> Result<PathBuf> {
-        let task = spec.task;
-        let probe = run_plan(&self.scale, &RunSpec::new(task, MixtureKind::Image, 1));
-        let render = probe.render_options(&probe.phases[0]);
-        let via = if spec.via_text { "-via-text" } else { "" };
-        let dir = self.root.join("eval-sets").join(format!(
-            "{task}-{}-{}{via}-{}",
-            spec.split,
-            spec.modality,
-            key(&(&spec, &render.tasks, render.image_size))
-        ));
-        // At the paper tier the commands generate the sets where the runs are.
-        if self.scale.tier != Tier::Paper {
-            write_eval_set(&spec, &render, &dir, &Self::write_options(), &|| {})?;
-        }
-        Ok(dir)
-    }
-
-    /// The directory of `run`: its name and the key of its whole configuration.
-    fn run_dir(&self, run: &RunSpec) -> PathBuf {
-        let config = run_config(&self.scale, run);
-        self.root
-            .join("runs")
-            .join(format!("{}-{}", run.name(), key(&config)))
-    }
-
-    /// Unique instances in `run`'s training data, its last phase's (the manifest's count;
-    /// Fig 14's x-axis).
-    pub fn unique_instances(&self, run: &RunSpec) -> Result<u64> {
-        let data = self.run_dir(run).join(s2h::train::DATA_DIR);
-        let mut phases: Vec<PathBuf> = std::fs::read_dir(&data)
-            .with_context(|| format!("reading {}", data.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect();
-        phases.sort();
-        let Some(last) = phases.last() else {
-            bail!("run {} has no phase data", run.name());
-        };
-        Ok(s2h::mixture::read_manifest(last)?.counts.unique_instances)
-    }
-
-    /// The plans and commands of `runs` (the `paper` tier), written under `plans/`.
-    fn plan(&self, runs: &[RunSpec]) -> Result<Vec<PlannedRun>> {
-        let simple = tokens_per_record(&self.scale.tasks, runs[0].task, Split::Simple);
-        let hard = tokens_per_record(&self.scale.tasks, runs[0].task, Split::Hard);
-        let mut planned = Vec::new();
-        for run in runs {
-            let dir = self.run_dir(run);
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let plan_file = self.root.join("plans").join(format!("{name}.toml"));
-            if let Some(parent) = plan_file.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            run_plan(&self.scale, run).write(&plan_file)?;
-            let keep = run.updates(self.scale.batch_size).div_ceil(4).max(1);
-            let command = format!(
-                "cargo run --release --features cuda --example train -- --plan \"$HERE/plans/{name}.toml\" \
-                 --preset base --backend cuda --tokenizer compact --batch {} --lr {} --epochs {} \
-                 --keep-every {keep} --out \"$HERE/runs/{name}\"",
-                self.scale.batch_size, self.scale.lr, run.epochs
-            );
-            let mut records = run.budget;
-            let mut tokens = run.budget as f64
-                * if run.supervision.has_hard() {
-                    (simple + hard) / 2.0
-                } else {
-                    simple
-                };
-            for (kind, b) in &run.before {
-                records += b;
-                tokens += *b as f64
-                    * if kind.has_hard() {
-                        (simple + hard) / 2.0
-                    } else {
-                        simple
-                    };
-            }
-            planned.push(PlannedRun {
-                name,
-                plan: plan_file,
-                command,
-                records: records * run.epochs,
-                tokens_per_record: tokens / records.max(1) as f64,
-            });
-        }
-        Ok(planned)
-    }
-
-    /// Train every run of `runs` not finished yet (resuming interrupted ones), side by side. At
-    /// the `paper` tier, write their plans and fail with [`Planned`].
-    pub fn train(&self, runs: &[RunSpec]) -> Result<()> {
-        if self.scale.tier == Tier::Paper {
-            return Err(Planned {
-                runs: self.plan(runs)?,
-                evaluations: Vec::new(),
-            }
-            .into());
-        }
-        let mut configs = Vec::new();
-        for run in runs {
-            let dir = self.run_dir(run);
-            if dir
-                .join(s2h::train::MODEL_DIR)
-                .join(s2h::vlm::store::WEIGHTS_FILE)
-                .is_file()
-            {
-                continue;
-            }
-            let mut config = run_config(&self.scale, run);
-            config.out = dir.clone();
-            config.resume = dir.join(s2h::train::CONFIG_FILE).exists();
-            configs.push(config);
-        }
-        if !configs.is_empty() {
-            s2h::train::train_all(self.backend, &configs)?;
-        }
-        Ok(())
-    }
-
-    /// The metrics of `run`'s model on the set in `eval`, computed once.
-    pub fn evaluate(&self, run: &RunSpec, eval: &Path) -> Result<Metrics> {
-        self.evaluate_with(run, eval, false)
-    }
-
-    /// [`Cache::evaluate`], with `convert`: the assistant turn pre-filled with the first word of
-    /// the conversion prompt, and the conversion scored too (Fig 6's "Mix+ +Convert", Table 12).
-    pub fn evaluate_with(&self, run: &RunSpec, eval: &Path, convert: bool) -> Result<Metrics> {
-        let dir = self.eval_dir(run, eval, convert);
-        let metrics_file = dir.join(s2h::eval::METRICS_FILE);
-        if metrics_file.is_file() {
-            return Ok(read_metrics(&metrics_file)?);
-        }
-        let model = self.run_dir(run).join(s2h::train::MODEL_DIR);
-        if !model.is_dir() {
-            bail!("run {} has no model yet", run.name());
-        }
-        let options = EvalOptions {
-            generate: GenerateOptions {
-                max_new_tokens: self.scale.max_new_tokens,
-                batch: 16,
-                ..GenerateOptions::default()
-            },
-            convert,
-            task: None,
-        };
-        let mut reports = s2h::eval::evaluate_on(
-            self.backend,
-            &model,
-            eval,
-            None,
-            &[options],
-            &mut |_, _, _| {},
-        )?;
-        let report = reports
-            .pop()
-            .ok_or_else(|| anyhow::anyhow!("no evaluation report"))?;
-        report.write(&dir)?;
-        Ok(report.metrics)
-    }
-
-    /// Where the evaluation of `run` on `eval` is kept.
-    fn eval_dir(&self, run: &RunSpec, eval: &Path, convert: bool) -> PathBuf {
-        let mut name = eval
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        if convert {
-            name.push_str("-convert");
-        }
-        let run_key = self
-            .run_dir(run)
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        self.root.join("evals").join(run_key).join(name)
-    }
-
-    /// The scored outputs, one per record, of `arm`'s evaluation (made by [`Cache::measure`]).
-    pub fn example_results(&self, arm: &Arm) -> Result<Vec<s2h::eval::ExampleResult>> {
-        let set = self.eval_set(arm.task, arm.split, arm.modality)?;
-        let metrics = self
-            .eval_dir(&arm.run, &set, arm.convert)
-            .join(s2h::eval::METRICS_FILE);
-        Ok(s2h::eval::read_example_results(
-            &s2h::eval::per_example_path(&metrics),
-        )?)
-    }
-
-    /// The analysis of every kept checkpoint of `run` on the simple and hard Image sets
-    /// (`s2h-analysis`: Eqs 2, 3, 7, 8), computed once per checkpoint.
-    pub fn analyze(
-        &self,
-        run: &RunSpec,
-        simple: &Path,
-        hard: &Path,
-    ) -> Result<Vec<s2h::analysis::StepReport>> {
-        self.analyze_with(
-            run,
-            simple,
-            hard,
-            None,
-            &s2h::analysis::Options::default(),
-            None,
-        )
-    }
-
-    /// The analysis of `run`'s last checkpoint alone (attribution), and the directory its files
-    /// are under.
-    pub fn analyze_last(
-        &self,
-        run: &RunSpec,
-        simple: &Path,
-        hard: &Path,
-        options: &s2h::analysis::Options,
-    ) -> Result<(Vec<s2h::analysis::StepReport>, PathBuf)> {
-        let source = s2h::analysis::Source::open(&self.run_dir(run))?;
-        let Some(last) = source.checkpoints.last().map(|c| c.step) else {
-            bail!("run {} has no checkpoint", run.name());
-        };
-        let reports = self.analyze_with(run, simple, hard, None, options, Some(&[last]))?;
-        Ok((reports, self.analysis_dir(run, simple, hard, None, options)))
-    }
-
-    /// [`Cache::analyze`] with the hard Image-via-Text set (Eqs 4 and 5) and other options
-    /// (attribution); each combination of sets and options is its own cache entry.
-    pub fn analyze_with(
-        &self,
-        run: &RunSpec,
-        simple: &Path,
-        hard: &Path,
-        hard_via_text: Option<&Path>,
-        options: &s2h::analysis::Options,
-        steps: Option<&[u64]>,
-    ) -> Result<Vec<s2h::analysis::StepReport>> {
-        use s2h::analysis::{Sets, Source, analyze_on};
-        let source = Source::open(&self.run_dir(run))?;
-        let sets = Sets::read(simple, hard, hard_via_text, None)?;
-        Ok(analyze_on(
-            self.backend,
-            &source,
-            steps,
-            &sets,
-            options,
-            &self.analysis_dir(run, simple, hard, hard_via_text, options),
-            false,
-            &mut |_, _, _, _| {},
-        )?)
-    }
-
-    /// Where the analysis of `run` on these sets with these options is kept.
-    fn analysis_dir(
-        &self,
-        run: &RunSpec,
-        simple: &Path,
-        hard: &Path,
-        hard_via_text: Option<&Path>,
-        options: &s2h::analysis::Options,
-    ) -> PathBuf {
-        let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().to_string());
-        let inputs = format!(
-            "{:?} {:?} {:?} {options:?}",
-            name(simple),
-            name(hard),
-            hard_via_text.and_then(name)
-        );
-        self.root
-            .join("analysis")
-            .join(self.run_dir(run).file_name().unwrap_or_default())
-            .join(key(&inputs))
-    }
-}
-
-/// One measured arm of a figure: a run, and the set it is evaluated on.
-#[derive(Debug, Clone)]
-pub struct Arm {
-    /// Legend name or table row.
-    pub name: String,
-    pub run: RunSpec,
-    /// The evaluation set's task (the run's own unless it is multi-task).
-    pub task: TaskKind,
-    pub split: Split,
-    pub modality: Modality,
-    /// Prompted to convert first (Fig 6's "+Convert", Table 12).
-    pub convert: bool,
-}
-
-impl Arm {
-    /// `run` evaluated on its task's hard `modality` set, without the conversion prompt.
-    pub fn hard(name: impl Into<String>, run: RunSpec, modality: Modality) -> Self {
-        Arm {
-            name: name.into(),
-            task: run.task,
-            run,
-            split: Split::Hard,
-            modality,
-            convert: false,
-        }
-    }
-}
-
-impl Cache {
-    /// Train every arm's run not trained yet (side by side), then evaluate each arm on its set:
-    /// the metrics in the arms' order.
-    pub fn measure(&self, arms: &[Arm]) -> Result<Vec<Metrics>> {
-        let mut runs: Vec<RunSpec> = Vec::new();
-        for arm in arms {
-            if !runs.contains(&arm.run) {
-                runs.push(arm.run.clone());
-            }
-        }
-        if self.scale.tier == Tier::Paper {
-            let evaluations = arms
-                .iter()
-                .map(|arm| {
-                    let run = self
-                        .run_dir(&arm.run)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().to_string())
-                        .unwrap_or_default();
-                    let set = format!("{}-{}-{}", arm.task, arm.split, arm.modality);
-                    let [w, h] = self.scale.canvas;
-                    let convert = if arm.convert { "-convert" } else { "" };
-                    format!(
-                        "[ -d \"$HERE/sets/{set}\" ] || cargo run --release --example generate -- eval-set \
-                         --task {} --split {} --modality {} --count {} --size {w}x{h} --out \
-                         \"$HERE/sets/{set}\"\n\
-                         cargo run --release --features cuda --example evaluate -- --model \
-                         \"$HERE/runs/{run}/model\" --eval \"$HERE/sets/{set}\" --out \
-                         \"$HERE/evals/{run}/{set}{convert}\" \
-                         --backend cuda --max-new-tokens {}{}",
-                        arm.task,
-                        arm.split,
-                        arm.modality,
-                        self.scale.eval_records,
-                        self.scale.max_new_tokens,
-                        if arm.convert { " --convert" } else { "" }
-                    )
-                })
-                .collect();
-            return Err(Planned {
-                runs: self.plan(&runs)?,
-                evaluations,
-            }
-            .into());
-        }
-        self.train(&runs)?;
-        arms.iter()
-            .map(|arm| {
-                let set = self.eval_set(arm.task, arm.split, arm.modality)?;
-                self.evaluate_with(&arm.run, &set, arm.convert)
-            })
-            .collect()
-    }
 }
 
 /// Task sizes of the smoke tier for every task: small enough that records fit the smoke model's
@@ -875,6 +143,11 @@ pub fn smoke_tasks() -> TaskConfig {
 
 #[cfg(test)]
 mod tests {
+    use s2h::mixture::{CotMode, MixtureKind, Supervision};
+    use s2h::pipeline::{key, run_plan};
+    use s2h::render::AnalogyTextFormat;
+    use s2h::tasks::Split;
+
     use super::*;
 
     /// The smoke tier's small tasks generate every split the figures use.

@@ -7,7 +7,10 @@ use s2h::eval::{Metrics, main_accuracy, names};
 use s2h::tasks::{Split, TaskKind};
 
 use crate::evaluated::{not_run, unchecked};
-use crate::experiments::{Cache, Planned, scale};
+use s2h::mixture::MixtureKind;
+
+use crate::data::write_table;
+use crate::experiments::{Cache, Planned, RunSpec, scale};
 use crate::{Ctx, Output};
 
 /// A run as a function of one size (a budget, a first phase's records).
@@ -179,4 +182,55 @@ pub fn curves(
     }
     .write(&ctx.dir, stem)?;
     Ok(chart_files(stem))
+}
+
+/// A table target made per task: `rows` gives each task's rows, whose first `keys` cells name
+/// the row and the others are values; every row is also a number of the output.
+pub fn table_per_task(
+    ctx: &Ctx,
+    tasks: &[TaskKind],
+    stem: &str,
+    what: &str,
+    header: &[&str],
+    keys: usize,
+    mut rows: impl FnMut(&Cache, TaskKind) -> Result<Vec<Vec<String>>>,
+) -> Result<Output> {
+    let mut all = Vec::new();
+    let output = per_task(ctx, tasks, what, |cache, task| {
+        let rows = rows(cache, task)?;
+        let mut part = Part::default();
+        for row in &rows {
+            let k = keys.min(row.len());
+            part.number(
+                format!(
+                    "{} ({})",
+                    row[..k].join(" "),
+                    header[k.min(header.len())..].join(" / ")
+                ),
+                row[k..].join(" / "),
+            );
+        }
+        all.extend(rows);
+        Ok(part)
+    })?;
+    if all.is_empty() {
+        return Ok(output);
+    }
+    let files = write_table(&ctx.dir, stem, header, &all)?;
+    Ok(Output { files, ..output })
+}
+
+/// Mix+, Align-Mix+ and (TW)Align-Mix+ at `budget`, each first phase of `first` records (Fig 25,
+/// Table 12).
+pub fn align_recipes(task: TaskKind, budget: u64, first: u64) -> [(&'static str, RunSpec); 3] {
+    let mix_plus = RunSpec::new(task, MixtureKind::MixPlus, budget);
+    let aligned = mix_plus.clone().after(MixtureKind::Align, first);
+    [
+        ("Mix+", mix_plus),
+        ("Align-Mix+", aligned.clone()),
+        (
+            "(TW)Align-Mix+",
+            aligned.after(MixtureKind::TextWarmup, first),
+        ),
+    ]
 }

@@ -8,12 +8,11 @@ use s2h::eval::names;
 use s2h::mixture::MixtureKind::{Align, ImageViaTextPlus, Mix, MixPlus, Text, TextWarmup};
 use s2h::tasks::{Modality, TaskKind};
 
-use crate::data::write_table;
 use crate::evaluated::{smoke_agreement, task_title};
 use crate::experiments::{Arm, RunSpec, Variant};
 use crate::parts::{
-    Part, RunOf, accuracy, bars, curves, first_phase, generated_tokens, largest, metric, pct,
-    per_task,
+    Part, RunOf, accuracy, align_recipes, bars, curves, first_phase, generated_tokens, largest,
+    metric, pct, per_task, table_per_task,
 };
 use crate::registry::Tier;
 use crate::{Agreement, Ctx, Output};
@@ -259,12 +258,14 @@ pub fn fig16(ctx: &Ctx) -> Result<Output> {
 /// Table 8: image → text transfer. Mix+ whose hard records are images instead of text, at every
 /// budget, evaluated on hard images and on hard text, beside the usual Mix+ (hard text).
 pub fn tab08(ctx: &Ctx) -> Result<Output> {
-    let mut rows = Vec::new();
-    let output = per_task(
+    table_per_task(
         ctx,
         &[TaskKind::Tr, TaskKind::Va],
+        "tab08",
         "Hard accuracy on images and on text of Mix+ trained with hard text (the paper's Mix+) \
          and with hard images (App G.4), at each budget.",
+        &["task", "training", "records", "hard image", "hard text"],
+        3,
         |cache, task| {
             let mut arms = Vec::new();
             for &b in &cache.scale.budgets {
@@ -281,63 +282,36 @@ pub fn tab08(ctx: &Ctx) -> Result<Output> {
                 }
             }
             let metrics = cache.measure(&arms)?;
-            let mut part = Part::default();
-            for (pair, m) in arms.chunks(2).zip(metrics.chunks(2)) {
-                let row = vec![
-                    task.to_string(),
-                    pair[0].name.clone(),
-                    pair[0].run.budget.to_string(),
-                    pct(accuracy(&m[0], task)),
-                    pct(accuracy(&m[1], task)),
-                ];
-                if pair[0].run.budget == largest(cache)? {
-                    part.number(
-                        format!("{task} {} at {}: image / text", row[1], row[2]),
-                        format!("{} / {}", row[3], row[4]),
-                    );
-                }
-                rows.push(row);
-            }
-            Ok(part)
+            Ok(arms
+                .chunks(2)
+                .zip(metrics.chunks(2))
+                .map(|(pair, m)| {
+                    vec![
+                        task.to_string(),
+                        pair[0].name.clone(),
+                        pair[0].run.budget.to_string(),
+                        pct(accuracy(&m[0], task)),
+                        pct(accuracy(&m[1], task)),
+                    ]
+                })
+                .collect())
         },
-    )?;
-    if rows.is_empty() {
-        return Ok(output);
-    }
-    let files = write_table(
-        &ctx.dir,
-        "tab08",
-        &["task", "training", "records", "hard image", "hard text"],
-        &rows,
-    )?;
-    Ok(Output { files, ..output })
+    )
 }
 
 /// Table 12: accuracy answered directly and when prompted to convert the image to text first,
 /// and the conversion's own exact match, on hard images at the largest budget.
 pub fn tab12(ctx: &Ctx) -> Result<Output> {
-    let mut rows = Vec::new();
-    let output = per_task(
+    table_per_task(
         ctx,
         &[TaskKind::Tr, TaskKind::Va],
+        "tab12",
         "Hard-image accuracy answered directly and prompted to convert first, and the exact \
          match of the conversion, at the tier's largest budget.",
+        &["task", "training", "direct", "convert", "conversion exact"],
+        2,
         |cache, task| {
-            let b = largest(cache)?;
-            let first = first_phase(cache)?;
-            let runs = [
-                ("Mix+", RunSpec::new(task, MixPlus, b)),
-                (
-                    "Align-Mix+",
-                    RunSpec::new(task, MixPlus, b).after(Align, first),
-                ),
-                (
-                    "(TW)Align-Mix+",
-                    RunSpec::new(task, MixPlus, b)
-                        .after(Align, first)
-                        .after(TextWarmup, first),
-                ),
-            ];
+            let runs = align_recipes(task, largest(cache)?, first_phase(cache)?);
             let mut arms = Vec::new();
             for (name, run) in &runs {
                 arms.push(Arm::hard(*name, run.clone(), Modality::Image));
@@ -347,32 +321,19 @@ pub fn tab12(ctx: &Ctx) -> Result<Output> {
                 });
             }
             let metrics = cache.measure(&arms)?;
-            let mut part = Part::default();
-            for ((name, _), m) in runs.iter().zip(metrics.chunks(2)) {
-                let row = vec![
-                    task.to_string(),
-                    name.to_string(),
-                    pct(accuracy(&m[0], task)),
-                    pct(accuracy(&m[1], task)),
-                    pct(metric(&m[1], task, names::CONVERSION_EXACT)),
-                ];
-                part.number(
-                    format!("{task} {name}: direct / convert / conversion exact"),
-                    format!("{} / {} / {}", row[2], row[3], row[4]),
-                );
-                rows.push(row);
-            }
-            Ok(part)
+            Ok(runs
+                .iter()
+                .zip(metrics.chunks(2))
+                .map(|((name, _), m)| {
+                    vec![
+                        task.to_string(),
+                        name.to_string(),
+                        pct(accuracy(&m[0], task)),
+                        pct(accuracy(&m[1], task)),
+                        pct(metric(&m[1], task, names::CONVERSION_EXACT)),
+                    ]
+                })
+                .collect())
         },
-    )?;
-    if rows.is_empty() {
-        return Ok(output);
-    }
-    let files = write_table(
-        &ctx.dir,
-        "tab12",
-        &["task", "training", "direct", "convert", "conversion exact"],
-        &rows,
-    )?;
-    Ok(Output { files, ..output })
+    )
 }

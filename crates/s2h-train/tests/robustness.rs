@@ -10,6 +10,7 @@ use std::path::Path;
 use s2h_mixture::{Component, SegmentKind, Supervision};
 use s2h_train::checkpoint::{self, CHECKPOINTS_DIR};
 use s2h_train::{Duration, TrainConfig, TrainError, TrainingRecord};
+use s2h_vlm::VlmConfig;
 use s2h_vlm::burn::backend::Flex;
 use s2h_vlm::burn::module::AutodiffModule;
 
@@ -18,7 +19,7 @@ use common::*;
 /// Every checkpoint left on disk loads, with finite weights.
 fn checkpoints_are_finite(run: &Path) -> usize {
     let model = |dir: &Path| {
-        let config = micro_model();
+        let config = VlmConfig::micro();
         let tok = s2h_vlm::VlmTokenizer::from_file(&run.join("tokenizer.json")).unwrap();
         let init = config
             .with_vocab(&tok)

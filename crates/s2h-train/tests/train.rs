@@ -10,7 +10,7 @@ use s2h_train::{DataSource, Duration, TrainConfig, TrainError};
 use s2h_vlm::burn::backend::Flex;
 use s2h_vlm::burn::module::Module;
 use s2h_vlm::burn::prelude::*;
-use s2h_vlm::{TokenizerKind, special};
+use s2h_vlm::{TokenizerKind, VlmConfig, special};
 
 use common::*;
 
@@ -245,7 +245,7 @@ fn bad_input_is_a_clear_error_before_training() {
 
     let data = dataset(&tmp.path().join("data"), Supervision::Text, 4);
     // A record longer than the context.
-    let mut short = micro_model();
+    let mut short = VlmConfig::micro();
     short.decoder.max_seq_len = 40;
     let err = run(&TrainConfig {
         model: short,
@@ -330,7 +330,7 @@ fn phase_batches_hold_the_processor_encodings_and_images() {
     let tmp = tempfile::tempdir().unwrap();
     let kind = TokenizerKind::Bpe { vocab_size: 400 };
     let tok = s2h_train::build_tokenizer(kind, &small_tasks(), 1, 0, &[]).unwrap();
-    let model = micro_model().with_vocab(&tok);
+    let model = VlmConfig::micro().with_vocab(&tok);
     let processor = s2h_train::Processor::new(tok, &model);
     let device = Default::default();
     for (name, supervision) in [("t", Supervision::Text), ("v", Supervision::ImageViaText)] {

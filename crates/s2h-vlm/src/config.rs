@@ -225,6 +225,23 @@ pub struct VlmConfig {
 pub const PRESET_VOCAB: usize = 1024;
 
 impl VlmConfig {
+    /// About 0.3M parameters: a model that trains in seconds and learns nothing, for tests and
+    /// the smoke tier of `cargo xtask reproduce-figures`. Every part is there (a one-layer ViT
+    /// and a one-stage ConvNeXt on 16×16 images, a two-layer decoder of width 64); its context of
+    /// 4,096 tokens holds the longest records (Visual Analogy with the conversion).
+    pub fn micro() -> Self {
+        let image = 16;
+        VlmConfig::new(
+            DecoderConfig::new(PRESET_VOCAB, 64, 2, 4, 2, 128, 4096),
+            crate::special::IMAGE_ID as usize,
+        )
+        .with_vision(Some(
+            VisionConfig::new()
+                .with_vit(Some(VitConfig::new(image, 4, 16, 1, 2)))
+                .with_convnext(Some(ConvNextConfig::new(image, vec![8], vec![1]))),
+        ))
+    }
+
     /// About 1M parameters: CPU tests in seconds. 32×32 images, 4×4 token grid.
     pub fn tiny() -> Self {
         let image = 32;

@@ -11,9 +11,7 @@ use s2h_mixture::{DatasetSpec, Supervision, write_dataset};
 use s2h_tasks::{Split, TaskConfig, TaskKind};
 use s2h_train::{DataSource, Duration, Processor, TrainConfig, train};
 use s2h_vlm::burn::backend::{Autodiff, Flex};
-use s2h_vlm::{
-    ConvNextConfig, DecoderConfig, TokenizerKind, VisionConfig, VitConfig, Vlm, VlmConfig, special,
-};
+use s2h_vlm::{TokenizerKind, Vlm, VlmConfig};
 
 pub type B = Autodiff<Flex>;
 pub type I = Flex;
@@ -40,18 +38,6 @@ pub fn dataset(
     spec.image = spec.image.with_size(150, 80);
     write_dataset(&spec, dir, false, &|| {}).unwrap();
     dir.to_path_buf()
-}
-
-pub fn micro_model() -> VlmConfig {
-    VlmConfig::new(
-        DecoderConfig::new(1024, 64, 2, 4, 2, 128, 1024),
-        special::IMAGE_ID as usize,
-    )
-    .with_vision(Some(
-        VisionConfig::new()
-            .with_vit(Some(VitConfig::new(16, 4, 16, 1, 2)))
-            .with_convnext(Some(ConvNextConfig::new(16, vec![8], vec![1]))),
-    ))
 }
 
 /// A run of 10 updates on simple image records with checkpoints at 5 (mid-phase: optimizer
@@ -95,7 +81,7 @@ pub fn fixture() -> &'static Fixture {
         let config = TrainConfig {
             data: DataSource::Records { dir: train_data },
             out: run.clone(),
-            model: micro_model(),
+            model: VlmConfig::micro(),
             tokenizer: TokenizerKind::Compact,
             corpus_per_set: 1,
             task_config: tasks(),

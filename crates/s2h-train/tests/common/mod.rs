@@ -8,9 +8,7 @@ use s2h_mixture::{DatasetSpec, Supervision, write_dataset};
 use s2h_tasks::{Split, TaskConfig, TaskKind};
 use s2h_train::{DataSource, Duration, TrainConfig, train};
 use s2h_vlm::burn::backend::{Autodiff, Flex};
-use s2h_vlm::{
-    ConvNextConfig, DecoderConfig, TokenizerKind, VisionConfig, VitConfig, VlmConfig, special,
-};
+use s2h_vlm::{TokenizerKind, VlmConfig};
 
 pub type B = Autodiff<Flex>;
 
@@ -34,26 +32,13 @@ pub fn dataset(dir: &Path, supervision: Supervision, count: u64) -> PathBuf {
     dir.to_path_buf()
 }
 
-/// A model much smaller than `tiny`, so each test runs in seconds.
-pub fn micro_model() -> VlmConfig {
-    VlmConfig::new(
-        DecoderConfig::new(1024, 64, 2, 4, 2, 128, 1024),
-        special::IMAGE_ID as usize,
-    )
-    .with_vision(Some(
-        VisionConfig::new()
-            .with_vit(Some(VitConfig::new(16, 4, 16, 1, 2)))
-            .with_convnext(Some(ConvNextConfig::new(16, vec![8], vec![1]))),
-    ))
-}
-
 pub fn config(data: &Path, out: &Path) -> TrainConfig {
     TrainConfig {
         data: DataSource::Records {
             dir: data.to_path_buf(),
         },
         out: out.to_path_buf(),
-        model: micro_model(),
+        model: VlmConfig::micro(),
         tokenizer: TokenizerKind::Compact,
         corpus_per_set: 1,
         task_config: small_tasks(),
