@@ -443,8 +443,11 @@ impl Cache {
 
     /// The plans and commands of `runs` (the `paper` tier), written under `plans/`.
     fn plan(&self, runs: &[RunSpec]) -> Result<Vec<PlannedRun>> {
-        let simple = tokens_per_record(&self.scale.tasks, runs[0].task, Split::Simple);
-        let hard = tokens_per_record(&self.scale.tasks, runs[0].task, Split::Hard);
+        let Some(first) = runs.first() else {
+            return Ok(Vec::new());
+        };
+        let simple = tokens_per_record(&self.scale.tasks, first.task, Split::Simple);
+        let hard = tokens_per_record(&self.scale.tasks, first.task, Split::Hard);
         let mut planned = Vec::new();
         for run in runs {
             let dir = self.run_dir(run);
