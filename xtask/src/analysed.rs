@@ -301,16 +301,19 @@ pub fn fig21(ctx: &Ctx) -> Result<Output> {
 /// checkpoint — gradient × input of the mean loss over each chain-of-thought group (TR: the runs
 /// of cells along one column; VA: Example 1, Example 2, the query, the options), the top 1% of
 /// pixels in red.
-fn attribution_figure(
-    ctx: &Ctx,
-    id: &str,
-    task: TaskKind,
-    runs: &[(&str, RunSpec)],
-) -> Result<Output> {
+fn attribution_figure(ctx: &Ctx, id: &str, task: TaskKind, recipes: &[&str]) -> Result<Output> {
     let Some(scale) = crate::experiments::scale(ctx.tier, task) else {
         return Ok(no_scale(ctx));
     };
     let cache = Cache::new(&ctx.cache, scale);
+    let runs: Vec<(&str, RunSpec)> = crate::parts::align_recipes(
+        task,
+        crate::parts::largest(&cache)?,
+        crate::parts::first_phase(&cache)?,
+    )
+    .into_iter()
+    .filter(|(name, _)| recipes.contains(name))
+    .collect();
     let simple = cache.eval_set(task, Split::Simple, Modality::Image)?;
     let hard = cache.eval_set(task, Split::Hard, Modality::Image)?;
     let specs: Vec<RunSpec> = runs.iter().map(|(_, r)| r.clone()).collect();
@@ -322,7 +325,7 @@ fn attribution_figure(
     };
     let mut files = Vec::new();
     let mut numbers = Vec::new();
-    for (name, run) in runs {
+    for (name, run) in &runs {
         let (reports, out) = cache.analyze_last(run, &simple, &hard, &options)?;
         let Some(report) = reports.last() else {
             bail!("run {} has no checkpoint", run.name());
@@ -366,51 +369,12 @@ fn attribution_figure(
 
 /// Fig 28: TR attribution, Mix+ against Align-Mix+ at the largest budget.
 pub fn fig28(ctx: &Ctx) -> Result<Output> {
-    let task = TaskKind::Tr;
-    let Some(scale) = crate::experiments::scale(ctx.tier, task) else {
-        return Ok(no_scale(ctx));
-    };
-    let cache = Cache::new(&ctx.cache, scale);
-    let (b, first) = (
-        crate::parts::largest(&cache)?,
-        crate::parts::first_phase(&cache)?,
-    );
-    attribution_figure(
-        ctx,
-        "fig28",
-        task,
-        &[
-            ("Mix+", RunSpec::new(task, MixtureKind::MixPlus, b)),
-            (
-                "Align-Mix+",
-                RunSpec::new(task, MixtureKind::MixPlus, b).after(MixtureKind::Align, first),
-            ),
-        ],
-    )
+    attribution_figure(ctx, "fig28", TaskKind::Tr, &["Mix+", "Align-Mix+"])
 }
 
 /// Fig 29: Visual Analogy attribution of (TW)Align-Mix+ at the largest budget.
 pub fn fig29(ctx: &Ctx) -> Result<Output> {
-    let task = TaskKind::Va;
-    let Some(scale) = crate::experiments::scale(ctx.tier, task) else {
-        return Ok(no_scale(ctx));
-    };
-    let cache = Cache::new(&ctx.cache, scale);
-    let (b, first) = (
-        crate::parts::largest(&cache)?,
-        crate::parts::first_phase(&cache)?,
-    );
-    attribution_figure(
-        ctx,
-        "fig29",
-        task,
-        &[(
-            "(TW)Align-Mix+",
-            RunSpec::new(task, MixtureKind::MixPlus, b)
-                .after(MixtureKind::Align, first)
-                .after(MixtureKind::TextWarmup, first),
-        )],
-    )
+    attribution_figure(ctx, "fig29", TaskKind::Va, &["(TW)Align-Mix+"])
 }
 
 /// One panel: a line per run through its checkpoints' `(x, y)`; returns the files written.
