@@ -46,9 +46,7 @@ fn ctr_alignment(ctx: &Ctx, id: &str, score: Score) -> Result<Output> {
     let cache = Cache::new(&ctx.cache, scale);
     let simple = cache.eval_set(TaskKind::Ctr, Split::Simple, Modality::Image)?;
     let hard = cache.eval_set(TaskKind::Ctr, Split::Hard, Modality::Image)?;
-    let Some(&budget) = cache.scale.budgets.last() else {
-        bail!("the tier has no training budget");
-    };
+    let budget = crate::parts::largest(&cache)?;
     let runs: Vec<RunSpec> = CTR_RUNS
         .iter()
         .map(|(kind, ..)| RunSpec::new(TaskKind::Ctr, *kind, budget))

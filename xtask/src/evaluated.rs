@@ -174,9 +174,7 @@ pub fn fig04(ctx: &Ctx) -> Result<Output> {
     };
     let cache = Cache::new(&ctx.cache, scale);
     let hard = cache.eval_set(TaskKind::Ctr, Split::Hard, Modality::Image)?;
-    let Some(&budget) = cache.scale.budgets.last() else {
-        anyhow::bail!("the tier has no training budget");
-    };
+    let budget = crate::parts::largest(&cache)?;
     let kinds = [
         (MixtureKind::TextImage, "Text+Image"),
         (MixtureKind::Mix, "Mix"),
@@ -262,9 +260,7 @@ pub fn fig13(ctx: &Ctx) -> Result<Output> {
         return Ok(no_scale(ctx));
     };
     let cache = Cache::new(&ctx.cache, scale);
-    let Some(&unique) = cache.scale.budgets.first() else {
-        anyhow::bail!("the tier has no training budget");
-    };
+    let unique = crate::parts::smallest(&cache)?;
     const EPOCHS: [u64; 3] = [1, 2, 3];
     let kinds = [
         (
