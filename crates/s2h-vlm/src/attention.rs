@@ -14,19 +14,26 @@ pub struct AttentionConfig {
     pub d_model: usize,
     pub n_heads: usize,
     pub n_kv_heads: usize,
+    /// Biases on the query, key and value projections.
     #[config(default = false)]
-    pub bias: bool,
+    pub qkv_bias: bool,
+    /// A bias on the output projection.
+    #[config(default = false)]
+    pub o_bias: bool,
+    /// Width of a head; `d_model / n_heads` when unset.
+    #[config(default = "None")]
+    pub head_dim: Option<usize>,
 }
 
 impl AttentionConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> Attention<B> {
-        let head_dim = self.d_model / self.n_heads;
-        let lin = |i, o| LinearConfig::new(i, o).with_bias(self.bias).init(device);
+        let head_dim = self.head_dim.unwrap_or(self.d_model / self.n_heads);
+        let lin = |i, o, bias| LinearConfig::new(i, o).with_bias(bias).init(device);
         Attention {
-            q_proj: lin(self.d_model, self.n_heads * head_dim),
-            k_proj: lin(self.d_model, self.n_kv_heads * head_dim),
-            v_proj: lin(self.d_model, self.n_kv_heads * head_dim),
-            o_proj: lin(self.n_heads * head_dim, self.d_model),
+            q_proj: lin(self.d_model, self.n_heads * head_dim, self.qkv_bias),
+            k_proj: lin(self.d_model, self.n_kv_heads * head_dim, self.qkv_bias),
+            v_proj: lin(self.d_model, self.n_kv_heads * head_dim, self.qkv_bias),
+            o_proj: lin(self.n_heads * head_dim, self.d_model, self.o_bias),
             n_heads: self.n_heads,
             n_kv_heads: self.n_kv_heads,
             head_dim,

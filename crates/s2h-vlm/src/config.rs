@@ -4,8 +4,35 @@ use burn::config::Config;
 
 use crate::{Result, VlmError};
 
+/// The activation of a ViT's MLP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Exact GELU (erf), s2h's own encoders and LLaVA's projector.
+    Gelu,
+    /// GELU with the tanh approximation (`gelu_pytorch_tanh`, SigLIP).
+    GeluTanh,
+    /// `x · σ(1.702 x)` (CLIP's `quick_gelu`).
+    QuickGelu,
+}
+
+/// What a ViT's last LayerNorm applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalNorm {
+    /// No final norm.
+    None,
+    /// Every output token (s2h's own ViT, SigLIP's `post_layernorm`).
+    Tokens,
+    /// Only the class token's pooled output, never the tokens a VLM reads (CLIP's
+    /// `post_layernorm`): kept so a CLIP checkpoint loads and saves whole.
+    Pooled,
+}
+
 /// A ViT patch encoder: non-overlapping `patch_size` patches, learned position embeddings,
-/// pre-norm transformer blocks with bidirectional attention.
+/// pre-norm transformer blocks with bidirectional attention. The defaults are s2h's own ViT; the
+/// options cover CLIP (class token, pre-LayerNorm, quick GELU, no patch bias, a feature layer
+/// before the last) and SigLIP (tanh GELU) as their checkpoints need.
 #[derive(Config, Debug, PartialEq)]
 pub struct VitConfig {
     pub image_size: usize,
@@ -15,12 +42,52 @@ pub struct VitConfig {
     pub n_heads: usize,
     #[config(default = 4)]
     pub mlp_ratio: usize,
+    /// Hidden width of the MLP when it is not `mlp_ratio × d_model` (SigLIP-so400m: 4304).
+    #[config(default = "None")]
+    pub d_ff: Option<usize>,
+    #[config(default = "Activation::Gelu")]
+    pub activation: Activation,
+    /// A learned class token before the patches (CLIP); it takes position 0 and is dropped from
+    /// the features.
+    #[config(default = false)]
+    pub class_token: bool,
+    /// A LayerNorm on the embeddings before the first block (CLIP's `pre_layrnorm`).
+    #[config(default = false)]
+    pub pre_norm: bool,
+    #[config(default = true)]
+    pub patch_bias: bool,
+    #[config(default = "FinalNorm::Tokens")]
+    pub final_norm: FinalNorm,
+    /// The hidden state the features are read from, as Hugging Face indexes `hidden_states`:
+    /// 0 the embeddings, k the output of block k, negative from the end (−1 the last block,
+    /// LLaVA's −2 the one before). The final norm applies only to the last.
+    #[config(default = -1)]
+    pub feature_layer: i64,
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
 }
 
 impl VitConfig {
     /// Side of the token grid.
     pub fn grid(&self) -> usize {
         self.image_size / self.patch_size
+    }
+
+    /// Hidden width of the MLP.
+    pub fn d_ff(&self) -> usize {
+        self.d_ff.unwrap_or(self.d_model * self.mlp_ratio)
+    }
+
+    /// Blocks the features pass through: `feature_layer` resolved against `n_layers` (`None` when
+    /// it lies outside `0..=n_layers`).
+    pub fn feature_depth(&self) -> Option<usize> {
+        let n = self.n_layers as i64;
+        let depth = if self.feature_layer < 0 {
+            n + 1 + self.feature_layer
+        } else {
+            self.feature_layer
+        };
+        (0..=n).contains(&depth).then_some(depth as usize)
     }
 }
 
@@ -37,6 +104,12 @@ pub struct ConvNextConfig {
     pub stem_stride: usize,
     #[config(default = 7)]
     pub kernel_size: usize,
+    /// A LayerNorm on the output tokens (s2h's own ConvNeXt; Eagle reads timm's last stage
+    /// without one).
+    #[config(default = true)]
+    pub final_norm: bool,
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
 }
 
 impl ConvNextConfig {
@@ -105,6 +178,18 @@ impl VisionConfig {
                     v.d_model, v.n_heads
                 ));
             }
+            if v.feature_depth().is_none() {
+                return bad(format!(
+                    "ViT feature layer {} does not exist in {} blocks (0..={} or -1..=-{})",
+                    v.feature_layer,
+                    v.n_layers,
+                    v.n_layers,
+                    v.n_layers + 1
+                ));
+            }
+            if v.d_ff() == 0 || !(v.norm_eps.is_finite() && v.norm_eps > 0.0) {
+                return bad("ViT MLP width and norm epsilon must be positive".into());
+            }
         }
         if let Some(c) = &self.convnext {
             if c.dims.is_empty() || c.dims.len() != c.depths.len() {
@@ -148,7 +233,19 @@ pub struct ProjectorConfig {
     pub d_output: usize,
 }
 
-/// The Llama-style decoder.
+/// Llama-3.1's rescaling of RoPE frequencies for long contexts (`rope_type: llama3`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "rope_type", rename_all = "snake_case")]
+pub enum RopeScaling {
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: usize,
+    },
+}
+
+/// The Llama-style decoder (Llama and Qwen2 checkpoints load into it).
 #[derive(Config, Debug, PartialEq)]
 pub struct DecoderConfig {
     pub vocab_size: usize,
@@ -164,19 +261,52 @@ pub struct DecoderConfig {
     pub rope_theta: f32,
     #[config(default = 1e-5)]
     pub norm_eps: f64,
+    #[config(default = "None")]
+    pub rope_scaling: Option<RopeScaling>,
+    /// Width of one attention head when it is not `d_model / n_heads`.
+    #[config(default = "None")]
+    pub head_dim: Option<usize>,
+    /// Biases on the query, key and value projections (Qwen2; never on the output projection).
+    #[config(default = false)]
+    pub qkv_bias: bool,
+    /// The output layer reuses the token embeddings (no `lm_head` weight of its own).
+    #[config(default = false)]
+    pub tie_word_embeddings: bool,
 }
 
 impl DecoderConfig {
     pub fn head_dim(&self) -> usize {
-        self.d_model / self.n_heads.max(1)
+        self.head_dim.unwrap_or(self.d_model / self.n_heads.max(1))
     }
 
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(VlmError::InvalidConfig(m));
-        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
+        if self.n_heads == 0
+            || (self.head_dim.is_none() && !self.d_model.is_multiple_of(self.n_heads))
+        {
             return bad(format!(
                 "decoder width {} is not divisible by {} heads",
                 self.d_model, self.n_heads
+            ));
+        }
+        if self.head_dim == Some(0) {
+            return bad("head_dim must be positive".into());
+        }
+        if let Some(RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        }) = self.rope_scaling
+            && !(factor >= 1.0
+                && low_freq_factor > 0.0
+                && high_freq_factor > low_freq_factor
+                && original_max_position_embeddings > 0)
+        {
+            return bad(format!(
+                "llama3 rope scaling needs factor ≥ 1, 0 < low_freq_factor < high_freq_factor and \
+                 a positive original context; got factor {factor}, low {low_freq_factor}, high \
+                 {high_freq_factor}, original {original_max_position_embeddings}"
             ));
         }
         if self.n_kv_heads == 0 || !self.n_heads.is_multiple_of(self.n_kv_heads) {
@@ -357,19 +487,26 @@ impl VlmConfig {
     pub fn num_params(&self) -> usize {
         let d = &self.decoder;
         let hd = d.head_dim();
-        let attn = d.d_model * d.n_heads * hd * 2 + d.d_model * d.n_kv_heads * hd * 2;
+        let mut attn = d.d_model * d.n_heads * hd * 2 + d.d_model * d.n_kv_heads * hd * 2;
+        if d.qkv_bias {
+            attn += (d.n_heads + 2 * d.n_kv_heads) * hd;
+        }
         let mlp = 3 * d.d_model * d.d_ff;
         let layer = attn + mlp + 2 * d.d_model;
-        let mut n = 2 * d.vocab_size * d.d_model + d.n_layers * layer + d.d_model;
+        let heads = if d.tie_word_embeddings { 1 } else { 2 };
+        let mut n = heads * d.vocab_size * d.d_model + d.n_layers * layer + d.d_model;
         if let Some(v) = &self.vision {
             if let Some(vit) = &v.vit {
                 let w = vit.d_model;
-                let patch = 3 * vit.patch_size * vit.patch_size * w + w;
-                let pos = vit.grid() * vit.grid() * w;
-                let block = 2 * 2 * w
-                    + (4 * w * w + 4 * w)
-                    + (w * w * vit.mlp_ratio * 2 + w * vit.mlp_ratio + w);
-                n += patch + pos + vit.n_layers * block + 2 * w;
+                let f = vit.d_ff();
+                let cls = usize::from(vit.class_token);
+                let patch =
+                    3 * vit.patch_size * vit.patch_size * w + usize::from(vit.patch_bias) * w;
+                let pos = (vit.grid() * vit.grid() + cls) * w;
+                let block = 2 * 2 * w + (4 * w * w + 4 * w) + (2 * w * f + f + w);
+                let norms =
+                    usize::from(vit.pre_norm) + usize::from(vit.final_norm != FinalNorm::None);
+                n += patch + pos + cls * w + vit.n_layers * block + norms * 2 * w;
             }
             if let Some(c) = &v.convnext {
                 let k = c.kernel_size;
@@ -389,7 +526,9 @@ impl VlmConfig {
                         + dim;
                     n += depth * block;
                 }
-                n += 2 * c.out_channels();
+                if c.final_norm {
+                    n += 2 * c.out_channels();
+                }
             }
             let ci = v.out_channels();
             n += ci * d.d_model + d.d_model + d.d_model * d.d_model + d.d_model;

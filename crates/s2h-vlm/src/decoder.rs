@@ -8,7 +8,7 @@ use burn::tensor::activation::silu;
 use crate::attention::{Attention, AttentionConfig, causal_mask, padded_causal_mask};
 use crate::config::DecoderConfig;
 use crate::kv_cache::KvCache;
-use crate::rope::RopeTables;
+use crate::rope::{Rope, RopeTables};
 use crate::{Result, VlmError};
 
 /// `down(silu(gate(x)) * up(x))`.
@@ -48,9 +48,10 @@ pub struct Decoder<B: Backend> {
     pub embed_tokens: Embedding<B>,
     pub layers: Vec<DecoderLayer<B>>,
     pub norm: RmsNorm<B>,
-    pub lm_head: Linear<B>,
-    pub head_dim: usize,
-    pub rope_theta: f32,
+    /// The output layer; `None` when it is tied to the token embeddings.
+    pub lm_head: Option<Linear<B>>,
+    #[module(skip)]
+    pub rope: Rope,
     pub max_seq_len: usize,
 }
 
@@ -65,6 +66,8 @@ impl DecoderConfig {
             .map(|_| DecoderLayer {
                 input_norm: norm(),
                 attn: AttentionConfig::new(self.d_model, self.n_heads, self.n_kv_heads)
+                    .with_qkv_bias(self.qkv_bias)
+                    .with_head_dim(Some(self.head_dim()))
                     .init(device),
                 post_attn_norm: norm(),
                 mlp: SwiGluMlp::new(self.d_model, self.d_ff, device),
@@ -74,11 +77,16 @@ impl DecoderConfig {
             embed_tokens: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
             layers,
             norm: norm(),
-            lm_head: LinearConfig::new(self.d_model, self.vocab_size)
-                .with_bias(false)
-                .init(device),
-            head_dim: self.head_dim(),
-            rope_theta: self.rope_theta,
+            lm_head: (!self.tie_word_embeddings).then(|| {
+                LinearConfig::new(self.d_model, self.vocab_size)
+                    .with_bias(false)
+                    .init(device)
+            }),
+            rope: Rope {
+                head_dim: self.head_dim(),
+                theta: self.rope_theta,
+                scaling: self.rope_scaling,
+            },
             max_seq_len: self.max_seq_len,
         }
     }
@@ -94,13 +102,46 @@ impl<B: Backend> Decoder<B> {
     pub fn forward_embeds(&self, embeds: Tensor<B, 3>) -> Tensor<B, 3> {
         let [_, t, _] = embeds.dims();
         let device = embeds.device();
-        let rope = RopeTables::new(self.head_dim, self.rope_theta, 0, t, &device);
+        let rope = RopeTables::new(&self.rope, 0, t, &device);
         let mask = causal_mask::<B>(t, 0, &device);
         let mut h = embeds;
         for layer in &self.layers {
             h = layer.forward(h, &rope, mask.clone(), None);
         }
-        self.lm_head.forward(self.norm.forward(h))
+        self.logits(h)
+    }
+
+    /// The input embeddings and the output of every layer, `[batch, len, d_model]` each, before
+    /// the final norm (positions from 0).
+    pub fn hidden_states(&self, embeds: Tensor<B, 3>) -> Vec<Tensor<B, 3>> {
+        let [_, t, _] = embeds.dims();
+        let device = embeds.device();
+        let rope = RopeTables::new(&self.rope, 0, t, &device);
+        let mask = causal_mask::<B>(t, 0, &device);
+        let mut states = Vec::with_capacity(self.layers.len() + 1);
+        states.push(embeds);
+        for layer in &self.layers {
+            let h = states[states.len() - 1].clone();
+            states.push(layer.forward(h, &rope, mask.clone(), None));
+        }
+        states
+    }
+
+    /// Logits of the last layer's output: final norm, then the output layer (or the transposed
+    /// token embeddings when tied).
+    pub fn logits(&self, h: Tensor<B, 3>) -> Tensor<B, 3> {
+        let h = self.norm.forward(h);
+        match &self.lm_head {
+            Some(head) => head.forward(h),
+            None => {
+                let [b, t, d] = h.dims();
+                let table = self.embed_tokens.weight.val();
+                let v = table.dims()[0];
+                h.reshape([b * t, d])
+                    .matmul(table.transpose())
+                    .reshape([b, t, v])
+            }
+        }
     }
 
     /// Logits of `embeds`, which continue the sequence held in `cache`; the cache grows by their
@@ -128,7 +169,7 @@ impl<B: Backend> Decoder<B> {
         let device = embeds.device();
         let (rope, mask) = match cache.pads() {
             None => (
-                RopeTables::new(self.head_dim, self.rope_theta, past, t, &device),
+                RopeTables::new(&self.rope, past, t, &device),
                 // A single new token may attend to everything cached: no mask needed.
                 (t > 1).then(|| causal_mask::<B>(t, past, &device)),
             ),
@@ -146,13 +187,7 @@ impl<B: Backend> Decoder<B> {
                     .flat_map(|&pad| (past..past + t).map(move |slot| slot.saturating_sub(pad)))
                     .collect();
                 (
-                    RopeTables::from_positions(
-                        self.head_dim,
-                        self.rope_theta,
-                        &positions,
-                        b,
-                        &device,
-                    ),
+                    RopeTables::from_positions(&self.rope, &positions, b, &device),
                     Some(padded_causal_mask::<B>(t, past, pads, &device)),
                 )
             }
@@ -162,7 +197,7 @@ impl<B: Backend> Decoder<B> {
             h = layer.forward_with(h, &rope, mask.clone(), Some(slot));
         }
         cache.advance(t);
-        Ok(self.lm_head.forward(self.norm.forward(h)))
+        Ok(self.logits(h))
     }
 
     /// An empty cache sized for this decoder.

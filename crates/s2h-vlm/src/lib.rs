@@ -12,6 +12,8 @@
 //! - [`loss`]: the masked language-model loss;
 //! - [`generate`]: batched greedy decoding with the KV cache;
 //! - [`store`]: the model directory (config.json, tokenizer.json, model.safetensors);
+//! - [`hf`]: checkpoints in the Hugging Face layout (Llama, Qwen2, CLIP, SigLIP, timm ConvNeXt,
+//!   LLaVA): configuration, the name table, streaming reads and writes;
 //! - [`backend`]: flex / ndarray / wgpu / cuda chosen by name at run time;
 //! - [`autodiff`]: the lock that keeps a process's autodiff passes from racing (a Burn 0.21 bug).
 //!
@@ -26,6 +28,7 @@ pub mod config;
 pub mod decoder;
 mod error;
 pub mod generate;
+pub mod hf;
 pub mod kv_cache;
 pub mod loss;
 pub mod model;
@@ -41,7 +44,8 @@ pub use backend::{BackendKind, BackendTask, run_on};
 pub use batch::{Batch, BatchRow, Padding};
 pub use burn;
 pub use config::{
-    ConvNextConfig, DecoderConfig, ProjectorConfig, VisionConfig, VitConfig, VlmConfig,
+    Activation, ConvNextConfig, DecoderConfig, FinalNorm, ProjectorConfig, RopeScaling,
+    VisionConfig, VitConfig, VlmConfig,
 };
 pub use error::{Result, VlmError};
 pub use generate::{GenerateOptions, Generation, Prompt, StopReason};

@@ -5,6 +5,55 @@
 
 use burn::prelude::*;
 
+use crate::config::RopeScaling;
+
+/// The rotary frequencies of a decoder: base θ, head width and an optional rescaling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rope {
+    pub head_dim: usize,
+    pub theta: f32,
+    pub scaling: Option<RopeScaling>,
+}
+
+impl Rope {
+    /// `inv_freq[i] = θ^(−2i/d)` for `i < d/2`, rescaled as Llama-3.1 does when asked: long
+    /// wavelengths (beyond `original / low_freq_factor`) divided by `factor`, short ones (below
+    /// `original / high_freq_factor`) kept, the band between interpolated smoothly (Hugging Face's
+    /// `_compute_llama3_parameters`).
+    pub fn inv_freq(&self) -> Vec<f64> {
+        let d = self.head_dim;
+        let base: Vec<f64> = (0..d / 2)
+            .map(|i| (self.theta as f64).powf(-(2.0 * i as f64) / d as f64))
+            .collect();
+        let Some(RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        }) = self.scaling
+        else {
+            return base;
+        };
+        let original = original_max_position_embeddings as f64;
+        let low_wavelen = original / low_freq_factor;
+        let high_wavelen = original / high_freq_factor;
+        base.into_iter()
+            .map(|f| {
+                let wavelen = 2.0 * std::f64::consts::PI / f;
+                if wavelen < high_wavelen {
+                    f
+                } else if wavelen > low_wavelen {
+                    f / factor
+                } else {
+                    let smooth = (original / wavelen - low_freq_factor)
+                        / (high_freq_factor - low_freq_factor);
+                    (1.0 - smooth) * f / factor + smooth * f
+                }
+            })
+            .collect()
+    }
+}
+
 /// cos/sin tables, each `[rows, len, head_dim]`: `rows` is 1 when every batch row shares the
 /// positions (training, unpadded decoding) or the batch size when each row has its own
 /// (left-padded batched decoding).
@@ -16,26 +65,23 @@ pub struct RopeTables<B: Backend> {
 
 impl<B: Backend> RopeTables<B> {
     /// Tables for positions `start..start + len`, shared by every row.
-    pub fn new(head_dim: usize, theta: f32, start: usize, len: usize, device: &B::Device) -> Self {
+    pub fn new(rope: &Rope, start: usize, len: usize, device: &B::Device) -> Self {
         let positions: Vec<usize> = (start..start + len).collect();
-        Self::from_positions(head_dim, theta, &positions, 1, device)
+        Self::from_positions(rope, &positions, 1, device)
     }
 
     /// Tables for explicit positions, `rows × len` of them row-major (one row of positions per
     /// batch row). Left-padded rows use this so their real tokens get the positions they would
     /// have alone.
     pub fn from_positions(
-        head_dim: usize,
-        theta: f32,
+        rope: &Rope,
         positions: &[usize],
         rows: usize,
         device: &B::Device,
     ) -> Self {
-        let half = head_dim / 2;
+        let head_dim = rope.head_dim;
         let len = positions.len() / rows.max(1);
-        let inv_freq: Vec<f64> = (0..half)
-            .map(|i| (theta as f64).powf(-(2.0 * i as f64) / head_dim as f64))
-            .collect();
+        let inv_freq = rope.inv_freq();
         let mut cos = Vec::with_capacity(positions.len() * head_dim);
         let mut sin = Vec::with_capacity(positions.len() * head_dim);
         for &pos in positions {

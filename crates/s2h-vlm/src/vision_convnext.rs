@@ -39,7 +39,8 @@ pub struct ConvNext<B: Backend> {
     pub stem: Conv2d<B>,
     pub stem_norm: LayerNorm<B>,
     pub stages: Vec<ConvNextStage<B>>,
-    pub norm: LayerNorm<B>,
+    /// LayerNorm on the output tokens (absent for timm/Eagle's ConvNeXt).
+    pub norm: Option<LayerNorm<B>>,
 }
 
 /// LayerNorm over the channels of an NCHW map.
@@ -51,6 +52,11 @@ impl ConvNextConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> ConvNext<B> {
         let s = self.stem_stride;
         let k = self.kernel_size;
+        let layer_norm = |d| {
+            LayerNormConfig::new(d)
+                .with_epsilon(self.norm_eps)
+                .init(device)
+        };
         let stages = self
             .dims
             .iter()
@@ -58,7 +64,7 @@ impl ConvNextConfig {
             .enumerate()
             .map(|(i, (&dim, &depth))| ConvNextStage {
                 downsample: (i > 0).then(|| Downsample {
-                    norm: LayerNormConfig::new(self.dims[i - 1]).init(device),
+                    norm: layer_norm(self.dims[i - 1]),
                     conv: Conv2dConfig::new([self.dims[i - 1], dim], [2, 2])
                         .with_stride([2, 2])
                         .init(device),
@@ -69,7 +75,7 @@ impl ConvNextConfig {
                             .with_groups(dim)
                             .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
                             .init(device),
-                        norm: LayerNormConfig::new(dim).init(device),
+                        norm: layer_norm(dim),
                         fc1: LinearConfig::new(dim, 4 * dim).init(device),
                         fc2: LinearConfig::new(4 * dim, dim).init(device),
                         gamma: Initializer::Constant {
@@ -84,9 +90,9 @@ impl ConvNextConfig {
             stem: Conv2dConfig::new([3, self.dims[0]], [s, s])
                 .with_stride([s, s])
                 .init(device),
-            stem_norm: LayerNormConfig::new(self.dims[0]).init(device),
+            stem_norm: layer_norm(self.dims[0]),
             stages,
-            norm: LayerNormConfig::new(self.out_channels()).init(device),
+            norm: self.final_norm.then(|| layer_norm(self.out_channels())),
         }
     }
 }
@@ -94,6 +100,17 @@ impl ConvNextConfig {
 impl<B: Backend> ConvNext<B> {
     /// `images`: `[batch, 3, size, size]` → features `[batch, grid², channels]`.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
+        let x = self.feature_map(images);
+        let [b, c, h, w] = x.dims();
+        let tokens = x.reshape([b, c, h * w]).swap_dims(1, 2);
+        match &self.norm {
+            Some(norm) => norm.forward(tokens),
+            None => tokens,
+        }
+    }
+
+    /// The last stage's map `[batch, channels, grid, grid]` (timm's `forward_features`).
+    pub fn feature_map(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut x = norm_channels(&self.stem_norm, self.stem.forward(images));
         for stage in &self.stages {
             if let Some(down) = &stage.downsample {
@@ -108,8 +125,6 @@ impl<B: Backend> ConvNext<B> {
                 x = x + y.permute([0, 3, 1, 2]);
             }
         }
-        let [b, c, h, w] = x.dims();
-        let tokens = x.reshape([b, c, h * w]).swap_dims(1, 2);
-        self.norm.forward(tokens)
+        x
     }
 }

@@ -522,11 +522,9 @@ fn damaged_or_inconsistent_model_directories_are_refused() {
     );
 
     let d = fresh("unknown-key");
-    edit_config(&d, &|v| {
-        v["decoder"]["rope_scaling"] = serde_json::json!(2.0)
-    });
+    edit_config(&d, &|v| v["decoder"]["rope_scale"] = serde_json::json!(2.0));
     let e = err(&d);
-    assert!(e.contains("unknown key `decoder.rope_scaling`"), "{e}");
+    assert!(e.contains("unknown key `decoder.rope_scale`"), "{e}");
 
     for theta in [0.0, -1.0] {
         let d = fresh(&format!("theta{theta}"));
