@@ -214,3 +214,14 @@ pub fn load_model<B: Backend>(
     }
     Ok((config, tokenizer, model))
 }
+
+/// The configuration and weights of a model directory in either layout: s2h's own (written by
+/// [`save_model`]; its tokenizer is checked too) or a Hugging Face checkpoint of a language model
+/// or a LLaVA VLM ([`crate::hf`]).
+pub fn load_weights<B: Backend>(dir: &Path, device: &B::Device) -> Result<(VlmConfig, Vlm<B>)> {
+    if crate::hf::is_hf_dir(dir) {
+        return crate::hf::load_vlm(dir, device);
+    }
+    let (config, _, model) = load_model(dir, device)?;
+    Ok((config, model))
+}
