@@ -9,6 +9,8 @@
 //! cargo run --release --example train -- --data /tmp/ctr4k --preset small --steps 500 --out runs/ctr --resume
 //! # keep the checkpoint of every 100th update for analysis across training:
 //! cargo run --release --example train -- --plan plan.toml --preset small --out runs/plan --keep-every 100
+//! # fine-tune a pretrained checkpoint (Hugging Face layout), training only the language model:
+//! cargo run --release --example train -- --data /tmp/ctr4k --init-from models/llama --train lm --out runs/ft
 //! ```
 //! See docs/training.md for the files of a run directory and the resume semantics.
 
@@ -32,6 +34,11 @@ struct Cli {
     /// Model preset: tiny, small, base.
     #[arg(long, default_value = "tiny")]
     preset: String,
+    /// Start from this model directory: a run's `model/` or a Hugging Face checkpoint (Llama,
+    /// Qwen2, LLaVA with its tokenizer files). Its configuration and tokenizer replace the
+    /// preset's model and the tokenizer options; the preset still gives the training defaults.
+    #[arg(long, conflicts_with_all = ["tokenizer", "vocab", "max_seq_len"])]
+    init_from: Option<PathBuf>,
     /// flex, ndarray, wgpu, cuda (those compiled in).
     #[arg(long, default_value = "flex")]
     backend: String,
@@ -121,6 +128,7 @@ fn config(cli: &Cli) -> Result<TrainConfig> {
         _ => bail!("give exactly one of --data DIR and --plan plan.toml"),
     };
     config.out = cli.out.clone();
+    config.init_from = cli.init_from.clone();
     if let Some(b) = cli.batch {
         config.batch_size = b;
     }

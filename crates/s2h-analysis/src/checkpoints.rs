@@ -181,7 +181,7 @@ impl Source {
         };
         let tokenizer = VlmTokenizer::from_file(&self.path.join(TOKENIZER_FILE))?;
         let model_config = match &config.init_from {
-            Some(dir) => s2h_vlm::load_config(dir)?,
+            Some(dir) => s2h_vlm::load_config_any(dir)?,
             None => config.model.clone().with_vocab(&tokenizer),
         };
         Ok((tokenizer, model_config))

@@ -90,8 +90,9 @@ pub struct TrainConfig {
     pub data: DataSource,
     /// The run directory.
     pub out: PathBuf,
-    /// Start from this model directory (`save_model` format: weights, config and tokenizer are
-    /// taken from it) instead of fresh weights, e.g. a previous run's `RUN/model`.
+    /// Start from this model directory instead of fresh weights: s2h's layout (a previous run's
+    /// `RUN/model`) or a Hugging Face checkpoint (Llama, Qwen2, LLaVA; docs/pretrained.md).
+    /// Weights, configuration and tokenizer (with its chat template) are taken from it.
     pub init_from: Option<PathBuf>,
     /// The model; its vocabulary size and image token id are set from the run's tokenizer.
     pub model: VlmConfig,

@@ -51,8 +51,27 @@ pub(crate) fn prepare(config: &TrainConfig, run: &Path) -> Result<Prepared> {
     }
     let (tokenizer, model_config) = match &config.init_from {
         Some(dir) => {
-            let model_config = s2h_vlm::load_config(dir)?;
+            let model_config = s2h_vlm::load_config_any(dir)?;
             let tokenizer = VlmTokenizer::from_file(&dir.join(s2h_vlm::store::TOKENIZER_FILE))?;
+            if tokenizer.vocab_size() > model_config.decoder.vocab_size {
+                return Err(TrainError::Config(format!(
+                    "init_from {}: the tokenizer has {} tokens but the model's vocabulary holds {}",
+                    dir.display(),
+                    tokenizer.vocab_size(),
+                    model_config.decoder.vocab_size
+                )));
+            }
+            if model_config.vision.is_some()
+                && tokenizer.image_id() as usize != model_config.image_token_id
+            {
+                return Err(TrainError::Config(format!(
+                    "init_from {}: the tokenizer's image token is id {} but the model places \
+                     image features at id {}",
+                    dir.display(),
+                    tokenizer.image_id(),
+                    model_config.image_token_id
+                )));
+            }
             let path = run.join(TOKENIZER_FILE);
             if !path.is_file() {
                 tokenizer.save(&path)?;

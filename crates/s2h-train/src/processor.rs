@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use s2h_mixture::{Record, SegmentKind};
-use s2h_vlm::{BatchRow, Prompt, VlmConfig, VlmTokenizer, special};
+use s2h_vlm::{BatchRow, Prompt, VlmConfig, VlmTokenizer};
 
 use crate::{Result, TrainError};
 
@@ -87,13 +87,13 @@ impl Processor {
         let mut segments = vec![None; prompt_len];
         for segment in &record.segments {
             let ids = self.tokenizer.encode(&segment.text)?;
-            if ids.contains(&special::IMAGE_ID) {
+            if ids.contains(&self.tokenizer.image_id()) {
                 return Err(rec_err("a target segment contains `<image>`".into()));
             }
             segments.extend(std::iter::repeat_n(Some(segment.kind), ids.len()));
             input_ids.extend(ids);
         }
-        input_ids.push(special::EOS_ID);
+        input_ids.push(self.tokenizer.end_id());
         segments.push(record.segments.last().map(|s| s.kind));
         if input_ids.len() > self.max_seq_len {
             return Err(TrainError::RecordTooLong {
@@ -116,14 +116,13 @@ impl Processor {
         })
     }
 
-    /// `<s> <|user|> prompt <|assistant|>` with the image placeholder expanded; the prefill of
-    /// generation. `has_image` says whether an image comes with the prompt.
+    /// The prompt in the tokenizer's chat format (`<s> <|user|> prompt <|assistant|>` for s2h's
+    /// own) with the image placeholder expanded; the prefill of generation. `has_image` says
+    /// whether an image comes with the prompt.
     pub fn prompt_ids(&self, prompt: &str, has_image: bool) -> Result<Vec<u32>> {
-        let prompt_ids = self.tokenizer.encode(prompt)?;
-        let placeholders = prompt_ids
-            .iter()
-            .filter(|&&t| t == special::IMAGE_ID)
-            .count();
+        let image = self.tokenizer.image_id();
+        let prompt_ids = self.tokenizer.prompt_ids(prompt)?;
+        let placeholders = prompt_ids.iter().filter(|&&t| t == image).count();
         let bad = |m: String| Err(TrainError::Prompt(m));
         match (has_image, placeholders) {
             (false, 0) => {}
@@ -142,15 +141,14 @@ impl Processor {
                 ));
             }
         }
-        let mut ids = vec![special::BOS_ID, special::USER_ID];
+        let mut ids = Vec::with_capacity(prompt_ids.len() + self.n_image_tokens);
         for t in prompt_ids {
-            if t == special::IMAGE_ID {
-                ids.extend(std::iter::repeat_n(special::IMAGE_ID, self.n_image_tokens));
+            if t == image {
+                ids.extend(std::iter::repeat_n(image, self.n_image_tokens));
             } else {
                 ids.push(t);
             }
         }
-        ids.push(special::ASSISTANT_ID);
         Ok(ids)
     }
 
@@ -214,6 +212,7 @@ mod tests {
     use s2h_mixture::{DatasetSpec, Supervision, read_records, write_dataset};
     use s2h_render::ImageOptions;
     use s2h_tasks::{Split, TaskConfig, TaskKind};
+    use s2h_vlm::special;
     use s2h_vlm::{Padding, TokenizerKind};
 
     type B = s2h_vlm::burn::backend::Flex;

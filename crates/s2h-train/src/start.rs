@@ -72,7 +72,8 @@ pub(crate) fn start<B: AutodiffBackend>(
         });
     }
     let model = match &config.init_from {
-        Some(dir) => s2h_vlm::load_model::<B>(dir, device)?.2,
+        // s2h's layout or a Hugging Face checkpoint; its tokenizer was taken in `prepare`.
+        Some(dir) => s2h_vlm::load_weights::<B>(dir, device)?.1,
         // The same seed gives the same starting weights.
         None => prepared
             .model_config

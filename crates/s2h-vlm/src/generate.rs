@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{BatchRow, Padding, batch};
 use crate::tokenizer::VlmTokenizer;
-use crate::{Result, Vlm, VlmError, special};
+use crate::{Result, Vlm, VlmError};
 
 /// One prompt to continue: the prefill token ids in the chat template, `<image>` placeholder
 /// expanded (plus any pre-filled assistant text), and the image they hold `<image>` tokens for.
@@ -190,7 +190,7 @@ fn generate_batch<B: Backend>(
             if stops[r].is_some() {
                 continue;
             }
-            if tok == special::EOS_ID && options.stop_at_end_token {
+            if tok == tokenizer.end_id() && options.stop_at_end_token {
                 stops[r] = Some(StopReason::EndToken);
             } else {
                 generated[r].push(tok);

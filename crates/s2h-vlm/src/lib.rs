@@ -8,6 +8,7 @@
 //!   grouped-query heads) with a [`KvCache`] for incremental decoding;
 //! - [`model`]: image features placed at the `<image>` tokens;
 //! - [`tokenizer`]: a `tokenizers` tokenizer built from the words and texts it is given;
+//! - [`chat`]: a checkpoint's chat template (Jinja, rendered as transformers does);
 //! - [`batch`]: token rows and image bytes → padded tensors (the one batcher);
 //! - [`loss`]: the masked language-model loss;
 //! - [`generate`]: batched greedy decoding with the KV cache;
@@ -24,6 +25,7 @@ pub mod attention;
 pub mod autodiff;
 pub mod backend;
 pub mod batch;
+pub mod chat;
 pub mod config;
 pub mod decoder;
 mod error;
@@ -43,6 +45,7 @@ pub mod vision_vit;
 pub use backend::{BackendKind, BackendTask, run_on};
 pub use batch::{Batch, BatchRow, Padding};
 pub use burn;
+pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{
     Activation, ConvNextConfig, DecoderConfig, FinalNorm, ProjectorConfig, RopeScaling,
     VisionConfig, VitConfig, VlmConfig,
@@ -52,5 +55,5 @@ pub use generate::{GenerateOptions, Generation, Prompt, StopReason};
 pub use kv_cache::KvCache;
 pub use loss::{masked_lm_loss, masked_lm_loss_per_row};
 pub use model::Vlm;
-pub use store::{load_config, load_model, load_weights, save_model};
+pub use store::{load_config, load_config_any, load_model, load_weights, save_model};
 pub use tokenizer::{TokenizerKind, VlmTokenizer, special};

@@ -215,6 +215,21 @@ pub fn load_model<B: Backend>(
     Ok((config, tokenizer, model))
 }
 
+/// The configuration of a model directory in either layout: s2h's own or a Hugging Face
+/// checkpoint of a language model or a LLaVA VLM.
+pub fn load_config_any(dir: &Path) -> Result<VlmConfig> {
+    if !crate::hf::is_hf_dir(dir) {
+        return load_config(dir);
+    }
+    match crate::hf::load_config(dir)? {
+        (_, crate::hf::Parsed::Vlm(config)) => Ok(config),
+        (family, _) => Err(dir_err(
+            dir,
+            format!("a {family:?} checkpoint is a vision tower, not a language model"),
+        )),
+    }
+}
+
 /// The configuration and weights of a model directory in either layout: s2h's own (written by
 /// [`save_model`]; its tokenizer is checked too) or a Hugging Face checkpoint of a language model
 /// or a LLaVA VLM ([`crate::hf`]).

@@ -19,6 +19,7 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::split::{Split as SplitPre, SplitPattern};
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
+use crate::chat::{ChatMessage, ChatTemplate, TOKENIZER_CONFIG_FILE};
 use crate::{Result, VlmError};
 
 /// Special tokens and their fixed ids (the same for every tokenizer built here).
@@ -173,10 +174,21 @@ fn tok_err(e: impl std::fmt::Display) -> VlmError {
     VlmError::Tokenizer(e.to_string())
 }
 
-/// The model's tokenizer: a `tokenizers::Tokenizer` with this project's special tokens.
+/// The model's tokenizer: a `tokenizers::Tokenizer`, either s2h's own (built here, with the
+/// special tokens of [`special`] at their fixed ids and the prompt `<s> <|user|> … <|assistant|>`)
+/// or a checkpoint's, with its chat template and special tokens read from its files.
 #[derive(Clone)]
 pub struct VlmTokenizer {
     inner: Tokenizer,
+    chat: Option<Chat>,
+}
+
+/// A checkpoint's chat format and the ids of its tokens.
+#[derive(Clone)]
+struct Chat {
+    template: ChatTemplate,
+    image_id: u32,
+    end_id: u32,
 }
 
 impl std::fmt::Debug for VlmTokenizer {
@@ -267,25 +279,96 @@ impl VlmTokenizer {
                 tok
             }
         };
-        let tokenizer = VlmTokenizer { inner };
+        let tokenizer = VlmTokenizer { inner, chat: None };
         tokenizer.check_specials()?;
         Ok(tokenizer)
     }
 
-    /// Read a `tokenizer.json`.
+    /// Read a `tokenizer.json`. With a `tokenizer_config.json` beside it (a Hugging Face
+    /// checkpoint, or an s2h model fine-tuned from one) the tokenizer is the checkpoint's, in its
+    /// chat format ([`ChatTemplate::load`]); without, it must be one of s2h's own.
     pub fn from_file(path: &Path) -> Result<Self> {
         let inner = Tokenizer::from_file(path)
             .map_err(|e| VlmError::Tokenizer(format!("{}: {e}", path.display())))?;
-        let tokenizer = VlmTokenizer { inner };
-        tokenizer.check_specials()?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let has = |t: &str| inner.token_to_id(t).is_some();
+        let chat = match ChatTemplate::load(dir, &has)? {
+            None => None,
+            Some(template) => {
+                let id = |t: &str| {
+                    inner.token_to_id(t).ok_or_else(|| {
+                        VlmError::Tokenizer(format!("{}: no token `{t}`", path.display()))
+                    })
+                };
+                Some(Chat {
+                    image_id: id(&template.image_token)?,
+                    end_id: id(&template.eos_token)?,
+                    template,
+                })
+            }
+        };
+        let tokenizer = VlmTokenizer { inner, chat };
+        if tokenizer.chat.is_none() {
+            tokenizer.check_specials()?;
+        }
         Ok(tokenizer)
     }
 
-    /// Write `tokenizer.json`.
+    /// Write `tokenizer.json` (and, for a checkpoint's tokenizer, its chat format as
+    /// `tokenizer_config.json` beside it).
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.inner
-            .save(path, false)
-            .map_err(|e| VlmError::Tokenizer(format!("{}: {e}", path.display())))
+        let err =
+            |e: &dyn std::fmt::Display| VlmError::Tokenizer(format!("{}: {e}", path.display()));
+        self.inner.save(path, false).map_err(|e| err(&e))?;
+        if let Some(chat) = &self.chat {
+            let config = path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(TOKENIZER_CONFIG_FILE);
+            let text =
+                serde_json::to_string_pretty(&chat.template.to_config()).map_err(|e| err(&e))?;
+            std::fs::write(&config, text + "\n").map_err(|e| VlmError::io(&config, e))?;
+        }
+        Ok(())
+    }
+
+    /// The checkpoint's chat template; `None` for s2h's own tokenizers.
+    pub fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.chat.as_ref().map(|c| &c.template)
+    }
+
+    /// The prefill of a single-turn prompt, image placeholder not yet expanded: s2h's
+    /// `<s> <|user|> prompt <|assistant|>`, or the checkpoint's template with `prompt` as the
+    /// user's message and the assistant's turn opened. s2h's placeholder `<image>` stands for the
+    /// checkpoint's image token.
+    pub fn prompt_ids(&self, prompt: &str) -> Result<Vec<u32>> {
+        let Some(chat) = &self.chat else {
+            let mut ids = vec![special::BOS_ID, special::USER_ID];
+            ids.extend(self.encode(prompt)?);
+            ids.push(special::ASSISTANT_ID);
+            return Ok(ids);
+        };
+        let content = prompt.replace(special::IMAGE, &chat.template.image_token);
+        self.apply_chat_template(&[ChatMessage::new("user", &content)], true)
+    }
+
+    /// A conversation in the checkpoint's chat template, as transformers' `apply_chat_template(…,
+    /// tokenize=True)` gives it. s2h's own tokenizers have no template.
+    pub fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<Vec<u32>> {
+        let chat = self.chat.as_ref().ok_or_else(|| {
+            VlmError::Tokenizer("s2h's own tokenizers have no chat template".into())
+        })?;
+        self.encode(&chat.template.render(messages, add_generation_prompt)?)
+    }
+
+    /// The token that ends an answer: training appends it, decoding stops at it (`</s>`, or the
+    /// checkpoint's `eos_token`).
+    pub fn end_id(&self) -> u32 {
+        self.chat.as_ref().map_or(special::EOS_ID, |c| c.end_id)
     }
 
     fn check_specials(&self) -> Result<()> {
@@ -304,8 +387,9 @@ impl VlmTokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// The image placeholder's id (`<image>`, or the checkpoint's image token).
     pub fn image_id(&self) -> u32 {
-        special::IMAGE_ID
+        self.chat.as_ref().map_or(special::IMAGE_ID, |c| c.image_id)
     }
 
     /// Token ids of `text` (special tokens written in the text are recognised; no BOS/EOS added).

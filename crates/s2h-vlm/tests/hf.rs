@@ -596,3 +596,92 @@ fn both_forms_of_rope_configuration_read_the_same() {
         matches!(c.decoder.rope_scaling, Some(RopeScaling::Llama3 { factor, .. }) if factor == 8.0)
     );
 }
+
+/// The checkpoints' own chat templates, rendered and tokenized, give transformers'
+/// `apply_chat_template` ids; the special ids come from the files (the fixtures put them at ids
+/// of their own, not the real checkpoints').
+#[test]
+fn chat_templates_give_the_ids_transformers_gives() {
+    for family in ["llama3", "chatml"] {
+        let dir = fixture(&format!("tokenizer_{family}"));
+        let tok = VlmTokenizer::from_file(&dir.join("tokenizer.json")).unwrap();
+        let template = tok
+            .chat_template()
+            .expect("a checkpoint tokenizer has a template");
+        let cases: Vec<serde_json::Value> = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("chat_reference.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cases.len(), 4);
+        for case in cases {
+            let messages: Vec<ChatMessage> =
+                serde_json::from_value(case["messages"].clone()).unwrap();
+            let generation = case["add_generation_prompt"].as_bool().unwrap();
+            let text = template.render(&messages, generation).unwrap();
+            assert_eq!(text, case["text"].as_str().unwrap(), "{family}");
+            let ids: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
+            assert_eq!(
+                tok.apply_chat_template(&messages, generation).unwrap(),
+                ids,
+                "{family}"
+            );
+        }
+        let end = tok.inner().token_to_id(&template.eos_token).unwrap();
+        assert_eq!(tok.end_id(), end);
+        // The image stands as a special token of the checkpoint, and s2h's `<image>` in a prompt
+        // becomes it.
+        let expected_image = if family == "llama3" {
+            "<|reserved_special_token_0|>"
+        } else {
+            "<|image_pad|>"
+        };
+        assert_eq!(template.image_token, expected_image);
+        let image = tok.image_id();
+        let prompt = tok.prompt_ids("<image>\nWhich cell?").unwrap();
+        assert_eq!(
+            prompt.iter().filter(|&&t| t == image).count(),
+            1,
+            "{family}"
+        );
+        // Saved beside an s2h model and read back: the same format.
+        let out = tempfile::tempdir().unwrap();
+        tok.save(&out.path().join("tokenizer.json")).unwrap();
+        let again = VlmTokenizer::from_file(&out.path().join("tokenizer.json")).unwrap();
+        assert_eq!(again.chat_template(), tok.chat_template());
+        assert_eq!(again.prompt_ids("<image>\nWhich cell?").unwrap(), prompt);
+    }
+    // s2h's own tokenizers have none, and keep their fixed prompt.
+    let own = VlmTokenizer::build(TokenizerKind::WordLevel, &["a b".to_string()], &[]).unwrap();
+    assert!(own.chat_template().is_none());
+    let ids = own.prompt_ids("a").unwrap();
+    assert_eq!(ids.first(), Some(&special::BOS_ID));
+    assert_eq!(ids.last(), Some(&special::ASSISTANT_ID));
+    assert_eq!(own.end_id(), special::EOS_ID);
+}
+
+#[test]
+fn a_tokenizer_config_without_what_s2h_needs_is_refused() {
+    for (edit, needle) in [
+        (
+            serde_json::json!({"eos_token": "<|eot_id|>"}),
+            "no chat template",
+        ),
+        (
+            serde_json::json!({"chat_template": "{{ messages }}", "eos_token": "<|nope|>"}),
+            "`<|nope|>` is not a token",
+        ),
+        (
+            serde_json::json!({"chat_template": "{% for %}", "eos_token": "<|eot_id|>"}),
+            "chat template",
+        ),
+    ] {
+        let dir = scratch_copy("tokenizer_llama3");
+        std::fs::remove_file(dir.path().join("chat_template.jinja")).unwrap();
+        std::fs::write(dir.path().join("tokenizer_config.json"), edit.to_string()).unwrap();
+        let e = VlmTokenizer::from_file(&dir.path().join("tokenizer.json"))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "{e}");
+    }
+}
