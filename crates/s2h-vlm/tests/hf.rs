@@ -178,6 +178,7 @@ fn loss_and_gradients<B: AutodiffBackend>(name: &str, device: &B::Device) {
     let loss = masked_lm_loss(logits, ids::<B>(&input, device), mask);
     let (theirs, _) = r.f32s("loss");
     let ours: f32 = loss.clone().into_scalar().elem();
+    eprintln!("{name}: loss |Δ| {:e}", (ours - theirs[0]).abs());
     assert!(
         (ours - theirs[0]).abs() <= 1e-5,
         "{name}: loss {ours} vs {}",
@@ -193,6 +194,7 @@ fn loss_and_gradients<B: AutodiffBackend>(name: &str, device: &B::Device) {
     let keys: Vec<String> = Vec::new();
     let table = hf::table(family_of(name), &keys);
     let mut checked = 0;
+    let mut worst = 0.0f32;
     for (path, norm) in visitor.norms {
         let file = table.to_file(&path).unwrap().name;
         let key = format!("grad_norm.{file}");
@@ -202,6 +204,7 @@ fn loss_and_gradients<B: AutodiffBackend>(name: &str, device: &B::Device) {
         }
         let (theirs, _) = r.f32s(&key);
         let rel = (norm - theirs[0]).abs() / theirs[0].abs().max(1e-6);
+        worst = worst.max(rel);
         assert!(
             rel <= 1e-3,
             "{name}: gradient norm of {file}: {norm} vs {}",
@@ -209,6 +212,7 @@ fn loss_and_gradients<B: AutodiffBackend>(name: &str, device: &B::Device) {
         );
         checked += 1;
     }
+    eprintln!("{name}: {checked} gradient norms, worst relative difference {worst:e}");
     assert!(
         checked >= 10,
         "{name}: only {checked} gradient norms compared"
