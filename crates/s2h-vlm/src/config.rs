@@ -51,6 +51,10 @@ pub struct VitConfig {
     /// the features.
     #[config(default = false)]
     pub class_token: bool,
+    /// Whether the class token takes part in attention (CLIP, LLaVA). Eagle's high-resolution
+    /// CLIP tower drops it right after the position embeddings, before the pre-norm.
+    #[config(default = true)]
+    pub class_token_attends: bool,
     /// A LayerNorm on the embeddings before the first block (CLIP's `pre_layrnorm`).
     #[config(default = false)]
     pub pre_norm: bool,
@@ -128,21 +132,30 @@ impl ConvNextConfig {
 }
 
 /// The vision tower: one or both encoders; with both, features are concatenated channel-wise on
-/// the shared token grid (the Eagle-X2 design).
+/// the shared token grid (the Eagle-X2 design). By default the encoders share the input size and
+/// the grid; Eagle-X2's differ (CLIP at 336 px, a 24 × 24 grid; ConvNeXt at 1024 px, 32 × 32):
+/// `input_size` is then the image the tower gets, bilinearly resized (corners aligned) to each
+/// encoder's own size, and `grid` the common grid each encoder's features are bilinearly resized
+/// to.
 #[derive(Config, Debug, PartialEq)]
 pub struct VisionConfig {
     #[config(default = "None")]
     pub vit: Option<VitConfig>,
     #[config(default = "None")]
     pub convnext: Option<ConvNextConfig>,
+    #[config(default = "None")]
+    pub input_size: Option<usize>,
+    #[config(default = "None")]
+    pub grid: Option<usize>,
 }
 
 impl VisionConfig {
     pub fn image_size(&self) -> usize {
-        match (&self.vit, &self.convnext) {
-            (Some(v), _) => v.image_size,
-            (None, Some(c)) => c.image_size,
-            (None, None) => 0,
+        match (self.input_size, &self.vit, &self.convnext) {
+            (Some(size), _, _) => size,
+            (None, Some(v), _) => v.image_size,
+            (None, None, Some(c)) => c.image_size,
+            (None, None, None) => 0,
         }
     }
     /// Channels of the concatenated features.
@@ -150,14 +163,19 @@ impl VisionConfig {
         self.vit.as_ref().map_or(0, |v| v.d_model)
             + self.convnext.as_ref().map_or(0, |c| c.out_channels())
     }
+    /// Side of the token grid.
+    pub fn grid(&self) -> usize {
+        match (self.grid, &self.vit, &self.convnext) {
+            (Some(g), _, _) => g,
+            (None, Some(v), _) => v.grid(),
+            (None, None, Some(c)) => c.grid(),
+            (None, None, None) => 0,
+        }
+    }
+
     /// Number of image tokens (grid × grid).
     pub fn n_tokens(&self) -> usize {
-        let grid = match (&self.vit, &self.convnext) {
-            (Some(v), _) => v.grid(),
-            (None, Some(c)) => c.grid(),
-            (None, None) => 0,
-        };
-        grid * grid
+        self.grid() * self.grid()
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -208,11 +226,16 @@ impl VisionConfig {
                 ));
             }
         }
+        if self.input_size == Some(0) || self.grid == Some(0) {
+            return bad("the vision tower's input size and grid must be positive".into());
+        }
         if let (Some(v), Some(c)) = (&self.vit, &self.convnext)
-            && (v.image_size != c.image_size || v.grid() != c.grid())
+            && self.grid.is_none()
+            && (v.grid() != c.grid() || (self.input_size.is_none() && v.image_size != c.image_size))
         {
             return bad(format!(
-                "ViT and ConvNeXt must share the image size and token grid to concatenate \
+                "ViT and ConvNeXt must share the image size and token grid to concatenate, or \
+                 the tower must set `input_size` and `grid` to resize to \
                      (ViT {}px / patch {} = {}, ConvNeXt {}px / stride {} = {})",
                 v.image_size,
                 v.patch_size,

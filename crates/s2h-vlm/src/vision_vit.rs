@@ -35,6 +35,8 @@ pub struct Vit<B: Backend> {
     pub activation: Activation,
     #[module(skip)]
     pub final_norm: FinalNorm,
+    /// Whether the class token stays through the blocks ([`VitConfig::class_token_attends`]).
+    pub class_token_attends: bool,
     /// Blocks the features pass through ([`VitConfig::feature_depth`]).
     pub feature_depth: usize,
 }
@@ -78,6 +80,7 @@ impl VitConfig {
             norm: (self.final_norm != FinalNorm::None).then(layer_norm),
             activation: self.activation,
             final_norm: self.final_norm,
+            class_token_attends: self.class_token_attends,
             feature_depth: self.feature_depth().unwrap_or(self.n_layers),
         }
     }
@@ -99,12 +102,12 @@ impl<B: Backend> Vit<B> {
             x = norm.forward(x);
         }
         let [b, t, w] = x.dims();
-        let cls = usize::from(self.class_embedding.is_some());
+        let cls = usize::from(self.class_embedding.is_some() && self.class_token_attends);
         x.slice([0..b, cls..t, 0..w])
     }
 
     /// Every hidden state as Hugging Face returns them: the embeddings (after CLIP's pre-norm),
-    /// then each block's output, class token included, no final norm.
+    /// then each block's output, class token included (when it attends), no final norm.
     pub fn hidden_states(&self, images: Tensor<B, 4>) -> Vec<Tensor<B, 3>> {
         let mut states = vec![self.embed(images)];
         for block in &self.blocks {
@@ -117,7 +120,10 @@ impl<B: Backend> Vit<B> {
     /// The class token's output through the final norm (CLIP's `pooler_output`), `[batch,
     /// d_model]`; `None` without a class token or a pooled final norm.
     pub fn pooled(&self, images: Tensor<B, 4>) -> Option<Tensor<B, 2>> {
-        if self.class_embedding.is_none() || self.final_norm != FinalNorm::Pooled {
+        if self.class_embedding.is_none()
+            || !self.class_token_attends
+            || self.final_norm != FinalNorm::Pooled
+        {
             return None;
         }
         let norm = self.norm.as_ref()?;
@@ -137,6 +143,9 @@ impl<B: Backend> Vit<B> {
         }
         let t = x.dims()[1];
         x = x + self.pos_embed.val().expand([b, t, c]);
+        if self.class_embedding.is_some() && !self.class_token_attends {
+            x = x.slice([0..b, 1..t, 0..c]);
+        }
         match &self.pre_norm {
             Some(norm) => norm.forward(x),
             None => x,

@@ -312,6 +312,38 @@ fn llava_parity<B: Backend>(device: &B::Device) {
     );
 }
 
+/// The fixture's formula image, `sin(0.37 c + 0.11 y + 0.07 x) · 2`, `[1, 3, size, size]`.
+fn formula_pixels<B: Backend>(size: usize, device: &B::Device) -> Tensor<B, 4> {
+    let mut values = Vec::with_capacity(3 * size * size);
+    for c in 0..3 {
+        for y in 0..size {
+            for x in 0..size {
+                values.push(((0.37 * c as f32 + 0.11 * y as f32 + 0.07 * x as f32).sin()) * 2.0);
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(values, [1, 3, size, size]), device)
+}
+
+/// Eagle-X2's composition: CLIP on the input resized to its size, class token dropped before
+/// the pre-norm, its grid resized to ConvNeXt's, the two concatenated and projected, spliced in
+/// at the tokenizer's image token.
+fn eagle_parity<B: Backend>(device: &B::Device) {
+    let r = Reference::open("eagle");
+    let (config, model) = hf::load_vlm::<B>(&fixture("eagle"), device).unwrap();
+    assert_eq!(config.n_image_tokens(), 16);
+    assert_eq!(
+        config.image_token_id, 2,
+        "the fixture tokenizer's first reserved token"
+    );
+    let px = formula_pixels::<B>(config.image_size(), device);
+    let features = model.encode_images(px.clone()).unwrap().squeeze_dim::<2>(0);
+    assert_matches(features, &r, "image_features", 1e-4);
+    let input = r.ints("input_ids");
+    let logits = model.forward(ids::<B>(&input, device), Some(px));
+    assert_matches(logits.squeeze_dim::<2>(0), &r, "logits", 1e-4);
+}
+
 macro_rules! parity_tests {
     ($modname:ident, $backend:ty) => {
         mod $modname {
@@ -351,6 +383,10 @@ macro_rules! parity_tests {
             #[test]
             fn llava_matches_pytorch() {
                 llava_parity::<B>(&device());
+            }
+            #[test]
+            fn eagle_x2_composition_matches_pytorch() {
+                eagle_parity::<B>(&device());
             }
         }
     };

@@ -25,6 +25,9 @@ pub enum Family {
     /// `LlavaForConditionalGeneration`: a CLIP or SigLIP tower, a GELU MLP projector, a Llama or
     /// Qwen2 decoder.
     Llava,
+    /// Eagle-X2 (`eagle_llama`, the paper's model): CLIP-L/14-336 and ConvNeXt-XXL concatenated
+    /// on a 32 × 32 grid, an `mlp2x_gelu` projector, Llama-3.
+    Eagle,
 }
 
 /// What a checkpoint holds, as s2h configures it.
@@ -110,6 +113,7 @@ pub fn family(c: &Fields) -> Result<Family, String> {
         "clip" | "clip_vision_model" => Ok(Family::Clip),
         "siglip" | "siglip_vision_model" => Ok(Family::Siglip),
         "llava" => Ok(Family::Llava),
+        "eagle_llama" => Ok(Family::Eagle),
         "" => Err(err(
             "no `model_type` (nor timm's `architecture`): not a Hugging Face model directory",
         )),
@@ -123,7 +127,8 @@ pub fn family(c: &Fields) -> Result<Family, String> {
 /// A decoder's configuration from a Llama or Qwen2 `config.json` (or LLaVA's `text_config`).
 pub fn decoder(c: &Fields) -> Result<(Family, DecoderConfig), String> {
     let family = match str_or(c, "model_type", "llama")? {
-        "llama" => Family::Llama,
+        // Eagle's config is a Llama config with its vision fields added.
+        "llama" | "eagle_llama" => Family::Llama,
         "qwen2" => Family::Qwen2,
         other => {
             return Err(err(format!(
@@ -342,6 +347,7 @@ pub fn parse(c: &Fields) -> Result<(Family, Parsed), String> {
         }
         Family::TimmConvNext => Parsed::ConvNext(convnext(c)?),
         Family::Llava => Parsed::Vlm(llava(c)?),
+        Family::Eagle => Parsed::Vlm(eagle(c)?),
     };
     Ok((fam, parsed))
 }
@@ -383,6 +389,95 @@ fn llava(c: &Fields) -> Result<VlmConfig, String> {
         VlmConfig::new(decoder, usize_field(c, "image_token_index")?)
             .with_vision(Some(VisionConfig::new().with_vit(Some(vit)))),
     )
+}
+
+/// Eagle-X2: the towers its code hard-codes for `mm_vision_tower` names — `clip-448` is
+/// `openai/clip-vit-large-patch14-336` with the class token dropped before the pre-norm and every
+/// block used, `convnext-1024` timm's `convnext_xxlarge` at 1024 px — on 1024-px input and a
+/// 32 × 32 grid. A (test) checkpoint may state other shapes in `s2h_vision_towers`:
+/// `{"input_image_size", "grid_size", "clip-448": <CLIP vision config>, "convnext-1024":
+/// {"dims", "depths", "norm_eps", "input_size"}}`. The image token id is set by the loader from
+/// the tokenizer.
+fn eagle(c: &Fields) -> Result<VlmConfig, String> {
+    let (_, decoder) = decoder(c)?;
+    let projector = str_or(c, "mm_projector_type", "mlp2x_gelu")?;
+    if projector != "mlp2x_gelu" {
+        return Err(err(format!(
+            "mm_projector_type `{projector}`: s2h's projector is mlp2x_gelu"
+        )));
+    }
+    let shapes = c.get("s2h_vision_towers").and_then(Value::as_object);
+    let names: Vec<&str> = str_or(c, "mm_vision_tower", "")?.split(';').collect();
+    let mut vision = VisionConfig::new()
+        .with_input_size(Some(match shapes {
+            Some(s) => usize_field(s, "input_image_size")?,
+            None => 1024,
+        }))
+        .with_grid(Some(match shapes {
+            Some(s) => usize_field(s, "grid_size")?,
+            None => 32,
+        }));
+    for (i, name) in names.iter().enumerate() {
+        match *name {
+            "clip-448" if i == 0 => {
+                let vit = match shapes {
+                    Some(s) => vit(Family::Clip, object(s, "clip-448")?)?,
+                    None => VitConfig::new(336, 14, 1024, 24, 16)
+                        .with_activation(Activation::QuickGelu)
+                        .with_class_token(true)
+                        .with_pre_norm(true)
+                        .with_patch_bias(false)
+                        .with_final_norm(FinalNorm::Pooled),
+                };
+                vision.vit = Some(vit.with_class_token_attends(false).with_feature_layer(-1));
+            }
+            "convnext-1024" => {
+                vision.convnext = Some(
+                    match shapes {
+                        Some(s) => {
+                            let t = object(s, "convnext-1024")?;
+                            let list = |key: &str| -> Result<Vec<usize>, String> {
+                                field(t, key)?
+                                    .as_array()
+                                    .and_then(|v| {
+                                        v.iter().map(|x| x.as_u64().map(|x| x as usize)).collect()
+                                    })
+                                    .ok_or_else(|| {
+                                        err(format!("`{key}` is not a list of integers"))
+                                    })
+                            };
+                            ConvNextConfig::new(
+                                usize_field(t, "input_size")?,
+                                list("dims")?,
+                                list("depths")?,
+                            )
+                            .with_norm_eps(f64_field(t, "norm_eps")?)
+                        }
+                        None => {
+                            ConvNextConfig::new(1024, vec![384, 768, 1536, 3072], vec![3, 4, 30, 3])
+                                .with_norm_eps(1e-5)
+                        }
+                    }
+                    .with_final_norm(false),
+                );
+            }
+            other => {
+                return Err(err(format!(
+                    "mm_vision_tower `{other}`: s2h builds Eagle's `clip-448;convnext-1024` (CLIP \
+                     first)"
+                )));
+            }
+        }
+    }
+    if let Some(hidden) = opt_usize(c, "mm_hidden_size")?
+        && hidden != vision.out_channels()
+    {
+        return Err(err(format!(
+            "mm_hidden_size {hidden} is not the towers' {} channels",
+            vision.out_channels()
+        )));
+    }
+    Ok(VlmConfig::new(decoder, 0).with_vision(Some(vision)))
 }
 
 /// The `config.json` of an s2h model in a Hugging Face layout; `Err` names what has none.

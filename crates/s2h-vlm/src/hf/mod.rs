@@ -29,6 +29,9 @@ pub use config::{Family, Parsed};
 use names::{Placed, Table};
 
 pub const CONFIG_FILE: &str = "config.json";
+/// Where Eagle keeps its two encoders.
+const EAGLE_CLIP: &str = "model.vision_tower.vision_towers.0.vision_tower.vision_model.";
+const EAGLE_CONVNEXT: &str = "model.vision_tower.vision_towers.1.vision_tower.";
 
 fn dir_err(path: &Path, message: impl std::fmt::Display) -> VlmError {
     VlmError::ModelDir {
@@ -56,7 +59,14 @@ fn read_config(dir: &Path) -> Result<serde_json::Map<String, serde_json::Value>>
 pub fn load_config(dir: &Path) -> Result<(Family, Parsed)> {
     let path = dir.join(CONFIG_FILE);
     let raw = read_config(dir)?;
-    let (family, parsed) = config::parse(&raw).map_err(|m| dir_err(&path, m))?;
+    let (family, mut parsed) = config::parse(&raw).map_err(|m| dir_err(&path, m))?;
+    if family == Family::Eagle
+        && let Parsed::Vlm(c) = &mut parsed
+    {
+        // Eagle splices image features in at a marker outside the vocabulary; s2h places them
+        // at a token of the checkpoint's tokenizer, the one its chat template uses.
+        c.image_token_id = eagle_image_token(dir)? as usize;
+    }
     let valid = match &parsed {
         Parsed::Vlm(c) => c.validate(),
         Parsed::Vit(v) => crate::VisionConfig::new()
@@ -74,7 +84,10 @@ pub fn load_config(dir: &Path) -> Result<(Family, Parsed)> {
 /// transformers before 4.52 wrote (and the hub mostly holds) `language_model.model.*`, later
 /// versions `model.language_model.*`; `keys` tells which.
 pub fn table(family: Family, keys: &[String]) -> Table {
-    use names::{CONVNEXT, DECODER, LLAVA_PROJECTOR, LM_HEAD, VIT};
+    use names::{
+        CONVNEXT, DECODER, EAGLE_LAYER_SCALE, LLAVA_PROJECTOR, LM_HEAD, MLP2X_PROJECTOR,
+        TIMM_LAYER_SCALE, VIT,
+    };
     let placed = |file, s2h, names| Placed { file, s2h, names };
     match family {
         Family::Llama | Family::Qwen2 => Table {
@@ -96,8 +109,22 @@ pub fn table(family: Family, keys: &[String]) -> Table {
             ],
         },
         Family::TimmConvNext => Table {
-            components: vec![placed("", "", CONVNEXT)],
+            components: vec![placed("", "", CONVNEXT), placed("", "", TIMM_LAYER_SCALE)],
             ignored: vec!["head."],
+        },
+        // Eagle's module paths: `model.vision_tower` is a `MultiBackboneChannelConcatenation-
+        // VisionTower` whose `vision_towers` are CLIP first, ConvNeXt second, each wrapping the
+        // encoder as `vision_tower`; the projector is `model.mm_projector`.
+        Family::Eagle => Table {
+            components: vec![
+                placed("model.", "decoder.", DECODER),
+                placed("", "decoder.", LM_HEAD),
+                placed(EAGLE_CLIP, "vision.vit.", VIT),
+                placed(EAGLE_CONVNEXT, "vision.convnext.", CONVNEXT),
+                placed(EAGLE_CONVNEXT, "vision.convnext.", EAGLE_LAYER_SCALE),
+                placed("model.mm_projector.", "projector.", MLP2X_PROJECTOR),
+            ],
+            ignored: vec!["model.vision_tower.vision_towers.1.vision_tower.head."],
         },
         Family::Llava => {
             let new_style = keys.iter().any(|k| k.starts_with("model.language_model."));
@@ -130,6 +157,17 @@ pub fn table(family: Family, keys: &[String]) -> Table {
             }
         }
     }
+}
+
+fn eagle_image_token(dir: &Path) -> Result<u32> {
+    let path = dir.join(crate::store::TOKENIZER_FILE);
+    let tokenizer = crate::VlmTokenizer::from_file(&path).map_err(|e| {
+        dir_err(
+            dir,
+            format!("an Eagle checkpoint needs its tokenizer to place image features: {e}"),
+        )
+    })?;
+    Ok(tokenizer.image_id())
 }
 
 /// Load `files` into `module` through `table`, strictly.
@@ -206,6 +244,17 @@ pub fn load_vlm<B: Backend>(dir: &Path, device: &B::Device) -> Result<(VlmConfig
         ));
     };
     let files = files::Checkpoint::open(dir)?;
+    let mut config = config;
+    if family == Family::Eagle
+        && let Some(vit) = config.vision.as_mut().and_then(|v| v.vit.as_mut())
+        && !files
+            .keys()
+            .iter()
+            .any(|k| k.starts_with(EAGLE_CLIP) && k.contains("post_layernorm"))
+    {
+        // Eagle's tower never applies CLIP's pooled-output norm; a file may leave it out.
+        vit.final_norm = crate::FinalNorm::None;
+    }
     let mut model = config.init::<B>(device)?;
     apply(dir, &mut model, &files, &table(family, files.keys()))?;
     check_finite(dir, model.non_finite_param())?;

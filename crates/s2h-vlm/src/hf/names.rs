@@ -273,11 +273,28 @@ pub const CONVNEXT: &[Name] = &[
         "stages.{i}.blocks.{j}.fc2.bias",
         Layout::Same,
     ),
-    name(
-        "stages.{i}.blocks.{j}.gamma",
-        "stages.{i}.blocks.{j}.gamma",
-        Layout::Same,
-    ),
+];
+
+/// The ConvNeXt layer scale as timm's files name it.
+pub const TIMM_LAYER_SCALE: &[Name] = &[name(
+    "stages.{i}.blocks.{j}.gamma",
+    "stages.{i}.blocks.{j}.gamma",
+    Layout::Same,
+)];
+
+/// The ConvNeXt layer scale as Eagle's vendored timm module names it.
+pub const EAGLE_LAYER_SCALE: &[Name] = &[name(
+    "stages.{i}.blocks.{j}.weight",
+    "stages.{i}.blocks.{j}.gamma",
+    Layout::Same,
+)];
+
+/// Eagle's (and LLaVA-1.5 training code's) `mlp2x_gelu` projector, an `nn.Sequential`.
+pub const MLP2X_PROJECTOR: &[Name] = &[
+    name("0.weight", "fc1.weight", Layout::Transpose),
+    name("0.bias", "fc1.bias", Layout::Same),
+    name("2.weight", "fc2.weight", Layout::Transpose),
+    name("2.bias", "fc2.bias", Layout::Same),
 ];
 
 /// LLaVA's two-layer projector (`multi_modal_projector.`).
@@ -441,7 +458,16 @@ mod tests {
 
     #[test]
     fn every_template_round_trips() {
-        for names in [DECODER, LM_HEAD, VIT, CONVNEXT, LLAVA_PROJECTOR] {
+        for names in [
+            DECODER,
+            LM_HEAD,
+            VIT,
+            CONVNEXT,
+            TIMM_LAYER_SCALE,
+            EAGLE_LAYER_SCALE,
+            LLAVA_PROJECTOR,
+            MLP2X_PROJECTOR,
+        ] {
             let t = Table {
                 components: vec![Placed {
                     file: "f.",
