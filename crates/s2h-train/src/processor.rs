@@ -60,6 +60,9 @@ pub struct Processor {
     pub image_size: usize,
     pub n_image_tokens: usize,
     pub max_seq_len: usize,
+    /// Non-square images are padded to a square with this colour before resizing (Eagle's
+    /// `image_aspect_ratio: pad`); `None` stretches them to the square.
+    pub pad_colour: Option<[u8; 3]>,
 }
 
 impl Processor {
@@ -69,6 +72,11 @@ impl Processor {
             image_size: config.image_size(),
             n_image_tokens: config.n_image_tokens(),
             max_seq_len: config.decoder.max_seq_len,
+            pad_colour: config
+                .vision
+                .as_ref()
+                .filter(|v| v.pad_to_square)
+                .map(|v| v.mean_colour()),
         }
     }
 
@@ -190,9 +198,19 @@ impl Processor {
         if self.image_size == 0 {
             return Err(img_err("the model has no vision tower".into()));
         }
-        let img = image::open(path)
+        let mut img = image::open(path)
             .map_err(|e| img_err(e.to_string()))?
             .to_rgb8();
+        if let Some(colour) = self.pad_colour
+            && img.width() != img.height()
+        {
+            // Centred on a square of the longer side, as Eagle's `expand2square`.
+            let side = img.width().max(img.height());
+            let mut square = image::RgbImage::from_pixel(side, side, image::Rgb(colour));
+            let (x, y) = ((side - img.width()) / 2, (side - img.height()) / 2);
+            image::imageops::replace(&mut square, &img, i64::from(x), i64::from(y));
+            img = square;
+        }
         let size = self.image_size as u32;
         let img = image::imageops::resize(&img, size, size, image::imageops::FilterType::Triangle);
         let plane = (size * size) as usize;
@@ -350,5 +368,41 @@ mod tests {
         let mut p = processor();
         p.n_image_tokens = 0;
         assert!(p.encode(&records[0], &ALL_TARGETS).is_err());
+    }
+
+    /// With `pad_to_square`, a wide image sits centred on a square of the mean colour (Eagle's
+    /// `expand2square`) before the resize; without, it is stretched to the square.
+    #[test]
+    fn non_square_images_are_padded_with_the_mean_colour_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.png");
+        // 8 × 2, white: padded to 8 × 8, only the middle rows are white.
+        image::RgbImage::from_pixel(8, 2, image::Rgb([255, 255, 255]))
+            .save(&path)
+            .unwrap();
+        let tok = crate::corpus::build_tokenizer(
+            TokenizerKind::WordLevel,
+            &TaskConfig::default(),
+            1,
+            0,
+            &[],
+        )
+        .unwrap();
+        let mut config = VlmConfig::tiny().with_vocab(&tok);
+        let stretched = Processor::new(tok.clone(), &config)
+            .load_image(&path)
+            .unwrap();
+        assert!(stretched.iter().all(|&b| b == 255), "stretched: all white");
+        let vision = config.vision.as_mut().unwrap();
+        vision.image_mean = s2h_vlm::CLIP_MEAN;
+        vision.pad_to_square = true;
+        let p = Processor::new(tok, &config);
+        assert_eq!(p.pad_colour, Some([122, 116, 104]));
+        let padded = p.load_image(&path).unwrap();
+        let size = p.image_size;
+        let red = |y: usize, x: usize| padded[y * size + x];
+        assert_eq!(red(0, size / 2), 122, "top row is the mean colour");
+        assert_eq!(red(size - 1, size / 2), 122, "bottom row too");
+        assert_eq!(red(size / 2, size / 2), 255, "the image is in the middle");
     }
 }

@@ -147,7 +147,21 @@ pub struct VisionConfig {
     pub input_size: Option<usize>,
     #[config(default = "None")]
     pub grid: Option<usize>,
+    /// The per-channel mean and standard deviation (of pixel values in [0, 1]) the encoders were
+    /// trained with: 0.5 and 0.5 for s2h's own (pixels in [−1, 1]); CLIP's for CLIP and Eagle.
+    #[config(default = "[0.5, 0.5, 0.5]")]
+    pub image_mean: [f64; 3],
+    #[config(default = "[0.5, 0.5, 0.5]")]
+    pub image_std: [f64; 3],
+    /// Pad a non-square image to a square of its longer side with the mean colour before
+    /// resizing (Eagle's `image_aspect_ratio: pad`), instead of stretching it.
+    #[config(default = false)]
+    pub pad_to_square: bool,
 }
+
+/// CLIP's normalisation (OpenAI CLIP, also Eagle's ConvNeXt).
+pub const CLIP_MEAN: [f64; 3] = [0.48145466, 0.4578275, 0.40821073];
+pub const CLIP_STD: [f64; 3] = [0.26862954, 0.26130258, 0.27577711];
 
 impl VisionConfig {
     pub fn image_size(&self) -> usize {
@@ -163,6 +177,24 @@ impl VisionConfig {
         self.vit.as_ref().map_or(0, |v| v.d_model)
             + self.convnext.as_ref().map_or(0, |c| c.out_channels())
     }
+    /// `(scale, shift)` per channel taking s2h's pixel values `x = byte / 127.5 − 1` to the
+    /// encoders' `(byte / 255 − mean) / std`; `None` for mean = std = 0.5, where they agree.
+    pub fn pixel_affine(&self) -> Option<([f32; 3], [f32; 3])> {
+        if self.image_mean == [0.5; 3] && self.image_std == [0.5; 3] {
+            return None;
+        }
+        let scale = std::array::from_fn(|c| (0.5 / self.image_std[c]) as f32);
+        let shift =
+            std::array::from_fn(|c| ((0.5 - self.image_mean[c]) / self.image_std[c]) as f32);
+        Some((scale, shift))
+    }
+
+    /// The mean colour as bytes, the padding of [`VisionConfig::pad_to_square`] (Eagle's
+    /// `int(m * 255)`).
+    pub fn mean_colour(&self) -> [u8; 3] {
+        std::array::from_fn(|c| (self.image_mean[c] * 255.0).clamp(0.0, 255.0) as u8)
+    }
+
     /// Side of the token grid.
     pub fn grid(&self) -> usize {
         match (self.grid, &self.vit, &self.convnext) {
@@ -228,6 +260,14 @@ impl VisionConfig {
         }
         if self.input_size == Some(0) || self.grid == Some(0) {
             return bad("the vision tower's input size and grid must be positive".into());
+        }
+        if !self.image_std.iter().all(|s| s.is_finite() && *s > 0.0)
+            || !self.image_mean.iter().all(|m| (0.0..=1.0).contains(m))
+        {
+            return bad(format!(
+                "image_mean must lie in [0, 1] and image_std be positive, got {:?} and {:?}",
+                self.image_mean, self.image_std
+            ));
         }
         if let (Some(v), Some(c)) = (&self.vit, &self.convnext)
             && self.grid.is_none()

@@ -47,8 +47,8 @@ pub use batch::{Batch, BatchRow, Padding};
 pub use burn;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{
-    Activation, ConvNextConfig, DecoderConfig, FinalNorm, ProjectorConfig, RopeScaling,
-    VisionConfig, VitConfig, VlmConfig,
+    Activation, CLIP_MEAN, CLIP_STD, ConvNextConfig, DecoderConfig, FinalNorm, ProjectorConfig,
+    RopeScaling, VisionConfig, VitConfig, VlmConfig,
 };
 pub use error::{Result, VlmError};
 pub use generate::{GenerateOptions, Generation, Prompt, StopReason};

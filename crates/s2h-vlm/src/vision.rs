@@ -20,6 +20,9 @@ pub struct VisionTower<B: Backend> {
     /// The ViT's and the ConvNeXt's input sizes.
     pub vit_size: usize,
     pub convnext_size: usize,
+    /// [`VisionConfig::pixel_affine`].
+    #[module(skip)]
+    pub pixel_affine: Option<([f32; 3], [f32; 3])>,
 }
 
 impl VisionConfig {
@@ -31,6 +34,7 @@ impl VisionConfig {
             grid: self.grid(),
             vit_size: self.vit.as_ref().map_or(0, |v| v.image_size),
             convnext_size: self.convnext.as_ref().map_or(0, |c| c.image_size),
+            pixel_affine: self.pixel_affine(),
         }
     }
 }
@@ -49,8 +53,18 @@ fn resize<B: Backend>(x: Tensor<B, 4>, size: usize) -> Tensor<B, 4> {
 }
 
 impl<B: Backend> VisionTower<B> {
-    /// `images`: `[batch, 3, size, size]`, normalised → `[batch, grid², channels]`.
+    /// `images`: `[batch, 3, size, size]`, pixels in [−1, 1] (`byte / 127.5 − 1`) →
+    /// `[batch, grid², channels]`. The encoders' own normalisation is applied here.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
+        let images = match self.pixel_affine {
+            None => images,
+            Some((scale, shift)) => {
+                let device = images.device();
+                let column =
+                    |v: [f32; 3]| Tensor::<B, 1>::from_floats(v, &device).reshape([1, 3, 1, 1]);
+                images * column(scale) + column(shift)
+            }
+        };
         let mut parts = Vec::with_capacity(2);
         if let Some(vit) = &self.vit {
             parts.push(self.on_grid(vit.forward(resize(images.clone(), self.vit_size))));

@@ -285,6 +285,18 @@ fn convnext_parity<B: Backend>(device: &B::Device) {
     );
 }
 
+/// s2h's pixel values (`byte / 127.5 − 1`) that the tower's normalisation turns into `y`, the
+/// encoders' own input (the fixtures store that): `2 (y · std + mean) − 1` per channel.
+fn s2h_pixels<B: Backend>(y: Tensor<B, 4>, config: &VlmConfig) -> Tensor<B, 4> {
+    let vision = config.vision.as_ref().unwrap();
+    let device = y.device();
+    let column = |v: [f64; 3]| {
+        Tensor::<B, 1>::from_floats([v[0] as f32, v[1] as f32, v[2] as f32], &device)
+            .reshape([1, 3, 1, 1])
+    };
+    (y * column(vision.image_std) + column(vision.image_mean)) * 2.0 - 1.0
+}
+
 /// LLaVA: image features placed at the 16 image tokens, logits and the masked loss.
 fn llava_parity<B: Backend>(device: &B::Device) {
     let r = Reference::open("llava");
@@ -336,7 +348,8 @@ fn eagle_parity<B: Backend>(device: &B::Device) {
         config.image_token_id, 2,
         "the fixture tokenizer's first reserved token"
     );
-    let px = formula_pixels::<B>(config.image_size(), device);
+    assert!(config.vision.as_ref().unwrap().pad_to_square);
+    let px = s2h_pixels(formula_pixels::<B>(config.image_size(), device), &config);
     let features = model.encode_images(px.clone()).unwrap().squeeze_dim::<2>(0);
     assert_matches(features, &r, "image_features", 1e-4);
     let input = r.ints("input_ids");
@@ -724,4 +737,24 @@ fn a_tokenizer_config_without_what_s2h_needs_is_refused() {
             .to_string();
         assert!(e.contains(needle), "{e}");
     }
+}
+
+#[test]
+fn a_preprocessor_config_sets_the_image_normalisation() {
+    let dir = scratch_copy("llava");
+    let mean_of = |dir: &Path| match hf::load_config(dir).unwrap().1 {
+        hf::Parsed::Vlm(c) => c.vision.unwrap().image_mean,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(mean_of(dir.path()), CLIP_MEAN, "CLIP's by default");
+    let pre = dir.path().join("preprocessor_config.json");
+    std::fs::write(
+        &pre,
+        r#"{"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}"#,
+    )
+    .unwrap();
+    assert_eq!(mean_of(dir.path()), [0.5; 3]);
+    std::fs::write(&pre, r#"{"image_mean": [0.5, 0.5]}"#).unwrap();
+    let e = hf::load_config(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("image_mean"), "{e}");
 }

@@ -5,8 +5,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::config::{
-    Activation, ConvNextConfig, DecoderConfig, FinalNorm, RopeScaling, VisionConfig, VitConfig,
-    VlmConfig,
+    Activation, CLIP_MEAN, CLIP_STD, ConvNextConfig, DecoderConfig, FinalNorm, RopeScaling,
+    VisionConfig, VitConfig, VlmConfig,
 };
 
 /// The checkpoint families s2h loads.
@@ -409,6 +409,9 @@ fn eagle(c: &Fields) -> Result<VlmConfig, String> {
     let shapes = c.get("s2h_vision_towers").and_then(Value::as_object);
     let names: Vec<&str> = str_or(c, "mm_vision_tower", "")?.split(';').collect();
     let mut vision = VisionConfig::new()
+        .with_image_mean(CLIP_MEAN)
+        .with_image_std(CLIP_STD)
+        .with_pad_to_square(str_or(c, "image_aspect_ratio", "pad")? == "pad")
         .with_input_size(Some(match shapes {
             Some(s) => usize_field(s, "input_image_size")?,
             None => 1024,

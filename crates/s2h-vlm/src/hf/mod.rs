@@ -67,6 +67,11 @@ pub fn load_config(dir: &Path) -> Result<(Family, Parsed)> {
         // at a token of the checkpoint's tokenizer, the one its chat template uses.
         c.image_token_id = eagle_image_token(dir)? as usize;
     }
+    if let Parsed::Vlm(c) = &mut parsed
+        && let Some(vision) = c.vision.as_mut()
+    {
+        preprocessing(dir, vision)?;
+    }
     let valid = match &parsed {
         Parsed::Vlm(c) => c.validate(),
         Parsed::Vit(v) => crate::VisionConfig::new()
@@ -157,6 +162,32 @@ pub fn table(family: Family, keys: &[String]) -> Table {
             }
         }
     }
+}
+
+/// The image mean and standard deviation of a `preprocessor_config.json` beside the checkpoint,
+/// when there is one.
+fn preprocessing(dir: &Path, vision: &mut crate::VisionConfig) -> Result<()> {
+    let path = dir.join("preprocessor_config.json");
+    if !path.is_file() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| VlmError::io(&path, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| dir_err(&path, e))?;
+    let triple = |key: &str| -> Result<Option<[f64; 3]>> {
+        match json.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|_| dir_err(&path, format!("`{key}` is not three numbers"))),
+        }
+    };
+    if let Some(mean) = triple("image_mean")? {
+        vision.image_mean = mean;
+    }
+    if let Some(std) = triple("image_std")? {
+        vision.image_std = std;
+    }
+    Ok(())
 }
 
 fn eagle_image_token(dir: &Path) -> Result<u32> {
