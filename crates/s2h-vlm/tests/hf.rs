@@ -302,10 +302,13 @@ fn llava_parity<B: Backend>(device: &B::Device) {
     let r = Reference::open("llava");
     let (config, model) = hf::load_vlm::<B>(&fixture("llava"), device).unwrap();
     assert_eq!(config.n_image_tokens(), 16);
+    assert_eq!(config.vision.as_ref().unwrap().image_mean, CLIP_MEAN);
     let input = r.ints("input_ids");
-    let px = r
-        .tensor::<B, 3>("pixel_values", device)
-        .unsqueeze_dim::<4>(0);
+    let px = s2h_pixels(
+        r.tensor::<B, 3>("pixel_values", device)
+            .unsqueeze_dim::<4>(0),
+        &config,
+    );
     let logits = model.forward(ids::<B>(&input, device), Some(px));
     assert_matches(logits.clone().squeeze_dim::<2>(0), &r, "logits", 1e-4);
     let mut mask = vec![0.0f32; input.len()];

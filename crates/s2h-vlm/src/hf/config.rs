@@ -385,10 +385,18 @@ fn llava(c: &Fields) -> Result<VlmConfig, String> {
         ));
     }
     let vit = vit(vfam, vision)?.with_feature_layer(layer);
-    Ok(
-        VlmConfig::new(decoder, usize_field(c, "image_token_index")?)
-            .with_vision(Some(VisionConfig::new().with_vit(Some(vit)))),
-    )
+    // CLIP's normalisation; SigLIP's is s2h's own (0.5, 0.5). A `preprocessor_config.json`
+    // beside the checkpoint overrides it (`hf::load_config`).
+    let (mean, std) = if vfam == Family::Clip {
+        (CLIP_MEAN, CLIP_STD)
+    } else {
+        ([0.5; 3], [0.5; 3])
+    };
+    let vision = VisionConfig::new()
+        .with_vit(Some(vit))
+        .with_image_mean(mean)
+        .with_image_std(std);
+    Ok(VlmConfig::new(decoder, usize_field(c, "image_token_index")?).with_vision(Some(vision)))
 }
 
 /// Eagle-X2: the towers its code hard-codes for `mm_vision_tower` names — `clip-448` is
