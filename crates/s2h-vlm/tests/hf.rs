@@ -470,7 +470,7 @@ fn saving_in_the_hf_layout_round_trips_bit_for_bit() {
 }
 
 #[test]
-fn sharded_and_bf16_checkpoints_load() {
+fn sharded_and_half_precision_checkpoints_load() {
     let device = Default::default();
     let original = tensors(&fixture("llama").join("model.safetensors"));
     // Two shards and their index.
@@ -510,46 +510,49 @@ fn sharded_and_bf16_checkpoints_load() {
         .into_data()
         .assert_eq(&expected, true);
 
-    // bf16: every weight loads as the bf16 value, widened exactly.
-    let bf16_dir = scratch_copy("llama");
-    let rounded: Vec<(String, Vec<usize>, Vec<u8>, Vec<u8>)> = original
-        .iter()
-        .map(|(k, (shape, data))| {
-            let halves: Vec<burn::tensor::bf16> = data
-                .chunks_exact(4)
-                .map(|b| burn::tensor::bf16::from_f32(f32::from_le_bytes(b.try_into().unwrap())))
-                .collect();
-            let bf16_bytes = halves.iter().flat_map(|h| h.to_le_bytes()).collect();
-            let widened = halves
-                .iter()
-                .flat_map(|h| h.to_f32().to_le_bytes())
-                .collect();
-            (k.clone(), shape.clone(), bf16_bytes, widened)
-        })
-        .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView)> = rounded
-        .iter()
-        .map(|(k, shape, bytes, _)| {
-            let view = safetensors::tensor::TensorView::new(
-                safetensors::Dtype::BF16,
-                shape.clone(),
-                bytes,
-            )
+    // bf16 and f16: every weight loads as the half value, widened exactly.
+    for dtype in [safetensors::Dtype::BF16, safetensors::Dtype::F16] {
+        let half_dir = scratch_copy("llama");
+        let rounded: Vec<(String, Vec<usize>, Vec<u8>, Vec<u8>)> = original
+            .iter()
+            .map(|(k, (shape, data))| {
+                let values = data
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()));
+                let (half, widened): (Vec<[u8; 2]>, Vec<f32>) = match dtype {
+                    safetensors::Dtype::BF16 => values
+                        .map(burn::tensor::bf16::from_f32)
+                        .map(|h| (h.to_le_bytes(), h.to_f32()))
+                        .unzip(),
+                    _ => values
+                        .map(burn::tensor::f16::from_f32)
+                        .map(|h| (h.to_le_bytes(), h.to_f32()))
+                        .unzip(),
+                };
+                let widened = widened.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (k.clone(), shape.clone(), half.concat(), widened)
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = rounded
+            .iter()
+            .map(|(k, shape, bytes, _)| {
+                let view =
+                    safetensors::tensor::TensorView::new(dtype, shape.clone(), bytes).unwrap();
+                (k.clone(), view)
+            })
+            .collect();
+        safetensors::serialize_to_file(views, None, &half_dir.path().join("model.safetensors"))
             .unwrap();
-            (k.clone(), view)
-        })
-        .collect();
-    safetensors::serialize_to_file(views, None, &bf16_dir.path().join("model.safetensors"))
-        .unwrap();
-    let (config, from_bf16) = hf::load_vlm::<B>(bf16_dir.path(), &device).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    hf::save_vlm(out.path(), &config, &from_bf16).unwrap();
-    let written = tensors(&out.path().join("model.safetensors"));
-    for (k, _, _, widened) in &rounded {
-        assert_eq!(
-            &written[k].1, widened,
-            "`{k}` is not the bf16 value widened"
-        );
+        let (config, from_half) = hf::load_vlm::<B>(half_dir.path(), &device).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        hf::save_vlm(out.path(), &config, &from_half).unwrap();
+        let written = tensors(&out.path().join("model.safetensors"));
+        for (k, _, _, widened) in &rounded {
+            assert_eq!(
+                &written[k].1, widened,
+                "{dtype:?}: `{k}` is not the value widened"
+            );
+        }
     }
 }
 
