@@ -222,7 +222,7 @@ pub fn load_config_any(dir: &Path) -> Result<VlmConfig> {
         return load_config(dir);
     }
     match crate::hf::load_config(dir)? {
-        (_, crate::hf::Parsed::Vlm(config)) => Ok(config),
+        (_, crate::hf::Parsed::Vlm(config)) => Ok(*config),
         (family, _) => Err(dir_err(
             dir,
             format!("a {family:?} checkpoint is a vision tower, not a language model"),

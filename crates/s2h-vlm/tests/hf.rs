@@ -513,7 +513,9 @@ fn sharded_and_half_precision_checkpoints_load() {
     // bf16 and f16: every weight loads as the half value, widened exactly.
     for dtype in [safetensors::Dtype::BF16, safetensors::Dtype::F16] {
         let half_dir = scratch_copy("llama");
-        let rounded: Vec<(String, Vec<usize>, Vec<u8>, Vec<u8>)> = original
+        // Name, shape, the half-precision bytes, the f32 bytes they widen to.
+        type Rounded = (String, Vec<usize>, Vec<u8>, Vec<u8>);
+        let rounded: Vec<Rounded> = original
             .iter()
             .map(|(k, (shape, data))| {
                 let values = data

@@ -34,7 +34,7 @@ pub enum Family {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     /// A language model or a whole VLM.
-    Vlm(VlmConfig),
+    Vlm(Box<VlmConfig>),
     /// A vision tower on its own.
     Vit(VitConfig),
     ConvNext(ConvNextConfig),
@@ -336,7 +336,7 @@ pub fn parse(c: &Fields) -> Result<(Family, Parsed), String> {
         Family::Llama | Family::Qwen2 => {
             let (_, d) = decoder(c)?;
             // A language model alone: no image token; id 0 is never replaced without a tower.
-            Parsed::Vlm(VlmConfig::new(d, 0))
+            Parsed::Vlm(Box::new(VlmConfig::new(d, 0)))
         }
         Family::Clip | Family::Siglip => {
             let vision = match c.get("vision_config") {
@@ -346,8 +346,8 @@ pub fn parse(c: &Fields) -> Result<(Family, Parsed), String> {
             Parsed::Vit(vit(fam, vision)?)
         }
         Family::TimmConvNext => Parsed::ConvNext(convnext(c)?),
-        Family::Llava => Parsed::Vlm(llava(c)?),
-        Family::Eagle => Parsed::Vlm(eagle(c)?),
+        Family::Llava => Parsed::Vlm(Box::new(llava(c)?)),
+        Family::Eagle => Parsed::Vlm(Box::new(eagle(c)?)),
     };
     Ok((fam, parsed))
 }

@@ -224,9 +224,12 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// An opened safetensors file: the file, where its data starts, and its tensors by name.
+type Header = (File, u64, Vec<(String, TensorInfo)>);
+
 /// The header of a safetensors file: the file, where its data starts, and its tensors, checked
 /// against the file's length (offsets contiguous, sizes matching dtype × shape).
-fn read_header(path: &Path) -> Result<(File, u64, Vec<(String, TensorInfo)>)> {
+fn read_header(path: &Path) -> Result<Header> {
     let mut file = File::open(path).map_err(|e| VlmError::io(path, e))?;
     let file_len = file.metadata().map_err(|e| VlmError::io(path, e))?.len();
     let mut n = [0u8; 8];

@@ -265,7 +265,7 @@ fn apply<B: Backend, M: ModuleSnapshot<B>>(
     )
 }
 
-/// A Llama/Qwen2 language model or a LLaVA VLM from a Hugging Face directory.
+/// A Llama/Qwen2 language model, or a LLaVA or Eagle-X2 VLM, from a Hugging Face directory.
 pub fn load_vlm<B: Backend>(dir: &Path, device: &B::Device) -> Result<(VlmConfig, Vlm<B>)> {
     let (family, parsed) = load_config(dir)?;
     let Parsed::Vlm(config) = parsed else {
@@ -275,7 +275,7 @@ pub fn load_vlm<B: Backend>(dir: &Path, device: &B::Device) -> Result<(VlmConfig
         ));
     };
     let files = files::Checkpoint::open(dir)?;
-    let mut config = config;
+    let mut config = *config;
     if family == Family::Eagle
         && let Some(vit) = config.vision.as_mut().and_then(|v| v.vit.as_mut())
         && !files
