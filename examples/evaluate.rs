@@ -59,13 +59,7 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     s2h::cli::restore_sigpipe();
-    match run(Args::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    s2h::cli::exit_code(run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<()> {

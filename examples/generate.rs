@@ -267,13 +267,7 @@ fn main() -> std::process::ExitCode {
             )),
         },
     };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    s2h::cli::exit_code(result)
 }
 
 fn pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {

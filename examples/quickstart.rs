@@ -75,12 +75,9 @@ struct Setup {
 const MODALITIES: [Modality; 2] = [Modality::Text, Modality::Image];
 const SPLITS: [Split; 2] = [Split::Simple, Split::Medium];
 
-fn main() {
+fn main() -> std::process::ExitCode {
     s2h::cli::restore_sigpipe();
-    if let Err(e) = run(Args::parse()) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    s2h::cli::exit_code(run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<()> {

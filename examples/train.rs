@@ -226,10 +226,7 @@ fn run() -> Result<()> {
     Ok(())
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     s2h::cli::restore_sigpipe();
-    if let Err(e) = run() {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    s2h::cli::exit_code(run())
 }

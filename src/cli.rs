@@ -101,6 +101,18 @@ pub fn restore_sigpipe() {
     }
 }
 
+/// The exit status of a command-line binary's `run`: success, or the error (with its causes, as
+/// `anyhow` prints them with `{:#}`) on standard error and status 1.
+pub fn exit_code<E: std::fmt::Display>(result: Result<(), E>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Keep freed memory in the process instead of handing large blocks back to the system.
 ///
 /// A model's forward and backward allocate and free tensors of tens of megabytes (the attention

@@ -10,28 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+mod common;
+
 /// The `generate` example, built once per test process.
 fn example() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let build = Command::new(env!("CARGO"))
-            .args(["build", "--example", "generate", "--message-format=json"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cargo starts");
-        assert!(
-            build.status.success(),
-            "building the generate example failed"
-        );
-        // The artifact message of the example names its executable.
-        String::from_utf8_lossy(&build.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"]["name"] == "generate")
-            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the example's executable")
-    })
+    PATH.get_or_init(|| common::build_example("generate"))
 }
 
 fn generate(args: &[&str]) -> Output {

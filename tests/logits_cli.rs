@@ -7,25 +7,13 @@ use std::sync::OnceLock;
 
 use s2h_vlm::burn::prelude::*;
 
+mod common;
+
 type B = s2h_vlm::burn::backend::Flex;
 
 fn example() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let build = Command::new(env!("CARGO"))
-            .args(["build", "--example", "logits", "--message-format=json"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cargo starts");
-        assert!(build.status.success(), "building the logits example failed");
-        String::from_utf8_lossy(&build.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"]["name"] == "logits")
-            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the example's executable")
-    })
+    PATH.get_or_init(|| common::build_example("logits"))
 }
 
 fn logits(args: &[&str]) -> Output {

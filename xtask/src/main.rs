@@ -109,13 +109,7 @@ impl Output {
 fn main() -> std::process::ExitCode {
     s2h::cli::keep_freed_memory();
     let Command::ReproduceFigures(args) = Cli::parse().command;
-    match run(args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    s2h::cli::exit_code(run(args))
 }
 
 fn run(args: Args) -> Result<()> {
