@@ -108,32 +108,29 @@ impl<B: Backend> Attention<B> {
             Some(slot) => LayerCache::append(slot, k, v),
             None => (k, v),
         };
-        let k = self.repeat_kv(k);
-        let v = self.repeat_kv(v);
+        let (kv, d) = (self.n_kv_heads, self.head_dim);
+        let rep = self.n_heads / kv;
         let s = k.dims()[2];
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+        let scale = 1.0 / (d as f64).sqrt();
+        // Query head `g·rep + r` shares key/value head `g`: the queries of a group are stacked as
+        // `[b, kv, rep·t, d]` rows so each group's keys and values serve all of them in one
+        // product, never copied per query head (a copy of the whole KV cache at every decoding
+        // step otherwise).
+        let q = q.reshape([b, kv, rep * t, d]);
+        let mut scores = q
+            .matmul(k.swap_dims(2, 3))
+            .mul_scalar(scale)
+            .reshape([b, self.n_heads, t, s]);
         if let Some(mask) = mask {
             let mask = mask.unsqueeze_dim::<4>(1).expand([b, self.n_heads, t, s]);
             scores = scores.mask_fill(mask, f32::NEG_INFINITY);
         }
-        let weights = softmax(scores, 3);
+        let weights = softmax(scores, 3).reshape([b, kv, rep * t, s]);
         let out = weights
             .matmul(v)
+            .reshape([b, self.n_heads, t, d])
             .swap_dims(1, 2)
-            .reshape([b, t, self.n_heads * self.head_dim]);
+            .reshape([b, t, self.n_heads * d]);
         self.o_proj.forward(out)
-    }
-
-    /// Repeat each key/value head for the query heads of its group.
-    fn repeat_kv(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let rep = self.n_heads / self.n_kv_heads;
-        if rep == 1 {
-            return x;
-        }
-        let [b, kv, s, d] = x.dims();
-        x.unsqueeze_dim::<5>(2)
-            .expand([b, kv, rep, s, d])
-            .reshape([b, kv * rep, s, d])
     }
 }
