@@ -1,6 +1,7 @@
 //! The tiers of `reproduce-figures` as [`Scale`]s of the library's pipeline (`s2h::pipeline`:
 //! runs, evaluations and analyses, cached): what each tier runs for each task.
 
+use s2h::tasks::table::CtrConfig;
 use s2h::tasks::{TaskConfig, TaskKind};
 use s2h::vlm::{BackendKind, VlmConfig};
 
@@ -119,12 +120,10 @@ pub fn ctr_scale(tier: Tier) -> Option<Scale> {
 /// Task sizes of the smoke tier for every task: small enough that records fit the smoke model's
 /// 1,024-token context and train in seconds.
 pub fn smoke_tasks() -> TaskConfig {
-    let mut tasks = TaskConfig::default();
-    tasks.ctr.rows = 2;
-    tasks.ctr.cols = 4;
-    tasks.ctr.simple_length = [2, 3];
-    tasks.ctr.medium_length = [4, 5];
-    tasks.ctr.hard_length = [6, 7];
+    let mut tasks = TaskConfig {
+        ctr: CtrConfig::tiny(),
+        ..TaskConfig::default()
+    };
     tasks.tr.rows = [6, 6];
     tasks.tr.cols = [6, 6];
     tasks.tr.simple_length = [5, 8];

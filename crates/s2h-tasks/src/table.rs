@@ -258,6 +258,19 @@ impl Default for CtrConfig {
 }
 
 impl CtrConfig {
+    /// The smallest CTR that is still the task: a 2×4 table with paths of 2–3 cells (simple),
+    /// 4–5 (medium) and 6–7 (hard), for tests and the smoke tier of the figures, whose records
+    /// must be short.
+    pub fn tiny() -> Self {
+        Self {
+            rows: 2,
+            cols: 4,
+            simple_length: [2, 3],
+            medium_length: [4, 5],
+            hard_length: [6, 7],
+        }
+    }
+
     /// The quickstart's scaled-down CTR, small enough that a model trained from scratch for a
     /// few minutes on a 2-core CPU learns the lookup: a 3×4 table with paths of 2–3 cells
     /// (simple), 5–6 (medium) and 8–10 (hard). A teaching scale, not the paper's task (5×10,

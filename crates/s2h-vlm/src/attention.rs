@@ -117,10 +117,10 @@ impl<B: Backend> Attention<B> {
         // product, never copied per query head (a copy of the whole KV cache at every decoding
         // step otherwise).
         let q = q.reshape([b, kv, rep * t, d]);
-        let mut scores = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar(scale)
-            .reshape([b, self.n_heads, t, s]);
+        let mut scores =
+            q.matmul(k.swap_dims(2, 3))
+                .mul_scalar(scale)
+                .reshape([b, self.n_heads, t, s]);
         if let Some(mask) = mask {
             let mask = mask.unsqueeze_dim::<4>(1).expand([b, self.n_heads, t, s]);
             scores = scores.mask_fill(mask, f32::NEG_INFINITY);

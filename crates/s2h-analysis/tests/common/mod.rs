@@ -17,13 +17,10 @@ pub type B = Autodiff<Flex>;
 pub type I = Flex;
 
 pub fn tasks() -> TaskConfig {
-    let mut tasks = TaskConfig::default();
-    tasks.ctr.rows = 2;
-    tasks.ctr.cols = 4;
-    tasks.ctr.simple_length = [2, 3];
-    tasks.ctr.medium_length = [4, 5];
-    tasks.ctr.hard_length = [6, 7];
-    tasks
+    TaskConfig {
+        ctr: s2h_tasks::table::CtrConfig::tiny(),
+        ..TaskConfig::default()
+    }
 }
 
 pub fn dataset(

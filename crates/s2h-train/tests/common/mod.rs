@@ -14,13 +14,10 @@ pub type B = Autodiff<Flex>;
 
 /// Small CTR tables (2 × 4, paths of 2–3 cells), so records are short and tests fast.
 pub fn small_tasks() -> TaskConfig {
-    let mut tasks = TaskConfig::default();
-    tasks.ctr.rows = 2;
-    tasks.ctr.cols = 4;
-    tasks.ctr.simple_length = [2, 3];
-    tasks.ctr.medium_length = [4, 5];
-    tasks.ctr.hard_length = [6, 7];
-    tasks
+    TaskConfig {
+        ctr: s2h_tasks::table::CtrConfig::tiny(),
+        ..TaskConfig::default()
+    }
 }
 
 /// `count` CTR simple records of `supervision` (small images) in `dir`.
