@@ -12,8 +12,8 @@ use s2h::tasks::{Modality, Split, TaskKind};
 use crate::evaluated::task_title;
 use crate::experiments::{Arm, RunSpec, Variant};
 use crate::parts::{
-    Part, RunOf, accuracy, align_recipes, bars, curves, first_phase, largest, pct, per_task,
-    table_per_task,
+    CurveOf, Part, accuracy, align_recipes, bars, curves, first_phase, hard_curves, largest, pct,
+    per_task, table_per_task,
 };
 use crate::{Ctx, Output};
 
@@ -176,45 +176,39 @@ pub fn fig24(ctx: &Ctx) -> Result<Output> {
             let b = largest(cache)?;
             let first = first_phase(cache)?;
             let sizes = [first, 2 * first, 3 * first];
-            let recipes: [(&str, Marker, Modality, RunOf); 3] = [
-                ("(TW)Mix+", Marker::Square, Modality::Image, &|n| {
-                    RunSpec::new(task, MixPlus, b).after(TextWarmup, n)
-                }),
-                ("(TW)Align-Mix+", Marker::Triangle, Modality::Image, &|n| {
-                    RunSpec::new(task, MixPlus, b)
-                        .after(Align, first)
-                        .after(TextWarmup, n)
-                }),
+            let tw_mix_plus = |n| RunSpec::new(task, MixPlus, b).after(TextWarmup, n);
+            let tw_align = |n| {
+                RunSpec::new(task, MixPlus, b)
+                    .after(Align, first)
+                    .after(TextWarmup, n)
+            };
+            let alone = |n| RunSpec::new(task, TextWarmup, n);
+            let recipes: [CurveOf; 3] = [
                 (
-                    "warm-up alone (on text)",
+                    "(TW)Mix+".into(),
+                    Marker::Square,
+                    Modality::Image,
+                    &tw_mix_plus,
+                ),
+                (
+                    "(TW)Align-Mix+".into(),
+                    Marker::Triangle,
+                    Modality::Image,
+                    &tw_align,
+                ),
+                (
+                    "warm-up alone (on text)".into(),
                     Marker::Star,
                     Modality::Text,
-                    &|n| RunSpec::new(task, TextWarmup, n),
+                    &alone,
                 ),
             ];
-            let mut arms = Vec::new();
-            for (name, _, modality, run) in &recipes {
-                for &n in &sizes {
-                    arms.push(Arm::hard(*name, run(n), *modality));
-                }
-            }
-            let metrics = cache.measure(&arms)?;
+            let series = hard_curves(cache, task, &sizes, &recipes)?;
             let mut part = Part::default();
-            let mut series = Vec::new();
-            for (i, (name, marker, ..)) in recipes.iter().enumerate() {
-                let points: Vec<(f64, f64)> = sizes
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &n)| (n as f64, accuracy(&metrics[i * sizes.len() + j], task)))
-                    .collect();
-                for (n, a) in &points {
-                    part.number(format!("{task} {name}, warm-up of {n}"), pct(*a));
+            for s in &series {
+                for (n, a) in &s.points {
+                    part.number(format!("{task} {}, warm-up of {n}", s.name), pct(*a));
                 }
-                series.push(Series {
-                    name: name.to_string(),
-                    points,
-                    marker: *marker,
-                });
             }
             part.files = curves(
                 ctx,
@@ -396,45 +390,33 @@ pub fn fig27(ctx: &Ctx) -> Result<Output> {
             let b = largest(cache)?;
             let first = first_phase(cache)?;
             let repeats = [1u64, 2, 4];
-            let recipes = [
-                ("Mix+", Marker::Square, RunSpec::new(task, MixPlus, b)),
+            let repeated = |run: RunSpec, k: u64| {
+                if k == 1 {
+                    run
+                } else {
+                    run.with(Variant::HardRepeat(k))
+                }
+            };
+            let mix_plus = |k| repeated(RunSpec::new(task, MixPlus, b), k);
+            let align = |k| repeated(RunSpec::new(task, MixPlus, b).after(Align, first), k);
+            let recipes: [CurveOf; 2] = [
+                ("Mix+".into(), Marker::Square, Modality::Image, &mix_plus),
                 (
-                    "Align-Mix+",
+                    "Align-Mix+".into(),
                     Marker::Triangle,
-                    RunSpec::new(task, MixPlus, b).after(Align, first),
+                    Modality::Image,
+                    &align,
                 ),
             ];
-            let mut arms = Vec::new();
-            for (name, _, run) in &recipes {
-                for k in repeats {
-                    let run = if k == 1 {
-                        run.clone()
-                    } else {
-                        run.clone().with(Variant::HardRepeat(k))
-                    };
-                    arms.push(Arm::hard(*name, run, Modality::Image));
-                }
-            }
-            let metrics = cache.measure(&arms)?;
+            let series = hard_curves(cache, task, &repeats, &recipes)?;
             let mut part = Part::default();
-            let mut series = Vec::new();
-            for (i, (name, marker, _)) in recipes.iter().enumerate() {
-                let points: Vec<(f64, f64)> = repeats
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &k)| (k as f64, accuracy(&metrics[i * repeats.len() + j], task)))
-                    .collect();
-                for (k, a) in &points {
+            for s in &series {
+                for (k, a) in &s.points {
                     part.number(
-                        format!("{task} {name}, hard records repeated {k}x"),
+                        format!("{task} {}, hard records repeated {k}x", s.name),
                         pct(*a),
                     );
                 }
-                series.push(Series {
-                    name: name.to_string(),
-                    points,
-                    marker: *marker,
-                });
             }
             part.files = curves(
                 ctx,

@@ -338,15 +338,6 @@ pub fn fig13(ctx: &Ctx) -> Result<Output> {
     })
 }
 
-/// One curve of Fig 5: legend name, marker, evaluated modality, first phase, supervision.
-type Curve = (
-    &'static str,
-    Marker,
-    Modality,
-    Option<(MixtureKind, u64)>,
-    MixtureKind,
-);
-
 /// Fig 5: hard-image S2H on TR, Grid and VA by training data: Text (on hard text, the
 /// reference), Image, Mix, Mix+ and Align-Mix+ (an alignment phase, then Mix+), one chart per
 /// task.
@@ -358,81 +349,32 @@ pub fn fig05(ctx: &Ctx) -> Result<Output> {
          first trains an alignment phase of half the smallest budget.",
         |cache, task| {
             let align = crate::parts::first_phase(cache)?;
-            let kinds: [Curve; 5] = [
+            let text = |b| RunSpec::new(task, MixtureKind::Text, b);
+            let image = |b| RunSpec::new(task, MixtureKind::Image, b);
+            let mix = |b| RunSpec::new(task, MixtureKind::Mix, b);
+            let mix_plus = |b| RunSpec::new(task, MixtureKind::MixPlus, b);
+            let align_mix_plus = |b| mix_plus(b).after(MixtureKind::Align, align);
+            let kinds: [crate::parts::CurveOf; 5] = [
+                ("Text (on text)".into(), Marker::Star, Modality::Text, &text),
+                ("Image".into(), Marker::Triangle, Modality::Image, &image),
+                ("Mix".into(), Marker::Circle, Modality::Image, &mix),
+                ("Mix+".into(), Marker::Square, Modality::Image, &mix_plus),
                 (
-                    "Text (on text)",
-                    Marker::Star,
-                    Modality::Text,
-                    None,
-                    MixtureKind::Text,
-                ),
-                (
-                    "Image",
-                    Marker::Triangle,
-                    Modality::Image,
-                    None,
-                    MixtureKind::Image,
-                ),
-                (
-                    "Mix",
-                    Marker::Circle,
-                    Modality::Image,
-                    None,
-                    MixtureKind::Mix,
-                ),
-                (
-                    "Mix+",
-                    Marker::Square,
-                    Modality::Image,
-                    None,
-                    MixtureKind::MixPlus,
-                ),
-                (
-                    "Align-Mix+",
+                    "Align-Mix+".into(),
                     Marker::None,
                     Modality::Image,
-                    Some((MixtureKind::Align, align)),
-                    MixtureKind::MixPlus,
+                    &align_mix_plus,
                 ),
             ];
-            let run =
-                |before: Option<(MixtureKind, u64)>, kind: MixtureKind, budget: u64| RunSpec {
-                    before: before.into_iter().collect(),
-                    ..RunSpec::new(task, kind, budget)
-                };
-            let mut arms = Vec::new();
-            for (name, _, modality, before, kind) in &kinds {
-                for &b in &cache.scale.budgets {
-                    arms.push(crate::experiments::Arm::hard(
-                        *name,
-                        run(*before, *kind, b),
-                        *modality,
-                    ));
-                }
-            }
-            let metrics = cache.measure(&arms)?;
+            let series = crate::parts::hard_curves(cache, task, &cache.scale.budgets, &kinds)?;
             let mut part = crate::parts::Part::default();
-            let mut series = Vec::new();
-            let n = cache.scale.budgets.len();
-            for (i, (name, marker, ..)) in kinds.iter().enumerate() {
-                let points: Vec<(f64, f64)> = cache
-                    .scale
-                    .budgets
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &b)| (b as f64, crate::parts::accuracy(&metrics[i * n + j], task)))
-                    .collect();
-                if let Some(&(_, acc)) = points.last() {
+            for s in &series {
+                if let Some(&(_, acc)) = s.points.last() {
                     part.number(
-                        format!("{task} {name}: hard accuracy at the largest budget"),
+                        format!("{task} {}: hard accuracy at the largest budget", s.name),
                         format!("{:.1}%", 100.0 * acc),
                     );
                 }
-                series.push(Series {
-                    name: name.to_string(),
-                    points,
-                    marker: *marker,
-                });
             }
             part.files = crate::parts::curves(
                 ctx,

@@ -110,6 +110,46 @@ pub fn first_phase(cache: &Cache) -> Result<u64> {
     Ok((smallest(cache)? / 2).max(1))
 }
 
+/// One curve of a figure: its name, its marker, the modality its runs are evaluated in (on the
+/// hard split) and its run at each x.
+pub type CurveOf<'a> = (
+    String,
+    s2h::eval::charts::Marker,
+    s2h::tasks::Modality,
+    RunOf<'a>,
+);
+
+/// Every curve's run at every x, trained and evaluated side by side ([`Cache::measure`]): each
+/// curve's hard accuracy against x, in the order given.
+pub fn hard_curves(
+    cache: &Cache,
+    task: TaskKind,
+    xs: &[u64],
+    curves: &[CurveOf],
+) -> Result<Vec<Series>> {
+    let arms: Vec<crate::experiments::Arm> = curves
+        .iter()
+        .flat_map(|(name, _, modality, run)| {
+            xs.iter()
+                .map(move |&x| crate::experiments::Arm::hard(name.clone(), run(x), *modality))
+        })
+        .collect();
+    let metrics = cache.measure(&arms)?;
+    Ok(curves
+        .iter()
+        .zip(metrics.chunks(xs.len().max(1)))
+        .map(|((name, marker, ..), metrics)| Series {
+            name: name.clone(),
+            points: xs
+                .iter()
+                .zip(metrics)
+                .map(|(&x, m)| (x as f64, accuracy(m, task)))
+                .collect(),
+            marker: *marker,
+        })
+        .collect())
+}
+
 /// The task's headline accuracy (NaN when the metrics lack it).
 pub fn accuracy(metrics: &Metrics, task: TaskKind) -> f64 {
     main_accuracy(metrics, task).unwrap_or(f64::NAN)

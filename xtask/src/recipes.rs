@@ -11,8 +11,8 @@ use s2h::tasks::{Modality, TaskKind};
 use crate::evaluated::{smoke_agreement, task_title};
 use crate::experiments::{Arm, RunSpec, Variant};
 use crate::parts::{
-    Part, RunOf, accuracy, align_recipes, bars, curves, first_phase, generated_tokens, largest,
-    metric, pct, per_task, table_per_task,
+    CurveOf, Part, RunOf, accuracy, align_recipes, bars, curves, first_phase, generated_tokens,
+    hard_curves, largest, metric, pct, per_task, table_per_task,
 };
 use crate::registry::Tier;
 use crate::{Agreement, Ctx, Output};
@@ -203,7 +203,7 @@ pub fn fig16(ctx: &Ctx) -> Result<Output> {
             };
             let text = |b| RunSpec::new(task, Text, b);
             let warmed = |b| main(b).after(TextWarmup, first);
-            let curves_of: [(String, Marker, Modality, RunOf); 3] = [
+            let curves_of: [CurveOf; 3] = [
                 ("Text (on text)".into(), Marker::Star, Modality::Text, &text),
                 (name.into(), Marker::Circle, Modality::Image, main),
                 (
@@ -213,29 +213,12 @@ pub fn fig16(ctx: &Ctx) -> Result<Output> {
                     &warmed,
                 ),
             ];
-            let mut arms = Vec::new();
-            for (name, _, modality, make) in &curves_of {
-                for &b in &budgets {
-                    arms.push(Arm::hard(name.clone(), make(b), *modality));
-                }
-            }
-            let metrics = cache.measure(&arms)?;
+            let series = hard_curves(cache, task, &budgets, &curves_of)?;
             let mut part = Part::default();
-            let mut series = Vec::new();
-            for (i, (name, marker, ..)) in curves_of.iter().enumerate() {
-                let points: Vec<(f64, f64)> = budgets
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &b)| (b as f64, accuracy(&metrics[i * budgets.len() + j], task)))
-                    .collect();
-                if let Some(&(b, a)) = points.last() {
-                    part.number(format!("{task} {name} at {b} records"), pct(a));
+            for s in &series {
+                if let Some(&(b, a)) = s.points.last() {
+                    part.number(format!("{task} {} at {b} records", s.name), pct(a));
                 }
-                series.push(Series {
-                    name: name.clone(),
-                    points,
-                    marker: *marker,
-                });
             }
             part.files = curves(
                 ctx,
