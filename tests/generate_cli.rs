@@ -6,20 +6,13 @@
 //! the same target directory and profile, so only the example itself compiles) and runs it: the
 //! binary checked is always the current code's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 mod common;
 
-/// The `generate` example, built once per test process.
-fn example() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| common::build_example("generate"))
-}
-
 fn generate(args: &[&str]) -> Output {
-    Command::new(example())
+    Command::new(common::example("generate"))
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -222,7 +215,7 @@ fn font_scales_the_layouts_cannot_hold_are_refused() {
 /// ends quietly (killed by SIGPIPE like any Unix tool, or successfully), never with a panic.
 #[test]
 fn a_closed_pipe_ends_generate_quietly() {
-    let exe = example();
+    let exe = common::example("generate");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("data");
     let mut child = Command::new(exe)

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use s2h_vlm::burn::prelude::*;
 
@@ -11,13 +10,8 @@ mod common;
 
 type B = s2h_vlm::burn::backend::Flex;
 
-fn example() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| common::build_example("logits"))
-}
-
 fn logits(args: &[&str]) -> Output {
-    Command::new(example())
+    Command::new(common::example("logits"))
         .args(args)
         .stdin(Stdio::null())
         .output()

@@ -6,6 +6,18 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+/// Example `name`'s executable, built once per test process ([`build_example`]).
+pub fn example(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
+        return path.clone();
+    }
+    let path = build_example(name);
+    built.push((name.to_string(), path.clone()));
+    path
+}
+
 /// Build example `name` with the Cargo running the tests (`cargo build --example NAME`, in the
 /// same target directory and profile, so only the example itself compiles) and return its
 /// executable: the binary checked is always the current code's.

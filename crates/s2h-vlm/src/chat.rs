@@ -47,6 +47,10 @@ pub struct ChatTemplate {
     pub image_token: String,
 }
 
+fn render_err(e: Error) -> VlmError {
+    VlmError::Tokenizer(format!("chat template: {e:#}"))
+}
+
 fn config_err(path: &Path, message: impl std::fmt::Display) -> VlmError {
     VlmError::Tokenizer(format!("{}: {message}", path.display()))
 }
@@ -144,6 +148,12 @@ impl ChatTemplate {
 
     /// The conversation as the template writes it.
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        self.render_in(&self.compile()?, messages, add_generation_prompt)
+    }
+
+    /// The template compiled, for [`ChatTemplate::render_in`]: a tokenizer compiles its template
+    /// once, not once per prompt.
+    pub fn compile(&self) -> Result<Environment<'static>> {
         let mut env = Environment::new();
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function(
@@ -152,8 +162,18 @@ impl ChatTemplate {
                 Err(Error::new(ErrorKind::InvalidOperation, message))
             },
         );
-        let render_err = |e: Error| VlmError::Tokenizer(format!("chat template: {e:#}"));
-        env.add_template("chat", &self.source).map_err(render_err)?;
+        env.add_template_owned("chat", self.source.clone())
+            .map_err(render_err)?;
+        Ok(env)
+    }
+
+    /// The conversation as the template compiled in `env` ([`ChatTemplate::compile`]) writes it.
+    pub fn render_in(
+        &self,
+        env: &Environment<'static>,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
         env.get_template("chat")
             .map_err(render_err)?
             .render(context! {

@@ -187,6 +187,8 @@ pub struct VlmTokenizer {
 #[derive(Clone)]
 struct Chat {
     template: ChatTemplate,
+    /// The template compiled once: every prompt of a run is rendered with it.
+    compiled: std::sync::Arc<minijinja::Environment<'static>>,
     image_id: u32,
     end_id: u32,
 }
@@ -303,6 +305,7 @@ impl VlmTokenizer {
                 Some(Chat {
                     image_id: id(&template.image_token)?,
                     end_id: id(&template.eos_token)?,
+                    compiled: std::sync::Arc::new(template.compile()?),
                     template,
                 })
             }
@@ -362,7 +365,11 @@ impl VlmTokenizer {
         let chat = self.chat.as_ref().ok_or_else(|| {
             VlmError::Tokenizer("s2h's own tokenizers have no chat template".into())
         })?;
-        self.encode(&chat.template.render(messages, add_generation_prompt)?)
+        self.encode(
+            &chat
+                .template
+                .render_in(&chat.compiled, messages, add_generation_prompt)?,
+        )
     }
 
     /// The token that ends an answer: training appends it, decoding stops at it (`</s>`, or the

@@ -345,9 +345,8 @@ pub fn write<B: Backend, M: Module<B> + ModuleSnapshot<B>>(
             Layout::Transpose => transpose(&values, dims[0], dims[1]),
             Layout::Same | Layout::LeadingOne => values,
         };
-        for v in values {
-            out.write_all(&v.to_le_bytes()).map_err(io)?;
-        }
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        out.write_all(&bytes).map_err(io)?;
     }
     out.flush().map_err(io)?;
     drop(out);

@@ -294,17 +294,15 @@ pub fn load_vlm<B: Backend>(dir: &Path, device: &B::Device) -> Result<(VlmConfig
 
 /// A CLIP or SigLIP vision tower from a Hugging Face directory.
 pub fn load_vit<B: Backend>(dir: &Path, device: &B::Device) -> Result<(VitConfig, Vit<B>)> {
-    let (family, parsed) = load_config(dir)?;
-    let Parsed::Vit(config) = parsed else {
-        return Err(dir_err(
-            dir,
-            format!("a {family:?} checkpoint is not a ViT"),
-        ));
-    };
-    let files = files::Checkpoint::open(dir)?;
-    let mut vit = config.init::<B>(device);
-    apply(dir, &mut vit, &files, &table(family, files.keys()))?;
-    Ok((config, vit))
+    load_part(
+        dir,
+        "a ViT",
+        |p| match p {
+            Parsed::Vit(c) => Some(c),
+            _ => None,
+        },
+        |c| c.init::<B>(device),
+    )
 }
 
 /// A timm ConvNeXt from its directory.
@@ -312,17 +310,32 @@ pub fn load_convnext<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(ConvNextConfig, ConvNext<B>)> {
+    load_part(
+        dir,
+        "a ConvNeXt",
+        |p| match p {
+            Parsed::ConvNext(c) => Some(c),
+            _ => None,
+        },
+        |c| c.init::<B>(device),
+    )
+}
+
+/// One encoder on its own: the configuration `pick` takes from the parsed `config.json` (or an
+/// error saying the checkpoint is not `what`), the module `init` builds from it, loaded strictly.
+fn load_part<B: Backend, C, M: ModuleSnapshot<B>>(
+    dir: &Path,
+    what: &str,
+    pick: impl FnOnce(Parsed) -> Option<C>,
+    init: impl FnOnce(&C) -> M,
+) -> Result<(C, M)> {
     let (family, parsed) = load_config(dir)?;
-    let Parsed::ConvNext(config) = parsed else {
-        return Err(dir_err(
-            dir,
-            format!("a {family:?} checkpoint is not a ConvNeXt"),
-        ));
-    };
+    let config = pick(parsed)
+        .ok_or_else(|| dir_err(dir, format!("a {family:?} checkpoint is not {what}")))?;
     let files = files::Checkpoint::open(dir)?;
-    let mut net = config.init::<B>(device);
-    apply(dir, &mut net, &files, &table(family, files.keys()))?;
-    Ok((config, net))
+    let mut module = init(&config);
+    apply(dir, &mut module, &files, &table(family, files.keys()))?;
+    Ok((config, module))
 }
 
 fn check_finite(dir: &Path, bad: Option<String>) -> Result<()> {
