@@ -76,6 +76,8 @@ const MODALITIES: [Modality; 2] = [Modality::Text, Modality::Image];
 const SPLITS: [Split; 2] = [Split::Simple, Split::Medium];
 
 fn main() -> std::process::ExitCode {
+    // The two runs train side by side in child processes of this executable.
+    s2h::train::worker::serve();
     s2h::cli::restore_sigpipe();
     s2h::cli::exit_code(run(Args::parse()))
 }

@@ -108,6 +108,8 @@ impl Output {
 
 fn main() -> std::process::ExitCode {
     s2h::cli::keep_freed_memory();
+    // Runs trained side by side do so in child processes of this executable.
+    s2h::train::worker::serve();
     let Command::ReproduceFigures(args) = Cli::parse().command;
     s2h::cli::exit_code(run(args))
 }

@@ -52,6 +52,8 @@ pub enum TrainError {
     Model(#[from] s2h_vlm::VlmError),
     #[error(transparent)]
     Mixture(#[from] s2h_mixture::MixtureError),
+    #[error("training `{out}` (in its own process): {message}")]
+    Child { out: PathBuf, message: String },
     #[error("the training run in `{0}` stopped with a panic; this is a bug, please report it")]
     Panicked(PathBuf),
     /// Only raised by the failure injection of the tests (`TrainConfig::fail_checkpoint_at`).

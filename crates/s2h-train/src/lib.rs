@@ -9,7 +9,8 @@
 //! - [`schedule`]: the warmup-cosine learning rate as a closed-form function of the step;
 //! - [`data`]: tokenize once, images decoded once, a seeded length-bucketed batch order;
 //! - [`run_dir`]: the files of a run directory, the training log, the summary;
-//! - [`checkpoint`]: atomic step checkpoints and the resume state.
+//! - [`checkpoint`]: atomic step checkpoints and the resume state;
+//! - [`worker`]: runs trained side by side, each in a child process.
 //!
 //! ```no_run
 //! use s2h_train::{DataSource, TrainConfig, Duration};
@@ -35,6 +36,7 @@ pub mod schedule;
 mod start;
 pub mod step;
 mod trainer;
+pub mod worker;
 
 pub use config::{DataSource, Duration, KeepSteps, TrainConfig};
 pub use corpus::build_tokenizer;
@@ -71,20 +73,47 @@ pub fn train_on(backend: BackendKind, config: &TrainConfig) -> Result<TrainSumma
     run_on(backend, TrainTask { config, bar: None })?
 }
 
-/// Train every configuration side by side, one thread each, with one progress bar per run (for
-/// those with `progress` on): e.g. two small models on a 2-core CPU, where each run's matrices
-/// are too small to use both cores. Returns the summaries in order; the first error wins.
+/// [`train_on`], showing progress on `bar`.
+pub(crate) fn train_on_with_bar(
+    backend: BackendKind,
+    config: &TrainConfig,
+    bar: ProgressBar,
+) -> Result<TrainSummary> {
+    run_on(
+        backend,
+        TrainTask {
+            config,
+            bar: Some(bar),
+        },
+    )?
+}
+
+/// Train every configuration side by side, with one progress bar per run (for those with
+/// `progress` on): e.g. two small models on a 2-core CPU, where each run's matrices are too small
+/// to use both cores. On a CPU backend in a binary that called [`worker::serve`], each run trains
+/// in a child process with its share of the cores (one process's autodiff passes take turns);
+/// otherwise each on a thread. Returns the summaries in order; the first error wins.
 pub fn train_all(backend: BackendKind, configs: &[TrainConfig]) -> Result<Vec<TrainSummary>> {
     let bars = MultiProgress::new();
+    let mut run_bars: Vec<ProgressBar> = configs
+        .iter()
+        .map(|config| {
+            if config.progress {
+                bars.add(trainer::progress_bar())
+            } else {
+                ProgressBar::hidden()
+            }
+        })
+        .collect();
+    let cpu = matches!(backend, BackendKind::Flex | BackendKind::Ndarray);
+    if cpu && configs.len() > 1 && worker::can_spawn() {
+        return worker::train_in_children(backend, configs, run_bars);
+    }
     std::thread::scope(|scope| {
         let runs: Vec<_> = configs
             .iter()
-            .map(|config| {
-                let bar = if config.progress {
-                    bars.add(trainer::progress_bar())
-                } else {
-                    ProgressBar::hidden()
-                };
+            .zip(run_bars.drain(..))
+            .map(|(config, bar)| {
                 let task = TrainTask {
                     config,
                     bar: Some(bar),
