@@ -31,7 +31,7 @@ struct Cli {
     /// A training plan (TOML, SPEC §9); each phase's data is generated into RUN/data first.
     #[arg(long)]
     plan: Option<PathBuf>,
-    /// Model preset: tiny, small, base.
+    /// Model preset: tiny, small, base, quickstart.
     #[arg(long, default_value = "tiny")]
     preset: String,
     /// Start from this model directory: a run's `model/` or a Hugging Face checkpoint (Llama,

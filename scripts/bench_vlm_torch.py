@@ -1,9 +1,11 @@
-"""PyTorch twin of `crates/s2h-vlm/examples/train_step_bench.rs` for the `small` preset.
+"""PyTorch twin of `crates/s2h-vlm/examples/train_step_bench.rs` for the `small` and
+`quickstart` presets.
 
 Same shapes and layer structure (ViT + ConvNeXt concatenated, 2-layer MLP projector, Llama-style
-decoder with RoPE, GQA and SwiGLU); forward + masked LM loss + backward, tokens/s.
+decoder with RoPE, GQA and SwiGLU); forward + masked LM loss + backward + AdamW, tokens/s.
 
-    python3 scripts/bench_vlm_torch.py [batch] [seq] [steps] [threads]   # defaults: 4 256 5 2
+    python3 scripts/bench_vlm_torch.py [batch] [seq] [steps] [threads] [preset] [image|text]
+    # defaults: 4 256 5 2 small image; the quickstart's Text model: 8 206 20 1 quickstart text
 """
 import math
 import sys
@@ -13,9 +15,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-V, D, LAYERS, HEADS, KV, FF = 1024, 384, 8, 6, 2, 1024
-IMG, PATCH, VIT_D, VIT_L, VIT_H = 128, 16, 192, 4, 4
-CNN_DIMS, CNN_DEPTHS, STEM, K = [32, 64, 128], [1, 1, 2], 4, 7
+PRESETS = {
+    # decoder: vocab, width, layers, heads, kv heads, SwiGLU width; ViT: image, patch, width,
+    # layers, heads; ConvNeXt widths and depths (none: no ConvNeXt)
+    "small": ((1024, 384, 8, 6, 2, 1024), (128, 16, 192, 4, 4), ([32, 64, 128], [1, 1, 2])),
+    "quickstart": ((1024, 128, 3, 4, 4, 344), (96, 12, 96, 2, 4), None),
+}
+PRESET = sys.argv[5] if len(sys.argv) > 5 else "small"
+(V, D, LAYERS, HEADS, KV, FF), (IMG, PATCH, VIT_D, VIT_L, VIT_H), CNN = PRESETS[PRESET]
+CNN_DIMS, CNN_DEPTHS = CNN if CNN else ([0], [])
+STEM, K = 4, 7
 IMAGE_ID = 4
 
 
@@ -125,19 +134,21 @@ class Layer(nn.Module):
 class Vlm(nn.Module):
     def __init__(self):
         super().__init__()
-        self.vit, self.cnn = Vit(), ConvNext()
-        self.p1, self.p2 = nn.Linear(VIT_D + CNN_DIMS[-1], D), nn.Linear(D, D)
+        self.vit, self.cnn = Vit(), (ConvNext() if CNN else None)
+        self.p1, self.p2 = nn.Linear(VIT_D + (CNN_DIMS[-1] if CNN else 0), D), nn.Linear(D, D)
         self.embed = nn.Embedding(V, D)
         self.layers = nn.ModuleList(Layer() for _ in range(LAYERS))
         self.norm = nn.RMSNorm(D, eps=1e-5)
         self.head = nn.Linear(D, V, bias=False)
 
     def forward(self, ids, images):
-        feats = self.p2(F.gelu(self.p1(torch.cat([self.vit(images), self.cnn(images)], -1))))
         x = self.embed(ids)
-        is_img = ids == IMAGE_ID
-        idx = (is_img.long().cumsum(1) - 1).clamp(0, feats.shape[1] - 1)
-        x = torch.where(is_img[..., None], feats.gather(1, idx[..., None].expand(-1, -1, D)), x)
+        if images is not None:
+            towers = [self.vit(images)] + ([self.cnn(images)] if self.cnn else [])
+            feats = self.p2(F.gelu(self.p1(torch.cat(towers, -1))))
+            is_img = ids == IMAGE_ID
+            idx = (is_img.long().cumsum(1) - 1).clamp(0, feats.shape[1] - 1)
+            x = torch.where(is_img[..., None], feats.gather(1, idx[..., None].expand(-1, -1, D)), x)
         t, hd = ids.shape[1], D // HEADS
         inv = 10000.0 ** (-torch.arange(0, hd // 2).float() * 2 / hd)
         ang = torch.arange(t).float()[:, None] * inv[None]
@@ -148,17 +159,20 @@ class Vlm(nn.Module):
 
 
 def main():
-    args = [int(a) for a in sys.argv[1:]]
+    args = [int(a) for a in sys.argv[1:5]]
     b, t, steps, threads = (args + [4, 256, 5, 2][len(args):])[:4]
+    with_images = (sys.argv[6] if len(sys.argv) > 6 else "image") == "image"
     torch.set_num_threads(threads)
     model = Vlm()
-    n_img = (IMG // PATCH) ** 2
+    optim = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
+    n_img = (IMG // PATCH) ** 2 if with_images else 0
     ids = 7 + (torch.arange(b * t) * 31) % (V - 7)
     ids = ids.view(b, t)
     ids[:, 2 : 2 + n_img] = IMAGE_ID
-    images = torch.rand(b, 3, IMG, IMG) * 2 - 1
+    images = torch.rand(b, 3, IMG, IMG) * 2 - 1 if with_images else None
     mask = torch.ones(b, t)
-    print(f"{sum(p.numel() for p in model.parameters())} params, batch {b}, seq {t}, {threads} threads")
+    print(f"{sum(p.numel() for p in model.parameters())} params ({PRESET}), batch {b}, seq {t} "
+          f"({n_img} image tokens), {threads} threads")
     times = []
     for _ in range(steps + 1):
         start = time.perf_counter()
@@ -166,11 +180,12 @@ def main():
         logp = logits[:, :-1].log_softmax(-1).gather(2, ids[:, 1:, None])[..., 0]
         m = mask[:, 1:]
         loss = -(logp * m).sum() / m.sum().clamp_min(1)
-        model.zero_grad(set_to_none=True)
+        optim.zero_grad(set_to_none=True)
         loss.backward()
+        optim.step()
         times.append(time.perf_counter() - start)
     mean = sum(times[1:]) / steps
-    print(f"forward+backward: {mean:.3f} s/step, {b * t / mean:.0f} tokens/s")
+    print(f"forward+backward+AdamW: {mean:.3f} s/step, {b * t / mean:.0f} tokens/s")
 
 
 if __name__ == "__main__":

@@ -187,13 +187,14 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Defaults for a model preset (`tiny`, `small`, `base`): the model and a learning rate
+    /// Defaults for a model preset (`tiny`, `small`, `base`, `quickstart`): the model and a learning rate
     /// and batch size that suit it.
     pub fn preset(name: &str) -> Result<Self> {
         let model = VlmConfig::preset(name)?;
         let (lr, batch) = match name.trim().to_ascii_lowercase().as_str() {
             "tiny" => (1e-3, 8),
             "small" => (5e-4, 16),
+            "quickstart" => (3e-3, 8),
             _ => (2e-4, 32),
         };
         Ok(TrainConfig {

@@ -1,10 +1,14 @@
-//! Multi-head self-attention with optional grouped-query heads, optional RoPE, optional causal
-//! mask and optional KV cache. The decoder uses it causally with RoPE; the ViT bidirectionally
+//! Multi-head self-attention with optional grouped-query heads, optional RoPE, an optional mask
+//! and optional KV cache. The decoder uses it causally with RoPE; the ViT bidirectionally
 //! without.
+//!
+//! A mask is an additive bias on the attention scores (0 where a query may attend to a key, −∞
+//! where it may not), made once per forward pass and shared by every layer and head. Adding it
+//! costs one pass over the scores and nothing in the backward pass (the softmax already gives
+//! masked keys zero gradient), where filling a boolean mask cost a pass each way.
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
 use crate::kv_cache::LayerCache;
 use crate::rope::RopeTables;
@@ -52,12 +56,17 @@ pub struct Attention<B: Backend> {
     pub head_dim: usize,
 }
 
-/// `[1, len, past + len]`, true where key position `j` lies after query position `past + i`
+/// The additive bias of a mask: 0 where `masked` is false, −∞ where it is true.
+fn bias(masked: bool) -> f32 {
+    if masked { f32::NEG_INFINITY } else { 0.0 }
+}
+
+/// `[1, len, past + len]`, −∞ where key position `j` lies after query position `past + i`
 /// (one mask shared by every batch row).
-pub fn causal_mask<B: Backend>(len: usize, past: usize, device: &B::Device) -> Tensor<B, 3, Bool> {
+pub fn causal_mask<B: Backend>(len: usize, past: usize, device: &B::Device) -> Tensor<B, 3> {
     let total = past + len;
-    let data: Vec<bool> = (0..len)
-        .flat_map(|i| (0..total).map(move |j| j > past + i))
+    let data: Vec<f32> = (0..len)
+        .flat_map(|i| (0..total).map(move |j| bias(j > past + i)))
         .collect();
     Tensor::from_data(TensorData::new(data, [1, len, total]), device)
 }
@@ -71,14 +80,14 @@ pub fn padded_causal_mask<B: Backend>(
     past: usize,
     pads: &[usize],
     device: &B::Device,
-) -> Tensor<B, 3, Bool> {
+) -> Tensor<B, 3> {
     let total = past + len;
-    let data: Vec<bool> = pads
+    let data: Vec<f32> = pads
         .iter()
         .flat_map(|&pad| {
             (0..len).flat_map(move |i| {
                 let q = past + i;
-                (0..total).map(move |j| j > q || (j < pad && j != q))
+                (0..total).map(move |j| bias(j > q || (j < pad && j != q)))
             })
         })
         .collect();
@@ -86,24 +95,29 @@ pub fn padded_causal_mask<B: Backend>(
 }
 
 impl<B: Backend> Attention<B> {
-    /// `x`: `[batch, len, d_model]`. `mask`: `[1 | batch, len, keys]`, true = may not attend
-    /// (one mask for all rows, or one per row for left-padded batches).
+    /// `x`: `[batch, len, d_model]`. `mask`: `[1 | batch, len, keys]`, an additive bias (−∞ =
+    /// may not attend; one mask for all rows, or one per row for left-padded batches).
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
         rope: Option<&RopeTables<B>>,
-        mask: Option<Tensor<B, 3, Bool>>,
+        mask: Option<Tensor<B, 3>>,
         cache: Option<&mut Option<LayerCache<B>>>,
     ) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
-        let heads = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, self.head_dim]).swap_dims(1, 2);
-        let mut q = heads(self.q_proj.forward(x.clone()), self.n_heads);
-        let mut k = heads(self.k_proj.forward(x.clone()), self.n_kv_heads);
-        let v = heads(self.v_proj.forward(x), self.n_kv_heads);
-        if let Some(rope) = rope {
-            q = rope.apply(q);
-            k = rope.apply(k);
-        }
+        // `[b, t, heads, d]` as the projections make them; heads move in front of positions
+        // (`[b, heads, t, d]`) as views, which the matrix products read without a copy.
+        let split = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, self.head_dim]);
+        let q = split(self.q_proj.forward(x.clone()), self.n_heads);
+        let k = split(self.k_proj.forward(x.clone()), self.n_kv_heads);
+        let v = split(self.v_proj.forward(x), self.n_kv_heads).swap_dims(1, 2);
+        let (q, k) = match rope {
+            // The query tables include the 1/√d scale.
+            Some(rope) => (rope.apply_query(q), rope.apply_key(k)),
+            // Scaled before the product: the queries are smaller than the scores they make.
+            None => (q.mul_scalar(1.0 / (self.head_dim as f64).sqrt()), k),
+        };
+        let (q, k) = (q.swap_dims(1, 2), k.swap_dims(1, 2));
         let (k, v) = match cache {
             Some(slot) => LayerCache::append(slot, k, v),
             None => (k, v),
@@ -111,21 +125,26 @@ impl<B: Backend> Attention<B> {
         let (kv, d) = (self.n_kv_heads, self.head_dim);
         let rep = self.n_heads / kv;
         let s = k.dims()[2];
-        let scale = 1.0 / (d as f64).sqrt();
         // Query head `g·rep + r` shares key/value head `g`: the queries of a group are stacked as
         // `[b, kv, rep·t, d]` rows so each group's keys and values serve all of them in one
         // product, never copied per query head (a copy of the whole KV cache at every decoding
         // step otherwise).
-        let q = q.reshape([b, kv, rep * t, d]);
-        let mut scores =
-            q.matmul(k.swap_dims(2, 3))
-                .mul_scalar(scale)
-                .reshape([b, self.n_heads, t, s]);
+        let q = if rep == 1 {
+            q
+        } else {
+            q.reshape([b, kv, rep * t, d])
+        };
+        let mut scores = q
+            .matmul(k.swap_dims(2, 3))
+            .reshape([b, self.n_heads, t * s]);
         if let Some(mask) = mask {
-            let mask = mask.unsqueeze_dim::<4>(1).expand([b, self.n_heads, t, s]);
-            scores = scores.mask_fill(mask, f32::NEG_INFINITY);
+            // Flat `[rows, 1, t·s]`: a shared mask is then one row broadcast over batch and
+            // heads, which the CPU backend adds in place.
+            let rows = mask.dims()[0];
+            scores = scores + mask.reshape([rows, 1, t * s]);
         }
-        let weights = softmax(scores, 3).reshape([b, kv, rep * t, s]);
+        let scores = scores.reshape([b, self.n_heads, t, s]);
+        let weights = crate::fused::softmax_last(scores).reshape([b, kv, rep * t, s]);
         let out = weights
             .matmul(v)
             .reshape([b, self.n_heads, t, d])

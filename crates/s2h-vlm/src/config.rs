@@ -1,4 +1,4 @@
-//! Configurations of every model part and the presets `tiny`, `small`, `base`.
+//! Configurations of every model part and the presets `tiny`, `small`, `base`, `quickstart`.
 
 use burn::config::Config;
 
@@ -498,12 +498,13 @@ impl VlmConfig {
         ))
     }
 
-    /// A preset by name: `tiny`, `small` or `base`.
+    /// A preset by name: `tiny`, `small`, `base` or `quickstart`.
     pub fn preset(name: &str) -> Result<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
             "tiny" => Ok(Self::tiny()),
             "small" => Ok(Self::small()),
             "base" => Ok(Self::base()),
+            "quickstart" => Ok(Self::quickstart()),
             _ => Err(VlmError::UnknownPreset(name.to_string())),
         }
     }

@@ -8,7 +8,7 @@ use burn::tensor::activation::silu;
 use crate::attention::{Attention, AttentionConfig, causal_mask, padded_causal_mask};
 use crate::config::DecoderConfig;
 use crate::kv_cache::KvCache;
-use crate::rope::{Rope, RopeTables};
+use crate::rope::{Heads, Rope, RopeTables};
 use crate::{Result, VlmError};
 
 /// `down(silu(gate(x)) * up(x))`.
@@ -93,6 +93,17 @@ impl DecoderConfig {
 }
 
 impl<B: Backend> Decoder<B> {
+    /// The query and key heads of the attention layers (the rotary tables are laid out for
+    /// them).
+    fn heads(&self) -> Heads {
+        self.layers
+            .first()
+            .map_or(Heads { query: 1, key: 1 }, |layer| Heads {
+                query: layer.attn.n_heads,
+                key: layer.attn.n_kv_heads,
+            })
+    }
+
     /// Token embeddings `[batch, len, d_model]`.
     pub fn embed(&self, input_ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         self.embed_tokens.forward(input_ids)
@@ -102,7 +113,7 @@ impl<B: Backend> Decoder<B> {
     pub fn forward_embeds(&self, embeds: Tensor<B, 3>) -> Tensor<B, 3> {
         let [_, t, _] = embeds.dims();
         let device = embeds.device();
-        let rope = RopeTables::new(&self.rope, 0, t, &device);
+        let rope = RopeTables::new(&self.rope, self.heads(), 0, t, &device);
         let mask = causal_mask::<B>(t, 0, &device);
         let mut h = embeds;
         for layer in &self.layers {
@@ -116,7 +127,7 @@ impl<B: Backend> Decoder<B> {
     pub fn hidden_states(&self, embeds: Tensor<B, 3>) -> Vec<Tensor<B, 3>> {
         let [_, t, _] = embeds.dims();
         let device = embeds.device();
-        let rope = RopeTables::new(&self.rope, 0, t, &device);
+        let rope = RopeTables::new(&self.rope, self.heads(), 0, t, &device);
         let mask = causal_mask::<B>(t, 0, &device);
         let mut states = Vec::with_capacity(self.layers.len() + 1);
         states.push(embeds);
@@ -169,7 +180,7 @@ impl<B: Backend> Decoder<B> {
         let device = embeds.device();
         let (rope, mask) = match cache.pads() {
             None => (
-                RopeTables::new(&self.rope, past, t, &device),
+                RopeTables::new(&self.rope, self.heads(), past, t, &device),
                 // A single new token may attend to everything cached: no mask needed.
                 (t > 1).then(|| causal_mask::<B>(t, past, &device)),
             ),
@@ -187,7 +198,7 @@ impl<B: Backend> Decoder<B> {
                     .flat_map(|&pad| (past..past + t).map(move |slot| slot.saturating_sub(pad)))
                     .collect();
                 (
-                    RopeTables::from_positions(&self.rope, &positions, b, &device),
+                    RopeTables::from_positions(&self.rope, self.heads(), &positions, b, &device),
                     Some(padded_causal_mask::<B>(t, past, pads, &device)),
                 )
             }
@@ -216,7 +227,7 @@ impl<B: Backend> DecoderLayer<B> {
         &self,
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
-        mask: Tensor<B, 3, Bool>,
+        mask: Tensor<B, 3>,
         cache: Option<&mut Option<crate::kv_cache::LayerCache<B>>>,
     ) -> Tensor<B, 3> {
         self.forward_with(x, rope, Some(mask), cache)
@@ -226,7 +237,7 @@ impl<B: Backend> DecoderLayer<B> {
         &self,
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
-        mask: Option<Tensor<B, 3, Bool>>,
+        mask: Option<Tensor<B, 3>>,
         cache: Option<&mut Option<crate::kv_cache::LayerCache<B>>>,
     ) -> Tensor<B, 3> {
         let h = x.clone()

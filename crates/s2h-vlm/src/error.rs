@@ -5,7 +5,7 @@ use std::path::PathBuf;
 pub enum VlmError {
     #[error("invalid model configuration: {0}")]
     InvalidConfig(String),
-    #[error("unknown preset `{0}`; expected one of: tiny, small, base")]
+    #[error("unknown preset `{0}`; expected one of: tiny, small, base, quickstart")]
     UnknownPreset(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),

@@ -16,7 +16,8 @@
 //! - [`hf`]: checkpoints in the Hugging Face layout (Llama, Qwen2, CLIP, SigLIP, timm ConvNeXt,
 //!   LLaVA): configuration, the name table, streaming reads and writes;
 //! - [`backend`]: flex / ndarray / wgpu / cuda chosen by name at run time;
-//! - [`autodiff`]: the lock that keeps a process's autodiff passes from racing (a Burn 0.21 bug).
+//! - [`autodiff`]: the lock that keeps a process's autodiff passes from racing (a Burn 0.21 bug);
+//! - [`fused`]: the softmax as one autodiff op (Burn takes it apart into five).
 //!
 //! The crate knows nothing of the tasks or their records: turning a record into token ids, loss
 //! masks and image bytes is `s2h-train`'s `Processor`, so a new task never touches the model.
@@ -29,6 +30,7 @@ pub mod chat;
 pub mod config;
 pub mod decoder;
 mod error;
+pub mod fused;
 pub mod generate;
 pub mod hf;
 pub mod kv_cache;

@@ -19,8 +19,11 @@ pub fn masked_lm_loss<B: Backend>(
     (picked * mask).sum().neg() / total
 }
 
-/// The log-probability of each token given the positions before it, `[batch, len - 1]`, with
-/// the loss mask of those tokens; `None` when no token has a position before it.
+/// The log-probability of each token given the positions before it, `[batch, len]` (position
+/// `i` predicts token `i + 1`; the last position predicts nothing and has a placeholder target),
+/// with the loss mask of those tokens (0 at the last position); `None` when no token has a
+/// position before it. The whole logits tensor is used, not a slice without its last position:
+/// slicing copied the largest tensor of the step forward and backward.
 fn target_log_probs<B: Backend>(
     logits: Tensor<B, 3>,
     input_ids: Tensor<B, 2, Int>,
@@ -30,10 +33,24 @@ fn target_log_probs<B: Backend>(
     if t < 2 {
         return None;
     }
-    let logp = log_softmax(logits.narrow(1, 0, t - 1), 2);
-    let targets = input_ids.narrow(1, 1, t - 1).reshape([b, t - 1, 1]);
-    let picked = logp.gather(2, targets).reshape([b, t - 1]);
-    Some((picked, loss_mask.narrow(1, 1, t - 1)))
+    let device = logits.device();
+    let logp = log_softmax(logits, 2);
+    let targets = Tensor::cat(
+        vec![
+            input_ids.narrow(1, 1, t - 1),
+            Tensor::zeros([b, 1], &device),
+        ],
+        1,
+    );
+    let picked = logp.gather(2, targets.reshape([b, t, 1])).reshape([b, t]);
+    let mask = Tensor::cat(
+        vec![
+            loss_mask.narrow(1, 1, t - 1),
+            Tensor::zeros([b, 1], &device),
+        ],
+        1,
+    );
+    Some((picked, mask))
 }
 
 /// [`masked_lm_loss`] of each row on its own: `[batch]`, row `r` the mean negative

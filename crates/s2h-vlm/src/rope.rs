@@ -54,20 +54,41 @@ impl Rope {
     }
 }
 
-/// cos/sin tables, each `[rows, len, head_dim]`: `rows` is 1 when every batch row shares the
-/// positions (training, unpadded decoding) or the batch size when each row has its own
-/// (left-padded batched decoding).
+/// The cos/sin tables of one forward pass, laid out for the attention's query and key heads.
+///
+/// A rotation is applied to queries and keys as the projections make them, `[batch, len, heads,
+/// head_dim]` (before heads are moved in front of positions), viewed flat as `[batch, len · heads
+/// · head_dim]`. The tables are repeated over the heads and flat the same way, `[rows, len · heads
+/// · head_dim]`: `rows` is 1 when every batch row shares the positions (training, unpadded
+/// decoding) — then one table row is broadcast over the batch, the CPU backend's fast path — or
+/// the batch size when each row has its own (left-padded batched decoding), a plain element-wise
+/// product. Broadcasting a `[len, head_dim]` table over heads in the middle instead made the CPU
+/// backend copy every rotated tensor and walk it with a strided iterator (a fifth of a small
+/// model's training step).
+///
+/// The query tables carry the attention's `1/√head_dim` too, so scaling the queries costs nothing.
 #[derive(Debug, Clone)]
 pub struct RopeTables<B: Backend> {
-    pub cos: Tensor<B, 3>,
-    pub sin: Tensor<B, 3>,
+    query: [Tensor<B, 2>; 2],
+    key: [Tensor<B, 2>; 2],
+    /// `[1, head_dim, head_dim]`: `x · rotate_half = [−x₂, x₁]`. A product with this signed
+    /// permutation is exact (one ±1 per column) and runs as one matrix product forward and
+    /// backward, where slicing, negating and concatenating the halves cost five copies.
+    rotate_half: Tensor<B, 3>,
+}
+
+/// How many query and key heads the tables are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heads {
+    pub query: usize,
+    pub key: usize,
 }
 
 impl<B: Backend> RopeTables<B> {
     /// Tables for positions `start..start + len`, shared by every row.
-    pub fn new(rope: &Rope, start: usize, len: usize, device: &B::Device) -> Self {
+    pub fn new(rope: &Rope, heads: Heads, start: usize, len: usize, device: &B::Device) -> Self {
         let positions: Vec<usize> = (start..start + len).collect();
-        Self::from_positions(rope, &positions, 1, device)
+        Self::from_positions(rope, heads, &positions, 1, device)
     }
 
     /// Tables for explicit positions, `rows × len` of them row-major (one row of positions per
@@ -75,37 +96,70 @@ impl<B: Backend> RopeTables<B> {
     /// have alone.
     pub fn from_positions(
         rope: &Rope,
+        heads: Heads,
         positions: &[usize],
         rows: usize,
         device: &B::Device,
     ) -> Self {
         let head_dim = rope.head_dim;
-        let len = positions.len() / rows.max(1);
         let inv_freq = rope.inv_freq();
-        let mut cos = Vec::with_capacity(positions.len() * head_dim);
-        let mut sin = Vec::with_capacity(positions.len() * head_dim);
-        for &pos in positions {
-            for _ in 0..2 {
-                cos.extend(inv_freq.iter().map(|f| (pos as f64 * f).cos() as f32));
-                sin.extend(inv_freq.iter().map(|f| (pos as f64 * f).sin() as f32));
+        let rows = rows.max(1);
+        let table = |n_heads: usize, scale: f64, f: fn(f64) -> f64| {
+            let mut data = Vec::with_capacity(positions.len() * n_heads * head_dim);
+            for &pos in positions {
+                let angles: Vec<f32> = inv_freq
+                    .iter()
+                    .map(|freq| (f(pos as f64 * freq) * scale) as f32)
+                    .collect();
+                for _ in 0..n_heads * 2 {
+                    data.extend_from_slice(&angles);
+                }
             }
+            let width = data.len() / rows;
+            Tensor::from_data(TensorData::new(data, [rows, width]), device)
+        };
+        let q_scale = 1.0 / (head_dim as f64).sqrt();
+        let half = head_dim / 2;
+        let mut rotate_half = vec![0f32; head_dim * head_dim];
+        for j in 0..half {
+            rotate_half[(j + half) * head_dim + j] = -1.0;
+            rotate_half[j * head_dim + j + half] = 1.0;
         }
-        let shape = [rows, len, head_dim];
         RopeTables {
-            cos: Tensor::from_data(TensorData::new(cos, shape), device),
-            sin: Tensor::from_data(TensorData::new(sin, shape), device),
+            query: [
+                table(heads.query, q_scale, f64::cos),
+                table(heads.query, q_scale, f64::sin),
+            ],
+            key: [
+                table(heads.key, 1.0, f64::cos),
+                table(heads.key, 1.0, f64::sin),
+            ],
+            rotate_half: Tensor::from_data(
+                TensorData::new(rotate_half, [1, head_dim, head_dim]),
+                device,
+            ),
         }
     }
 
-    /// Rotate `x` of shape `[batch, heads, len, head_dim]`.
-    pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [b, h, t, d] = x.dims();
-        let half = d / 2;
-        let x1 = x.clone().narrow(3, 0, half);
-        let x2 = x.clone().narrow(3, half, half);
-        let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-        let cos = self.cos.clone().unsqueeze_dim::<4>(1).expand([b, h, t, d]);
-        let sin = self.sin.clone().unsqueeze_dim::<4>(1).expand([b, h, t, d]);
-        x * cos + rotated * sin
+    /// Rotate queries `[batch, len, heads, head_dim]` and scale them by `1/√head_dim`.
+    pub fn apply_query(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.rotate(x, &self.query)
+    }
+
+    /// Rotate keys `[batch, len, kv_heads, head_dim]`.
+    pub fn apply_key(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.rotate(x, &self.key)
+    }
+
+    /// `x · cos + rotate_half(x) · sin`.
+    fn rotate(&self, x: Tensor<B, 4>, [cos, sin]: &[Tensor<B, 2>; 2]) -> Tensor<B, 4> {
+        let [b, t, h, d] = x.dims();
+        let rotated = x
+            .clone()
+            .reshape([1, b * t * h, d])
+            .matmul(self.rotate_half.clone())
+            .reshape([b, t * h * d]);
+        let x = x.reshape([b, t * h * d]);
+        (x * cos.clone() + rotated * sin.clone()).reshape([b, t, h, d])
     }
 }
