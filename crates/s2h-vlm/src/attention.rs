@@ -129,11 +129,7 @@ impl<B: Backend> Attention<B> {
         // `[b, kv, rep·t, d]` rows so each group's keys and values serve all of them in one
         // product, never copied per query head (a copy of the whole KV cache at every decoding
         // step otherwise).
-        let q = if rep == 1 {
-            q
-        } else {
-            q.reshape([b, kv, rep * t, d])
-        };
+        let q = regroup(q, [b, kv, rep * t, d]);
         let mut scores = q
             .matmul(k.swap_dims(2, 3))
             .reshape([b, self.n_heads, t * s]);
@@ -143,13 +139,18 @@ impl<B: Backend> Attention<B> {
             let rows = mask.dims()[0];
             scores = scores + mask.reshape([rows, 1, t * s]);
         }
-        let scores = scores.reshape([b, self.n_heads, t, s]);
-        let weights = crate::fused::softmax_last(scores).reshape([b, kv, rep * t, s]);
-        let out = weights
-            .matmul(v)
-            .reshape([b, self.n_heads, t, d])
+        let weights = crate::fused::softmax_last(scores.reshape([b * self.n_heads, t, s]))
+            .reshape([b, kv, rep * t, s]);
+        let out = regroup(weights.matmul(v), [b, self.n_heads, t, d])
             .swap_dims(1, 2)
             .reshape([b, t, self.n_heads * d]);
         self.o_proj.forward(out)
     }
+}
+
+/// `x` reshaped to `dims`, or `x` itself when it has them: Burn's CPU backend copies a strided
+/// tensor on any reshape, even to its own shape (the grouped-query reshapes are identities without
+/// grouping, and their backward passes see transposed gradients).
+fn regroup<B: Backend>(x: Tensor<B, 4>, dims: [usize; 4]) -> Tensor<B, 4> {
+    if x.dims() == dims { x } else { x.reshape(dims) }
 }

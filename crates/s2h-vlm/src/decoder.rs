@@ -3,7 +3,6 @@
 
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 
 use crate::attention::{Attention, AttentionConfig, causal_mask, padded_causal_mask};
 use crate::config::DecoderConfig;
@@ -30,7 +29,8 @@ impl<B: Backend> SwiGluMlp<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gated = silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x);
+        let gated =
+            crate::fused::swiglu(self.gate_proj.forward(x.clone()), self.up_proj.forward(x));
         self.down_proj.forward(gated)
     }
 }

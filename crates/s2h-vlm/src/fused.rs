@@ -1,16 +1,23 @@
 //! Ops that Burn 0.21's autodiff would otherwise take apart, given one backward each.
 //!
-//! Burn differentiates `softmax` through the five ops it is made of (max, subtract, exp, sum,
-//! divide), each recorded, stored and differentiated on its own: on a CPU that is eleven passes
-//! over the attention scores per layer, where the softmax and its backward
-//! `dx = y ⊙ (g − Σ g ⊙ y)` need four. Here the softmax is one autodiff op: its forward is the
-//! backend's own softmax (a fused kernel on flex), its backward the formula above on the inner
-//! backend.
+//! Burn differentiates a composite op through every op it is made of, each recorded, stored and
+//! differentiated on its own. Three of a training step's costliest are made single autodiff ops
+//! here, their forward and backward written on the inner backend:
+//!
+//! - [`softmax_last`] (attention weights): Burn's softmax is five ops (max, subtract, exp, sum,
+//!   divide), eleven passes over the scores forward and backward; fused, the forward is the
+//!   backend's own softmax (one kernel on flex) and the backward `dx = y ⊙ (g − Σ g ⊙ y)`, four.
+//! - [`swiglu`] (`silu(a) ⊙ b`, the decoder's MLP gate): Burn's sigmoid recomputes itself in its
+//!   backward (a second pass of `exp`) and the two products each keep and differentiate their
+//!   operands; fused, `σ(a)` is computed once and both gradients come from it.
+//! - [`logsumexp_last`] (the loss): with it the loss picks each target's logit and subtracts the
+//!   log-sum-exp, instead of materialising the log-softmax of every vocabulary entry and
+//!   differentiating it (and a gather) back.
 //!
 //! Burn offers no hook for this on a generic backend, so the op is chosen by type: when the
-//! backend is one of s2h's autodiff backends, the tensor is handed to the fused version; on any
-//! other backend (an inner backend at inference, a user's own) the plain op runs. Both compute
-//! the same function; `tests` checks values and gradients against the plain op.
+//! backend is one of s2h's autodiff backends, the tensors are handed to the fused version; on any
+//! other backend (an inner backend at inference, a user's own) the plain ops run. Both compute the
+//! same function; `tests` checks values and gradients against the plain ops.
 
 use std::any::Any;
 
@@ -18,56 +25,98 @@ use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn::tensor::activation;
 use burn::tensor::backend::BackendTypes;
 
-/// `softmax(x, D − 1)`, with one backward on s2h's autodiff backends.
-pub fn softmax_last<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    let dim = D - 1;
-    let primitive = match x.into_primitive() {
-        TensorPrimitive::Float(p) => p,
-        // A quantized tensor: nothing to fuse.
-        q => return activation::softmax(Tensor::from_primitive(q), dim),
-    };
-    #[cfg(feature = "flex")]
-    let primitive = match fused::<B, burn::backend::Flex>(primitive, dim) {
-        Ok(out) => return Tensor::from_primitive(TensorPrimitive::Float(out)),
-        Err(p) => p,
-    };
-    #[cfg(feature = "ndarray")]
-    let primitive = match fused::<B, burn::backend::NdArray>(primitive, dim) {
-        Ok(out) => return Tensor::from_primitive(TensorPrimitive::Float(out)),
-        Err(p) => p,
-    };
-    #[cfg(feature = "wgpu")]
-    let primitive = match fused::<B, burn::backend::Wgpu>(primitive, dim) {
-        Ok(out) => return Tensor::from_primitive(TensorPrimitive::Float(out)),
-        Err(p) => p,
-    };
-    #[cfg(feature = "cuda")]
-    let primitive = match fused::<B, burn::backend::Cuda>(primitive, dim) {
-        Ok(out) => return Tensor::from_primitive(TensorPrimitive::Float(out)),
-        Err(p) => p,
-    };
-    activation::softmax(
-        Tensor::from_primitive(TensorPrimitive::Float(primitive)),
-        dim,
-    )
+/// The autodiff tensor of inner backend `I`.
+type AdTensor<I> = <Autodiff<I> as BackendTypes>::FloatTensorPrimitive;
+
+/// A fused op on `N` float tensors, written once for every inner backend.
+trait FusedOp<const N: usize> {
+    fn run<I: Backend>(self, inputs: [AdTensor<I>; N]) -> AdTensor<I>;
 }
 
-/// The fused softmax when `B` is `Autodiff<I>`; the primitive back otherwise.
+/// `op` on `inputs` when `B` is one of s2h's autodiff backends; the inputs back otherwise.
+fn dispatch<B: Backend, const N: usize, Op: FusedOp<N>>(
+    inputs: [Tensor<B, 3>; N],
+    op: Op,
+) -> Result<Tensor<B, 3>, [Tensor<B, 3>; N]> {
+    let mut primitives = Vec::with_capacity(N);
+    for input in inputs {
+        match input.into_primitive() {
+            TensorPrimitive::Float(p) => primitives.push(p),
+            q => {
+                // A quantized tensor: nothing to fuse. Give every input back.
+                let mut back: Vec<Tensor<B, 3>> = primitives
+                    .into_iter()
+                    .map(|p| Tensor::from_primitive(TensorPrimitive::Float(p)))
+                    .collect();
+                back.push(Tensor::from_primitive(q));
+                return Err(to_array(back));
+            }
+        }
+    }
+    let primitives: [B::FloatTensorPrimitive; N] = to_array(primitives);
+    #[allow(unused_mut)]
+    let mut state = (primitives, op);
+    #[cfg(feature = "flex")]
+    {
+        state = match on::<B, burn::backend::Flex, N, Op>(state.0, state.1) {
+            Ok(out) => return Ok(out),
+            Err(back) => back,
+        };
+    }
+    #[cfg(feature = "ndarray")]
+    {
+        state = match on::<B, burn::backend::NdArray, N, Op>(state.0, state.1) {
+            Ok(out) => return Ok(out),
+            Err(back) => back,
+        };
+    }
+    #[cfg(feature = "wgpu")]
+    {
+        state = match on::<B, burn::backend::Wgpu, N, Op>(state.0, state.1) {
+            Ok(out) => return Ok(out),
+            Err(back) => back,
+        };
+    }
+    #[cfg(feature = "cuda")]
+    {
+        state = match on::<B, burn::backend::Cuda, N, Op>(state.0, state.1) {
+            Ok(out) => return Ok(out),
+            Err(back) => back,
+        };
+    }
+    Err(state
+        .0
+        .map(|p| Tensor::from_primitive(TensorPrimitive::Float(p))))
+}
+
+/// `op` when `B` is `Autodiff<I>`; the primitives and the op back otherwise.
 #[allow(dead_code)] // unused when no backend feature is on
-fn fused<B: Backend, I: Backend>(
-    x: B::FloatTensorPrimitive,
-    dim: usize,
-) -> Result<B::FloatTensorPrimitive, B::FloatTensorPrimitive> {
-    let x = cast::<_, <Autodiff<I> as BackendTypes>::FloatTensorPrimitive>(x)?;
-    let out = softmax_autodiff::<I>(x, dim);
+#[allow(clippy::type_complexity)]
+fn on<B: Backend, I: Backend, const N: usize, Op: FusedOp<N>>(
+    inputs: [B::FloatTensorPrimitive; N],
+    op: Op,
+) -> Result<Tensor<B, 3>, ([B::FloatTensorPrimitive; N], Op)> {
+    let inputs = match cast::<_, [AdTensor<I>; N]>(inputs) {
+        Ok(inputs) => inputs,
+        Err(inputs) => return Err((inputs, op)),
+    };
+    let out = op.run::<I>(inputs);
     // `B` is `Autodiff<I>`: the cast back cannot fail.
-    Ok(cast(out).unwrap_or_else(|_| unreachable!("B is Autodiff<I>")))
+    let out = cast::<_, B::FloatTensorPrimitive>(out)
+        .unwrap_or_else(|_| unreachable!("B is Autodiff<I>"));
+    Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
+}
+
+fn to_array<T, const N: usize>(items: Vec<T>) -> [T; N] {
+    items
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one item per input"))
 }
 
 /// `x` as a `T` when it is one.
@@ -80,12 +129,58 @@ fn cast<F: 'static, T: 'static>(x: F) -> Result<T, F> {
     }
 }
 
+/// `softmax(x, D − 1)` over the last dimension of a `[.., .., n]` tensor.
+pub fn softmax_last<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
+    match dispatch([x], SoftmaxOp) {
+        Ok(y) => y,
+        Err([x]) => activation::softmax(x, 2),
+    }
+}
+
+/// `silu(a) ⊙ b`.
+pub fn swiglu<B: Backend>(a: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 3> {
+    match dispatch([a, b], SwiGluOp) {
+        Ok(y) => y,
+        Err([a, b]) => activation::silu(a) * b,
+    }
+}
+
+/// `log Σ exp(x)` over the last dimension: `[.., .., n]` → `[.., .., 1]`.
+pub fn logsumexp_last<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
+    match dispatch([x], LogSumExpOp) {
+        Ok(y) => y,
+        Err([x]) => {
+            let max = x.clone().detach().max_dim(2);
+            (x - max.clone()).exp().sum_dim(2).log() + max
+        }
+    }
+}
+
+/// The last dimension of a rank-3 primitive.
+const LAST: usize = 2;
+
+struct SoftmaxOp;
+
+impl FusedOp<1> for SoftmaxOp {
+    fn run<I: Backend>(self, [x]: [AdTensor<I>; 1]) -> AdTensor<I> {
+        let y = I::softmax(x.primitive.clone(), LAST);
+        match Softmax
+            .prepare::<NoCheckpointing>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Softmax;
 
 impl<I: Backend> Backward<I, 1> for Softmax {
-    /// The output `y` and the dimension.
-    type State = (I::FloatTensorPrimitive, usize);
+    /// The output `y`.
+    type State = I::FloatTensorPrimitive;
 
     fn backward(
         self,
@@ -93,28 +188,107 @@ impl<I: Backend> Backward<I, 1> for Softmax {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let (y, dim) = ops.state;
+        let y = ops.state;
         unary::<I, _>(ops.parents, ops.node, grads, |g| {
-            // dx = y ⊙ (g − Σ_dim g ⊙ y) = g ⊙ y − y ⊙ Σ_dim g ⊙ y
+            // dx = y ⊙ (g − Σ g ⊙ y) = g ⊙ y − y ⊙ Σ g ⊙ y
             let gy = I::float_mul(g, y.clone());
-            let sum = I::float_sum_dim(gy.clone(), dim);
+            let sum = I::float_sum_dim(gy.clone(), LAST);
             I::float_sub(gy, I::float_mul(y, sum))
         });
     }
 }
 
-fn softmax_autodiff<I: Backend>(
-    x: <Autodiff<I> as BackendTypes>::FloatTensorPrimitive,
-    dim: usize,
-) -> <Autodiff<I> as BackendTypes>::FloatTensorPrimitive {
-    let y = I::softmax(x.primitive.clone(), dim);
-    match Softmax
-        .prepare::<NoCheckpointing>([x.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((y.clone(), dim), y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
+struct SwiGluOp;
+
+impl FusedOp<2> for SwiGluOp {
+    fn run<I: Backend>(self, [a, b]: [AdTensor<I>; 2]) -> AdTensor<I> {
+        let sig = I::sigmoid(a.primitive.clone());
+        let silu = I::float_mul(a.primitive.clone(), sig.clone());
+        let out = I::float_mul(silu.clone(), b.primitive.clone());
+        match SwiGlu
+            .prepare::<NoCheckpointing>([a.node.clone(), b.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((sig, silu, b.primitive), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SwiGlu;
+
+impl<I: Backend> Backward<I, 2> for SwiGlu {
+    /// `σ(a)`, `silu(a) = a σ(a)` and `b`.
+    type State = (
+        I::FloatTensorPrimitive,
+        I::FloatTensorPrimitive,
+        I::FloatTensorPrimitive,
+    );
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let (sig, silu, b) = ops.state;
+        let silu_for_b = silu.clone();
+        binary::<I, _, _>(
+            ops.parents,
+            ops.node,
+            grads,
+            |g| {
+                // d silu(a) / da = σ + a σ (1 − σ) = σ + silu − silu σ
+                let slope = I::float_add(
+                    I::float_sub(silu.clone(), I::float_mul(silu, sig.clone())),
+                    sig,
+                );
+                I::float_mul(I::float_mul(g, b), slope)
+            },
+            |g| I::float_mul(g, silu_for_b),
+        );
+    }
+}
+
+struct LogSumExpOp;
+
+impl FusedOp<1> for LogSumExpOp {
+    fn run<I: Backend>(self, [x]: [AdTensor<I>; 1]) -> AdTensor<I> {
+        let max = I::float_max_dim(x.primitive.clone(), LAST);
+        let shifted = I::float_sub(x.primitive.clone(), max.clone());
+        let sum = I::float_sum_dim(I::float_exp(shifted), LAST);
+        let lse = I::float_add(I::float_log(sum), max);
+        match LogSumExp
+            .prepare::<NoCheckpointing>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x.primitive, lse.clone()), lse),
+            OpsKind::UnTracked(prep) => prep.finish(lse),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LogSumExp;
+
+impl<I: Backend> Backward<I, 1> for LogSumExp {
+    /// The input and its log-sum-exp.
+    type State = (I::FloatTensorPrimitive, I::FloatTensorPrimitive);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let (x, lse) = ops.state;
+        unary::<I, _>(ops.parents, ops.node, grads, |g| {
+            // dx = g ⊙ softmax(x) = g ⊙ exp(x − lse)
+            I::float_mul(I::float_exp(I::float_sub(x, lse)), g)
+        });
     }
 }
 
@@ -129,9 +303,9 @@ mod tests {
 
     /// The softmax and the gradient of `Σ w ⊙ softmax(x)` for some weights `w`.
     fn softmax_and_grad(
-        x: &Tensor<A, 4>,
-        w: &Tensor<A, 4>,
-        f: fn(Tensor<A, 4>) -> Tensor<A, 4>,
+        x: &Tensor<A, 3>,
+        w: &Tensor<A, 3>,
+        f: fn(Tensor<A, 3>) -> Tensor<A, 3>,
     ) -> (Vec<f32>, Vec<f32>) {
         let _pass = crate::autodiff::pass_lock();
         let x = x.clone().require_grad();
@@ -144,8 +318,8 @@ mod tests {
         )
     }
 
-    fn plain(x: Tensor<A, 4>) -> Tensor<A, 4> {
-        activation::softmax(x, 3)
+    fn plain(x: Tensor<A, 3>) -> Tensor<A, 3> {
+        activation::softmax(x, 2)
     }
 
     fn assert_close(a: &[f32], b: &[f32], tol: f32) {
@@ -158,8 +332,8 @@ mod tests {
     #[test]
     fn fused_softmax_matches_the_plain_one_forward_and_backward() {
         let device = Default::default();
-        let x = Tensor::<A, 4>::random([2, 3, 5, 7], Distribution::Normal(0.0, 3.0), &device);
-        let w = Tensor::<A, 4>::random([2, 3, 5, 7], Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<A, 3>::random([6, 5, 7], Distribution::Normal(0.0, 3.0), &device);
+        let w = Tensor::<A, 3>::random([6, 5, 7], Distribution::Normal(0.0, 1.0), &device);
         let (y_fused, g_fused) = softmax_and_grad(&x, &w, softmax_last);
         let (y_plain, g_plain) = softmax_and_grad(&x, &w, plain);
         assert_close(&y_fused, &y_plain, 1e-6);
@@ -174,9 +348,9 @@ mod tests {
         let mut values: Vec<f32> = (0..2 * 4).map(|i| (i as f32 * 0.37).sin()).collect();
         values[1] = f32::NEG_INFINITY; // row 0, key 1
         values[6] = f32::NEG_INFINITY; // row 1, key 2
-        let x = Tensor::<A, 4>::from_data(TensorData::new(values, [1, 1, 2, 4]), &device);
-        let w = Tensor::<A, 4>::from_data(
-            TensorData::new(vec![1.0, 2.0, 3.0, 4.0, -1.0, 0.5, 2.0, 1.5], [1, 1, 2, 4]),
+        let x = Tensor::<A, 3>::from_data(TensorData::new(values, [1, 2, 4]), &device);
+        let w = Tensor::<A, 3>::from_data(
+            TensorData::new(vec![1.0, 2.0, 3.0, 4.0, -1.0, 0.5, 2.0, 1.5], [1, 2, 4]),
             &device,
         );
         let (y, g) = softmax_and_grad(&x, &w, softmax_last);
@@ -191,9 +365,63 @@ mod tests {
     fn other_backends_take_the_plain_path() {
         // The inner backend (no autodiff) computes the same values through `activation::softmax`.
         let device = Default::default();
-        let x = Tensor::<Flex, 2>::random([3, 6], Distribution::Normal(0.0, 2.0), &device);
+        let x = Tensor::<Flex, 3>::random([2, 3, 6], Distribution::Normal(0.0, 2.0), &device);
         let fused: Vec<f32> = softmax_last(x.clone()).into_data().to_vec().expect("f32");
-        let plain: Vec<f32> = activation::softmax(x, 1).into_data().to_vec().expect("f32");
+        let plain: Vec<f32> = activation::softmax(x, 2).into_data().to_vec().expect("f32");
         assert_close(&fused, &plain, 1e-7);
+    }
+
+    /// Values and gradients of `Σ w ⊙ f(inputs)` with respect to every input.
+    fn grads_of<const N: usize>(
+        inputs: &[Tensor<A, 3>; N],
+        w: &Tensor<A, 3>,
+        f: &dyn Fn([Tensor<A, 3>; N]) -> Tensor<A, 3>,
+    ) -> (Vec<f32>, Vec<Vec<f32>>) {
+        let _pass = crate::autodiff::pass_lock();
+        let inputs = inputs.clone().map(|x| x.require_grad());
+        let y = f(inputs.clone());
+        let grads = (y.clone() * w.clone()).sum().backward();
+        let gs = inputs
+            .iter()
+            .map(|x| {
+                x.grad(&grads)
+                    .expect("every input has a gradient")
+                    .into_data()
+                    .to_vec()
+                    .expect("f32")
+            })
+            .collect();
+        (y.into_data().to_vec().expect("f32"), gs)
+    }
+
+    #[test]
+    fn fused_swiglu_matches_silu_times_gate_forward_and_backward() {
+        let device = Default::default();
+        let normal = |s| Tensor::<A, 3>::random([3, 4, 9], Distribution::Normal(0.0, s), &device);
+        let (a, b, w) = (normal(2.0), normal(1.0), normal(1.0));
+        let (y, g) = grads_of(&[a.clone(), b.clone()], &w, &|[a, b]| swiglu(a, b));
+        let (y_plain, g_plain) = grads_of(&[a, b], &w, &|[a, b]| activation::silu(a) * b);
+        assert_close(&y, &y_plain, 1e-6);
+        assert_close(&g[0], &g_plain[0], 1e-5);
+        assert_close(&g[1], &g_plain[1], 1e-6);
+        assert!(g_plain[0].iter().any(|v| v.abs() > 1e-2));
+    }
+
+    #[test]
+    fn fused_logsumexp_matches_the_plain_one_forward_and_backward() {
+        let device = Default::default();
+        // Large logits: the max shift must keep exp from overflowing.
+        let x = Tensor::<A, 3>::random([2, 5, 11], Distribution::Normal(0.0, 40.0), &device);
+        let w = Tensor::<A, 3>::random([2, 5, 1], Distribution::Normal(0.0, 1.0), &device);
+        let (y, g) = grads_of(&[x.clone()], &w, &|[x]| logsumexp_last(x));
+        let plain = |[x]: [Tensor<A, 3>; 1]| {
+            let max = x.clone().detach().max_dim(2);
+            (x - max.clone()).exp().sum_dim(2).log() + max
+        };
+        let (y_plain, g_plain) = grads_of(&[x], &w, &plain);
+        assert!(y.iter().all(|v| v.is_finite()));
+        assert_close(&y, &y_plain, 1e-4);
+        assert_close(&g[0], &g_plain[0], 1e-5);
+        assert!(g_plain[0].iter().any(|v| v.abs() > 1e-2));
     }
 }

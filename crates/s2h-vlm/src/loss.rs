@@ -1,7 +1,6 @@
 //! The causal LM loss averaged over the selected target tokens (SPEC §12).
 
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 
 /// Mean negative log-likelihood of the tokens where `loss_mask` is 1, each predicted from the
 /// logits one position earlier. `logits`: `[batch, len, vocab]`; `input_ids`, `loss_mask`:
@@ -34,7 +33,6 @@ fn target_log_probs<B: Backend>(
         return None;
     }
     let device = logits.device();
-    let logp = log_softmax(logits, 2);
     let targets = Tensor::cat(
         vec![
             input_ids.narrow(1, 1, t - 1),
@@ -42,7 +40,11 @@ fn target_log_probs<B: Backend>(
         ],
         1,
     );
-    let picked = logp.gather(2, targets.reshape([b, t, 1])).reshape([b, t]);
+    // log p(target) = logit(target) − log Σ exp(logits): the log-softmax of the whole
+    // vocabulary is never made.
+    let picked = (logits.clone().gather(2, targets.reshape([b, t, 1]))
+        - crate::fused::logsumexp_last(logits))
+    .reshape([b, t]);
     let mask = Tensor::cat(
         vec![
             loss_mask.narrow(1, 1, t - 1),
