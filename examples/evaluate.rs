@@ -4,6 +4,7 @@
 //! cargo run --release --example evaluate -- --model runs/ctr/model --eval data/ctr-hard \
 //!     --out results/ctr-hard [--convert] [--max-new-tokens 1024] [--batch 8] [--limit 100] \
 //!     [--backend flex] [--task ctr] [--overwrite]
+//! cargo run --release --example evaluate -- --model runs/ctr --step 500 --eval … --out …
 //!
 //! Writes RES/metrics.json and RES/metrics.per_example.jsonl (per example: id, output, parsed
 //! answer or parse error, verdict, generated tokens), as `score` does; with --convert also
@@ -23,9 +24,14 @@ use s2h_vlm::{BackendKind, GenerateOptions};
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Evaluate a trained s2h model on an eval set")]
 struct Args {
-    /// Model directory (config.json, tokenizer.json, model.safetensors), e.g. RUN/model.
+    /// Model directory (config.json, tokenizer.json, model.safetensors), e.g. RUN/model; with
+    /// --step, a run directory.
     #[arg(long)]
     model: PathBuf,
+    /// Evaluate the run's kept checkpoint of this update (written as a model directory to
+    /// OUT/model first).
+    #[arg(long)]
+    step: Option<u64>,
     /// Eval set directory written by `generate eval-set` (it holds records.jsonl).
     #[arg(long)]
     eval: PathBuf,
@@ -106,6 +112,14 @@ fn run(args: Args) -> Result<()> {
             ..plain
         });
     }
+    let model = match args.step {
+        Some(step) => {
+            let dir = args.out.join("model");
+            s2h_train::export_model_on(backend, &args.model, step, &dir)?;
+            dir
+        }
+        None => args.model.clone(),
+    };
     let bars = MultiProgress::new();
     let bar_of: Vec<ProgressBar> = passes
         .iter()
@@ -114,7 +128,7 @@ fn run(args: Args) -> Result<()> {
     // The eval set is read and checked before the model is loaded.
     let reports = s2h_eval::evaluate_on(
         backend,
-        &args.model,
+        &model,
         &args.eval,
         args.limit,
         &passes,

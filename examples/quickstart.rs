@@ -23,6 +23,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use s2h::pipeline::{Arm, Cache, RunSpec, Scale};
 use s2h_eval::charts::{LossCurve, write_loss_curves};
+use rayon::prelude::*;
+use s2h_eval::names;
 use s2h_eval::s2h_table::{self, S2hRow};
 use s2h_mixture::MixtureKind;
 use s2h_mixture::files::claim_dir;
@@ -159,7 +161,7 @@ fn run(args: Args) -> Result<()> {
         .map(|run| cache.summary(run))
         .collect::<Result<Vec<_>>>()?;
 
-    println!("[3/4] evaluating each model on simple and medium sets of its modality");
+    println!("[3/5] evaluating each model on simple and medium sets of its modality");
     let arms: Vec<Arm> = MODALITIES
         .iter()
         .zip(&runs)
@@ -184,7 +186,32 @@ fn run(args: Args) -> Result<()> {
         })
         .collect();
 
-    println!("[4/4] report");
+    println!("[4/5] learning curves: each model's kept checkpoints on its simple set");
+    let simple_sets = MODALITIES
+        .iter()
+        .map(|&modality| cache.eval_set(TaskKind::Ctr, Split::Simple, modality))
+        .collect::<Result<Vec<_>>>()?;
+    let points: Vec<(usize, u64)> = runs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, run)| cache.kept_steps(run).into_iter().map(move |step| (i, step)))
+        .collect();
+    let curve = points
+        .par_iter()
+        .map(|&(i, step)| {
+            let metrics = cache.evaluate_at(&runs[i], step, &simple_sets[i])?;
+            let row = S2hRow::from_metrics("", &metrics, TaskKind::Ctr, Split::Simple, MODALITIES[i]);
+            let get = |name: &str| row.metrics.get(name).copied().unwrap_or(0.0) * 100.0;
+            Ok((
+                i,
+                step,
+                get(names::EXACT_MATCH_MAX),
+                get(names::STEP_VALUE_ACCURACY),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    println!("[5/5] report");
     let report = out.join("report");
     let title = "S2H table, CTR at quickstart scale (3x4 table; simple = paths of 2-3 cells, the \
                  training split; medium = 5-6). Percentages.";
@@ -198,7 +225,9 @@ fn run(args: Args) -> Result<()> {
         })
         .collect();
     write_loss_curves(&report, &curves)?;
+    let learning = write_learning_curve(&report, &curve)?;
     println!("\n{table}");
+    println!("{learning}");
     for (modality, s) in MODALITIES.iter().zip(&summaries) {
         println!(
             "{modality} model: {} updates in {:.0} s of training ({:.0} tokens/s), final loss {}",
@@ -214,4 +243,22 @@ fn run(args: Args) -> Result<()> {
         started.elapsed().as_secs_f64() / 60.0
     );
     Ok(())
+}
+
+/// `report/learning_curve.csv` and its Markdown table: exact match and step value accuracy on
+/// the simple set at each kept checkpoint of each model.
+fn write_learning_curve(report: &std::path::Path, curve: &[(usize, u64, f64, f64)]) -> Result<String> {
+    let mut csv = String::from("trained_on,update,exact_match,step_value\n");
+    let mut table = String::from(
+        "Learning curve on the simple set (percentages; the last update is the final model):\n\n\
+         | trained on | update | exact match | step value |\n|---|---|---|---|\n",
+    );
+    for &(i, step, exact, value) in curve {
+        let name = MODALITIES[i];
+        csv.push_str(&format!("{name},{step},{exact:.1},{value:.1}\n"));
+        table.push_str(&format!("| {name} | {step} | {exact:.1} | {value:.1} |\n"));
+    }
+    let path = report.join("learning_curve.csv");
+    std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?;
+    Ok(table)
 }

@@ -543,14 +543,59 @@ impl Cache {
     /// [`Cache::evaluate`], with `convert`: the assistant turn pre-filled with the first word of
     /// the conversion prompt, and the conversion scored too (Fig 6's "Mix+ +Convert", Table 12).
     pub fn evaluate_with(&self, run: &RunSpec, eval: &Path, convert: bool) -> Result<Metrics> {
-        let dir = self.eval_dir(run, eval, convert);
-        let metrics_file = dir.join(s2h_eval::METRICS_FILE);
-        if metrics_file.is_file() {
-            return Ok(read_metrics(&metrics_file)?);
-        }
         let model = self.run_dir(run).join(s2h_train::MODEL_DIR);
         if !model.is_dir() {
             bail!("run {} has no model yet", run.name());
+        }
+        self.evaluate_model(&model, eval, &self.eval_dir(run, eval, convert), convert)
+    }
+
+    /// The updates at which `run` keeps a checkpoint for good (a quarter of its updates apart,
+    /// its last update included): the points of a learning curve ([`Cache::evaluate_at`]).
+    pub fn kept_steps(&self, run: &RunSpec) -> Vec<u64> {
+        let total = run.updates(self.scale.batch_size);
+        let every = total.div_ceil(4).max(1);
+        let mut steps: Vec<u64> = (1..).map(|k| k * every).take_while(|&s| s < total).collect();
+        steps.push(total);
+        steps
+    }
+
+    /// The metrics of `run`'s model after update `step` (one of [`Cache::kept_steps`]) on the
+    /// set in `eval`, computed once. The checkpoint is written as a model directory beside the
+    /// run's evaluations first; the last update is the run's final model.
+    pub fn evaluate_at(&self, run: &RunSpec, step: u64, eval: &Path) -> Result<Metrics> {
+        if step == run.updates(self.scale.batch_size) {
+            return self.evaluate(run, eval);
+        }
+        let evals = self.eval_dir(run, eval, false);
+        let dir = evals.with_file_name(format!(
+            "{}-step-{step}",
+            evals
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default()
+        ));
+        let model = evals.with_file_name(format!("model-step-{step}"));
+        let evaluated = dir.join(s2h_eval::METRICS_FILE).is_file();
+        if !evaluated && !model.join(s2h_vlm::store::WEIGHTS_FILE).is_file() {
+            // Written aside and renamed into place: an interrupted export is redone.
+            let tmp = evals.with_file_name(format!(".model-step-{step}.tmp"));
+            if tmp.exists() {
+                std::fs::remove_dir_all(&tmp)
+                    .with_context(|| format!("removing {}", tmp.display()))?;
+            }
+            s2h_train::export_model_on(self.backend, &self.run_dir(run), step, &tmp)?;
+            std::fs::rename(&tmp, &model)
+                .with_context(|| format!("renaming {} into place", tmp.display()))?;
+        }
+        self.evaluate_model(&model, eval, &dir, false)
+    }
+
+    /// The metrics of the model in `model` on the set in `eval`, written to `dir` once.
+    fn evaluate_model(&self, model: &Path, eval: &Path, dir: &Path, convert: bool) -> Result<Metrics> {
+        let metrics_file = dir.join(s2h_eval::METRICS_FILE);
+        if metrics_file.is_file() {
+            return Ok(read_metrics(&metrics_file)?);
         }
         let options = EvalOptions {
             generate: GenerateOptions {
@@ -563,7 +608,7 @@ impl Cache {
         };
         let mut reports = s2h_eval::evaluate_on(
             self.backend,
-            &model,
+            model,
             eval,
             None,
             &[options],
@@ -572,7 +617,7 @@ impl Cache {
         let report = reports
             .pop()
             .ok_or_else(|| anyhow::anyhow!("no evaluation report"))?;
-        report.write(&dir)?;
+        report.write(dir)?;
         Ok(report.metrics)
     }
 

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use s2h_train::checkpoint;
-use s2h_train::run_dir::{CONFIG_FILE, MODEL_DIR, SUMMARY_FILE, TOKENIZER_FILE, TrainSummary};
+use s2h_train::run_dir::{CONFIG_FILE, MODEL_DIR, SUMMARY_FILE, TrainSummary};
 use s2h_train::step::Optim;
 use s2h_train::{Processor, TrainConfig};
 use s2h_vlm::burn::module::{Module, ModuleVisitor, Param, ParamId};
@@ -176,15 +176,10 @@ impl Source {
 
     /// The run's tokenizer and model configuration, as the trainer made them.
     fn run_model_config(&self) -> Result<(VlmTokenizer, VlmConfig)> {
-        let Some(config) = &self.train_config else {
+        if self.train_config.is_none() {
             return Err(AnalysisError::Invalid("not a run directory".into()));
-        };
-        let tokenizer = VlmTokenizer::from_file(&self.path.join(TOKENIZER_FILE))?;
-        let model_config = match &config.init_from {
-            Some(dir) => s2h_vlm::load_config_any(dir)?,
-            None => config.model.clone().with_vocab(&tokenizer),
-        };
-        Ok((tokenizer, model_config))
+        }
+        Ok(checkpoint::run_model_config(&self.path)?)
     }
 
     /// The AdamW moments of `params` in `checkpoint`, as `h` of Eq 8 uses them (raw, without

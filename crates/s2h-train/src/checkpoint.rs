@@ -12,14 +12,15 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use s2h_vlm::Vlm;
-use s2h_vlm::burn::module::Module;
+use s2h_vlm::burn::module::{AutodiffModule, Module};
+use s2h_vlm::{Vlm, VlmConfig, VlmTokenizer};
 use s2h_vlm::burn::optim::Optimizer;
 use s2h_vlm::burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use s2h_vlm::burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
-use crate::config::KeepSteps;
+use crate::config::{KeepSteps, TrainConfig};
+use crate::run_dir::{CONFIG_FILE, TOKENIZER_FILE};
 use crate::step::Optim;
 use crate::{Result, TrainError};
 
@@ -320,6 +321,58 @@ pub fn load_model<B: AutodiffBackend>(
     let record = Recorder::<B>::load(&Rec::new(), dir.join(MODEL_RECORD), device)
         .map_err(|e| ckpt_err(dir, e))?;
     Ok(model.load_record(record))
+}
+
+/// The tokenizer and model configuration of run `run`, as the trainer made them (its
+/// `train_config.json` and `tokenizer.json`): what a checkpoint's weights fit.
+pub fn run_model_config(run: &Path) -> Result<(VlmTokenizer, VlmConfig)> {
+    let path = run.join(CONFIG_FILE);
+    let text = fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+    let config: TrainConfig = serde_json::from_str(&text).map_err(|e| TrainError::Data {
+        path: path.clone(),
+        message: format!("not a training configuration: {e}"),
+    })?;
+    let tokenizer = VlmTokenizer::from_file(&run.join(TOKENIZER_FILE))?;
+    let model = match &config.init_from {
+        Some(dir) => s2h_vlm::load_config_any(dir)?,
+        None => config.model.clone().with_vocab(&tokenizer),
+    };
+    Ok((tokenizer, model))
+}
+
+/// Write the model of run `run` at update `step` (a kept checkpoint) as a model directory in
+/// `out` (what `s2h_vlm::load_model` reads), so any checkpoint can be evaluated like a final
+/// model. An error names the steps there are when `step` has no intact checkpoint.
+pub fn export_model<B: AutodiffBackend>(
+    run: &Path,
+    step: u64,
+    out: &Path,
+    device: &B::Device,
+) -> Result<()> {
+    let mut steps = Vec::new();
+    let mut found = None;
+    for (dir, state) in intact(run)? {
+        if state.global_step == step {
+            found = Some(dir);
+            break;
+        }
+        steps.push(state.global_step);
+    }
+    let Some(dir) = found else {
+        steps.sort_unstable();
+        let have: Vec<String> = steps.iter().map(u64::to_string).collect();
+        return Err(TrainError::Resume {
+            path: run.to_path_buf(),
+            message: format!(
+                "no intact checkpoint of update {step} (there are: {})",
+                if have.is_empty() { "none".into() } else { have.join(", ") }
+            ),
+        });
+    };
+    let (tokenizer, config) = run_model_config(run)?;
+    let model = load_model(&dir, config.init::<B>(device)?, device)?;
+    s2h_vlm::save_model(out, &config, &tokenizer, &model.valid())?;
+    Ok(())
 }
 
 /// The optimizer state of checkpoint `dir` in `optim`.

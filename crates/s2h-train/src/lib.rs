@@ -73,6 +73,27 @@ pub fn train_on(backend: BackendKind, config: &TrainConfig) -> Result<TrainSumma
     run_on(backend, TrainTask { config, bar: None })?
 }
 
+/// [`checkpoint::export_model`] on the backend named at run time.
+pub fn export_model_on(
+    backend: BackendKind,
+    run: &std::path::Path,
+    step: u64,
+    out: &std::path::Path,
+) -> Result<()> {
+    struct Export<'a> {
+        run: &'a std::path::Path,
+        step: u64,
+        out: &'a std::path::Path,
+    }
+    impl BackendTask for Export<'_> {
+        type Output = Result<()>;
+        fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+            checkpoint::export_model::<B>(self.run, self.step, self.out, &device)
+        }
+    }
+    run_on(backend, Export { run, step, out })?
+}
+
 /// [`train_on`], showing progress on `bar`.
 pub(crate) fn train_on_with_bar(
     backend: BackendKind,

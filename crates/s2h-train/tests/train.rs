@@ -389,3 +389,41 @@ fn phase_batches_hold_the_processor_encodings_and_images() {
         }
     }
 }
+
+/// The tensor bytes of a model directory's weights (what follows the safetensors header, whose
+/// metadata map burn-store writes in no fixed order).
+fn tensor_bytes(model_dir: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(model_dir.join(s2h_vlm::store::WEIGHTS_FILE)).unwrap();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    bytes[8 + header..].to_vec()
+}
+
+#[test]
+fn a_kept_checkpoint_exports_as_a_model_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"), Supervision::Text, 24);
+    let run = tmp.path().join("run");
+    let summary = common::run(&TrainConfig {
+        duration: Duration::Steps(12),
+        save_every: 4,
+        keep_steps: Some(s2h_train::KeepSteps::Every(4)),
+        ..config(&data, &run)
+    })
+    .unwrap();
+    let final_model = summary.model_dir.unwrap();
+    let device = Default::default();
+    // The last update's checkpoint is the final model, bit for bit.
+    let last = tmp.path().join("step-12");
+    s2h_train::checkpoint::export_model::<B>(&run, 12, &last, &device).unwrap();
+    assert_eq!(tensor_bytes(&last), tensor_bytes(&final_model));
+    // An earlier one loads as a model and differs from it.
+    let early = tmp.path().join("step-4");
+    s2h_train::checkpoint::export_model::<B>(&run, 4, &early, &device).unwrap();
+    s2h_vlm::load_model::<Flex>(&early, &device).unwrap();
+    assert_ne!(tensor_bytes(&early), tensor_bytes(&final_model));
+    // A step without a checkpoint is an error that names the ones there are.
+    let err = s2h_train::checkpoint::export_model::<B>(&run, 6, &tmp.path().join("x"), &device)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("update 6") && err.contains("4, 8, 12"), "{err}");
+}
