@@ -21,9 +21,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use rayon::prelude::*;
 use s2h::pipeline::{Arm, Cache, RunSpec, Scale};
 use s2h_eval::charts::{LossCurve, write_loss_curves};
-use rayon::prelude::*;
 use s2h_eval::names;
 use s2h_eval::s2h_table::{self, S2hRow};
 use s2h_mixture::MixtureKind;
@@ -200,7 +200,8 @@ fn run(args: Args) -> Result<()> {
         .par_iter()
         .map(|&(i, step)| {
             let metrics = cache.evaluate_at(&runs[i], step, &simple_sets[i])?;
-            let row = S2hRow::from_metrics("", &metrics, TaskKind::Ctr, Split::Simple, MODALITIES[i]);
+            let row =
+                S2hRow::from_metrics("", &metrics, TaskKind::Ctr, Split::Simple, MODALITIES[i]);
             let get = |name: &str| row.metrics.get(name).copied().unwrap_or(0.0) * 100.0;
             Ok((
                 i,
@@ -247,7 +248,10 @@ fn run(args: Args) -> Result<()> {
 
 /// `report/learning_curve.csv` and its Markdown table: exact match and step value accuracy on
 /// the simple set at each kept checkpoint of each model.
-fn write_learning_curve(report: &std::path::Path, curve: &[(usize, u64, f64, f64)]) -> Result<String> {
+fn write_learning_curve(
+    report: &std::path::Path,
+    curve: &[(usize, u64, f64, f64)],
+) -> Result<String> {
     let mut csv = String::from("trained_on,update,exact_match,step_value\n");
     let mut table = String::from(
         "Learning curve on the simple set (percentages; the last update is the final model):\n\n\

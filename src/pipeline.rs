@@ -555,7 +555,10 @@ impl Cache {
     pub fn kept_steps(&self, run: &RunSpec) -> Vec<u64> {
         let total = run.updates(self.scale.batch_size);
         let every = total.div_ceil(4).max(1);
-        let mut steps: Vec<u64> = (1..).map(|k| k * every).take_while(|&s| s < total).collect();
+        let mut steps: Vec<u64> = (1..)
+            .map(|k| k * every)
+            .take_while(|&s| s < total)
+            .collect();
         steps.push(total);
         steps
     }
@@ -592,7 +595,13 @@ impl Cache {
     }
 
     /// The metrics of the model in `model` on the set in `eval`, written to `dir` once.
-    fn evaluate_model(&self, model: &Path, eval: &Path, dir: &Path, convert: bool) -> Result<Metrics> {
+    fn evaluate_model(
+        &self,
+        model: &Path,
+        eval: &Path,
+        dir: &Path,
+        convert: bool,
+    ) -> Result<Metrics> {
         let metrics_file = dir.join(s2h_eval::METRICS_FILE);
         if metrics_file.is_file() {
             return Ok(read_metrics(&metrics_file)?);

@@ -13,10 +13,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use s2h_vlm::burn::module::{AutodiffModule, Module};
-use s2h_vlm::{Vlm, VlmConfig, VlmTokenizer};
 use s2h_vlm::burn::optim::Optimizer;
 use s2h_vlm::burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use s2h_vlm::burn::tensor::backend::AutodiffBackend;
+use s2h_vlm::{Vlm, VlmConfig, VlmTokenizer};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{KeepSteps, TrainConfig};
@@ -365,7 +365,11 @@ pub fn export_model<B: AutodiffBackend>(
             path: run.to_path_buf(),
             message: format!(
                 "no intact checkpoint of update {step} (there are: {})",
-                if have.is_empty() { "none".into() } else { have.join(", ") }
+                if have.is_empty() {
+                    "none".into()
+                } else {
+                    have.join(", ")
+                }
             ),
         });
     };

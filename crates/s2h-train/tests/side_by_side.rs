@@ -14,7 +14,8 @@ use s2h_vlm::store::WEIGHTS_FILE;
 
 fn main() {
     s2h_train::worker::serve();
-    let checks: [(&str, fn(&Path)); 2] = [
+    type Check = fn(&Path);
+    let checks: [(&str, Check); 2] = [
         (
             "children train as a run alone does",
             children_train_as_alone,

@@ -425,5 +425,8 @@ fn a_kept_checkpoint_exports_as_a_model_directory() {
     let err = s2h_train::checkpoint::export_model::<B>(&run, 6, &tmp.path().join("x"), &device)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("update 6") && err.contains("4, 8, 12"), "{err}");
+    assert!(
+        err.contains("update 6") && err.contains("4, 8, 12"),
+        "{err}"
+    );
 }

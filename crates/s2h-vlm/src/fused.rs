@@ -25,8 +25,9 @@ use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::prelude::*;
+use burn::tensor::TensorMetadata;
 use burn::tensor::TensorPrimitive;
 use burn::tensor::activation;
 use burn::tensor::backend::BackendTypes;
@@ -190,42 +191,87 @@ impl<I: Backend> Backward<I, 1> for Softmax {
     ) {
         let y = ops.state;
         unary::<I, _>(ops.parents, ops.node, grads, |g| {
-            // dx = y ⊙ (g − Σ g ⊙ y) = g ⊙ y − y ⊙ Σ g ⊙ y
-            let gy = I::float_mul(g, y.clone());
-            let sum = I::float_sum_dim(gy.clone(), LAST);
-            I::float_sub(gy, I::float_mul(y, sum))
+            softmax_backward::<I>(g, y)
         });
     }
+}
+
+/// `dx = y ⊙ (g − Σ g ⊙ y)`, the softmax's backward along the last dimension: one pass per row
+/// on flex.
+fn softmax_backward<I: Backend>(
+    g: I::FloatTensorPrimitive,
+    y: I::FloatTensorPrimitive,
+) -> I::FloatTensorPrimitive {
+    #[cfg(feature = "flex")]
+    {
+        let shape = y.shape();
+        let row = shape[LAST];
+        if let Some(dx) = flex::values::<I, 2>([&g, &y])
+            .filter(|[g, y]| g.len() == y.len())
+            .and_then(|[g, y]| flex::tensor::<I>(flex::softmax_backward(&g, &y, row), shape))
+        {
+            return dx;
+        }
+    }
+    softmax_backward_ops::<I>(g, y)
+}
+
+/// [`softmax_backward`] in the backend's ops.
+fn softmax_backward_ops<I: Backend>(
+    g: I::FloatTensorPrimitive,
+    y: I::FloatTensorPrimitive,
+) -> I::FloatTensorPrimitive {
+    let gy = I::float_mul(g, y.clone());
+    let sum = I::float_sum_dim(gy.clone(), LAST);
+    I::float_sub(gy, I::float_mul(y, sum))
 }
 
 struct SwiGluOp;
 
 impl FusedOp<2> for SwiGluOp {
     fn run<I: Backend>(self, [a, b]: [AdTensor<I>; 2]) -> AdTensor<I> {
-        let sig = I::sigmoid(a.primitive.clone());
-        let silu = I::float_mul(a.primitive.clone(), sig.clone());
-        let out = I::float_mul(silu.clone(), b.primitive.clone());
+        let out = swiglu_forward::<I>(&a.primitive, &b.primitive);
         match SwiGlu
             .prepare::<NoCheckpointing>([a.node.clone(), b.node.clone()])
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish((sig, silu, b.primitive), out),
+            OpsKind::Tracked(prep) => prep.finish((a.primitive, b.primitive), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
+}
+
+/// `silu(a) ⊙ b`: one pass on flex, the backend's ops elsewhere.
+fn swiglu_forward<I: Backend>(
+    a: &I::FloatTensorPrimitive,
+    b: &I::FloatTensorPrimitive,
+) -> I::FloatTensorPrimitive {
+    #[cfg(feature = "flex")]
+    if let Some(out) = flex::values::<I, 2>([a, b])
+        .filter(|[a, b]| a.len() == b.len())
+        .and_then(|[x, y]| flex::tensor::<I>(flex::swiglu_forward(&x, &y), a.shape()))
+    {
+        return out;
+    }
+    swiglu_forward_ops::<I>(a.clone(), b.clone())
+}
+
+/// [`swiglu_forward`] in the backend's ops.
+fn swiglu_forward_ops<I: Backend>(
+    a: I::FloatTensorPrimitive,
+    b: I::FloatTensorPrimitive,
+) -> I::FloatTensorPrimitive {
+    let silu = I::float_mul(a.clone(), I::sigmoid(a));
+    I::float_mul(silu, b)
 }
 
 #[derive(Debug)]
 struct SwiGlu;
 
 impl<I: Backend> Backward<I, 2> for SwiGlu {
-    /// `σ(a)`, `silu(a) = a σ(a)` and `b`.
-    type State = (
-        I::FloatTensorPrimitive,
-        I::FloatTensorPrimitive,
-        I::FloatTensorPrimitive,
-    );
+    /// `a` and `b` (`σ(a)` is recomputed: cheaper than keeping it).
+    type State = (I::FloatTensorPrimitive, I::FloatTensorPrimitive);
 
     fn backward(
         self,
@@ -233,33 +279,62 @@ impl<I: Backend> Backward<I, 2> for SwiGlu {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let (sig, silu, b) = ops.state;
-        let silu_for_b = silu.clone();
-        binary::<I, _, _>(
-            ops.parents,
-            ops.node,
-            grads,
-            |g| {
-                // d silu(a) / da = σ + a σ (1 − σ) = σ + silu − silu σ
-                let slope = I::float_add(
-                    I::float_sub(silu.clone(), I::float_mul(silu, sig.clone())),
-                    sig,
-                );
-                I::float_mul(I::float_mul(g, b), slope)
-            },
-            |g| I::float_mul(g, silu_for_b),
-        );
+        let (a, b) = ops.state;
+        let g = grads.consume::<I>(&ops.node);
+        let (da, db) = swiglu_backward::<I>(g, a, b);
+        let [node_a, node_b] = ops.parents;
+        if let Some(node) = node_a {
+            grads.register::<I>(node.id, da);
+        }
+        if let Some(node) = node_b {
+            grads.register::<I>(node.id, db);
+        }
     }
+}
+
+/// The gradients of `silu(a) ⊙ b` given the output's `g`: `g ⊙ b ⊙ silu'(a)` and
+/// `g ⊙ silu(a)`, with `silu'(a) = σ + a σ (1 − σ) = σ + silu − silu σ`. One pass on flex.
+fn swiglu_backward<I: Backend>(
+    g: I::FloatTensorPrimitive,
+    a: I::FloatTensorPrimitive,
+    b: I::FloatTensorPrimitive,
+) -> (I::FloatTensorPrimitive, I::FloatTensorPrimitive) {
+    #[cfg(feature = "flex")]
+    if let Some([g_, a_, b_]) = flex::values::<I, 3>([&g, &a, &b])
+        .filter(|[g, a, b]| g.len() == a.len() && a.len() == b.len())
+    {
+        let (da, db) = flex::swiglu_backward(&g_, &a_, &b_);
+        if let (Some(da), Some(db)) = (
+            flex::tensor::<I>(da, a.shape()),
+            flex::tensor::<I>(db, a.shape()),
+        ) {
+            return (da, db);
+        }
+    }
+    swiglu_backward_ops::<I>(g, a, b)
+}
+
+/// [`swiglu_backward`] in the backend's ops.
+fn swiglu_backward_ops<I: Backend>(
+    g: I::FloatTensorPrimitive,
+    a: I::FloatTensorPrimitive,
+    b: I::FloatTensorPrimitive,
+) -> (I::FloatTensorPrimitive, I::FloatTensorPrimitive) {
+    let sig = I::sigmoid(a.clone());
+    let silu = I::float_mul(a, sig.clone());
+    let slope = I::float_add(
+        I::float_sub(silu.clone(), I::float_mul(silu.clone(), sig.clone())),
+        sig,
+    );
+    let da = I::float_mul(I::float_mul(g.clone(), b), slope);
+    (da, I::float_mul(g, silu))
 }
 
 struct LogSumExpOp;
 
 impl FusedOp<1> for LogSumExpOp {
     fn run<I: Backend>(self, [x]: [AdTensor<I>; 1]) -> AdTensor<I> {
-        let max = I::float_max_dim(x.primitive.clone(), LAST);
-        let shifted = I::float_sub(x.primitive.clone(), max.clone());
-        let sum = I::float_sum_dim(I::float_exp(shifted), LAST);
-        let lse = I::float_add(I::float_log(sum), max);
+        let lse = logsumexp_forward::<I>(&x.primitive);
         match LogSumExp
             .prepare::<NoCheckpointing>([x.node.clone()])
             .compute_bound()
@@ -286,9 +361,140 @@ impl<I: Backend> Backward<I, 1> for LogSumExp {
     ) {
         let (x, lse) = ops.state;
         unary::<I, _>(ops.parents, ops.node, grads, |g| {
-            // dx = g ⊙ softmax(x) = g ⊙ exp(x − lse)
-            I::float_mul(I::float_exp(I::float_sub(x, lse)), g)
+            logsumexp_backward::<I>(g, x, lse)
         });
+    }
+}
+
+/// `log Σ exp(x)` along the last dimension, shifted by the row's maximum. (flex's own ops,
+/// vectorised, beat a one-pass kernel here: the cost is the `exp` of every logit.)
+fn logsumexp_forward<I: Backend>(x: &I::FloatTensorPrimitive) -> I::FloatTensorPrimitive {
+    let max = I::float_max_dim(x.clone(), LAST);
+    let shifted = I::float_sub(x.clone(), max.clone());
+    let sum = I::float_sum_dim(I::float_exp(shifted), LAST);
+    I::float_add(I::float_log(sum), max)
+}
+
+/// `dx = g ⊙ softmax(x) = g ⊙ exp(x − lse)` (`g` and `lse` one value per row).
+fn logsumexp_backward<I: Backend>(
+    g: I::FloatTensorPrimitive,
+    x: I::FloatTensorPrimitive,
+    lse: I::FloatTensorPrimitive,
+) -> I::FloatTensorPrimitive {
+    I::float_mul(I::float_exp(I::float_sub(x, lse)), g)
+}
+
+/// Kernels on flex's tensors, parallel over chunks (or rows) with rayon: flex's own element-wise
+/// ops make one pass per op, on one thread.
+#[cfg(feature = "flex")]
+mod flex {
+    use std::borrow::Cow;
+
+    use burn::prelude::Backend;
+    use burn::tensor::{Shape, TensorData};
+    use burn_flex::FlexTensor;
+    use rayon::prelude::*;
+
+    use super::cast;
+
+    /// Elements per parallel chunk (a few chunks per thread on the ff-wide activations).
+    const CHUNK: usize = 1 << 14;
+
+    /// The f32 values of flex tensors, contiguous (copied only when strided); `None` when `I` is
+    /// not flex or a tensor is not f32.
+    pub fn values<I: Backend, const N: usize>(
+        inputs: [&I::FloatTensorPrimitive; N],
+    ) -> Option<[Cow<'_, [f32]>; N]> {
+        let mut values = Vec::with_capacity(N);
+        for t in inputs {
+            let t = (t as &dyn std::any::Any).downcast_ref::<FlexTensor>()?;
+            values.push(match t.as_slice::<f32>() {
+                Some(v) => Cow::Borrowed(v),
+                None => Cow::Owned(t.to_contiguous().as_slice::<f32>()?.to_vec()),
+            });
+        }
+        values.try_into().ok()
+    }
+
+    /// A flex tensor of `values` as `I`'s primitive.
+    pub fn tensor<I: Backend>(values: Vec<f32>, shape: Shape) -> Option<I::FloatTensorPrimitive> {
+        cast(FlexTensor::from_data(TensorData::new(values, shape))).ok()
+    }
+
+    /// Rows of `row` values per parallel chunk, at least one.
+    fn rows_per_chunk(row: usize) -> usize {
+        (CHUNK / row.max(1)).max(1)
+    }
+
+    /// `Σ a·b` with eight partial sums, which the compiler turns into vector instructions (one
+    /// running sum is a chain of dependent additions).
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut acc = [0f32; 8];
+        let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+        let tail: f32 = a8
+            .remainder()
+            .iter()
+            .zip(b8.remainder())
+            .map(|(a, b)| a * b)
+            .sum();
+        for (a, b) in a8.zip(b8) {
+            for l in 0..8 {
+                acc[l] += a[l] * b[l];
+            }
+        }
+        acc.iter().sum::<f32>() + tail
+    }
+
+    fn sigmoid(x: f32) -> f32 {
+        1.0 / (1.0 + (-x).exp())
+    }
+
+    pub fn swiglu_forward(a: &[f32], b: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; a.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .for_each(|(out, (a, b))| {
+                for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                    *o = a * sigmoid(a) * b;
+                }
+            });
+        out
+    }
+
+    pub fn swiglu_backward(g: &[f32], a: &[f32], b: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let mut da = vec![0f32; a.len()];
+        let mut db = vec![0f32; a.len()];
+        da.par_chunks_mut(CHUNK)
+            .zip(db.par_chunks_mut(CHUNK))
+            .zip(
+                g.par_chunks(CHUNK)
+                    .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))),
+            )
+            .for_each(|((da, db), (g, (a, b)))| {
+                for i in 0..da.len() {
+                    let s = sigmoid(a[i]);
+                    let silu = a[i] * s;
+                    da[i] = g[i] * b[i] * (s + silu - silu * s);
+                    db[i] = g[i] * silu;
+                }
+            });
+        (da, db)
+    }
+
+    pub fn softmax_backward(g: &[f32], y: &[f32], row: usize) -> Vec<f32> {
+        let mut dx = vec![0f32; y.len()];
+        let n = rows_per_chunk(row) * row;
+        dx.par_chunks_mut(n)
+            .zip(g.par_chunks(n).zip(y.par_chunks(n)))
+            .for_each(|(dx, (g, y))| {
+                for ((dx, g), y) in dx.chunks_mut(row).zip(g.chunks(row)).zip(y.chunks(row)) {
+                    let dot = dot(g, y);
+                    for ((d, g), y) in dx.iter_mut().zip(g).zip(y) {
+                        *d = y * (g - dot);
+                    }
+                }
+            });
+        dx
     }
 }
 
@@ -413,7 +619,7 @@ mod tests {
         // Large logits: the max shift must keep exp from overflowing.
         let x = Tensor::<A, 3>::random([2, 5, 11], Distribution::Normal(0.0, 40.0), &device);
         let w = Tensor::<A, 3>::random([2, 5, 1], Distribution::Normal(0.0, 1.0), &device);
-        let (y, g) = grads_of(&[x.clone()], &w, &|[x]| logsumexp_last(x));
+        let (y, g) = grads_of(std::array::from_ref(&x), &w, &|[x]| logsumexp_last(x));
         let plain = |[x]: [Tensor<A, 3>; 1]| {
             let max = x.clone().detach().max_dim(2);
             (x - max.clone()).exp().sum_dim(2).log() + max
@@ -423,5 +629,46 @@ mod tests {
         assert_close(&y, &y_plain, 1e-4);
         assert_close(&g[0], &g_plain[0], 1e-5);
         assert!(g_plain[0].iter().any(|v| v.abs() > 1e-2));
+    }
+
+    /// The one-pass flex kernels against the same formulas in the backend's ops (the path other
+    /// backends take).
+    #[test]
+    fn flex_kernels_match_the_ops_other_backends_run() {
+        let device = Default::default();
+        let normal = |dims: [usize; 3], s| {
+            Tensor::<Flex, 3>::random(dims, Distribution::Normal(0.0, s), &device)
+                .into_primitive()
+                .tensor()
+        };
+        let values = |t: <Flex as BackendTypes>::FloatTensorPrimitive| -> Vec<f32> {
+            Tensor::<Flex, 3>::from_primitive(TensorPrimitive::Float(t))
+                .into_data()
+                .to_vec()
+                .expect("f32")
+        };
+        // 37 rows of 41: rows straddle the kernels' chunks.
+        let dims = [37, 41, 113];
+        let (g, a, b) = (normal(dims, 1.0), normal(dims, 3.0), normal(dims, 1.0));
+        assert_close(
+            &values(swiglu_forward::<Flex>(&a, &b)),
+            &values(swiglu_forward_ops::<Flex>(a.clone(), b.clone())),
+            1e-5,
+        );
+        let (da, db) = swiglu_backward::<Flex>(g.clone(), a.clone(), b.clone());
+        let (da_ops, db_ops) = swiglu_backward_ops::<Flex>(g.clone(), a.clone(), b.clone());
+        assert_close(&values(da), &values(da_ops), 1e-5);
+        assert_close(&values(db), &values(db_ops), 1e-5);
+        let y = activation::softmax(
+            Tensor::<Flex, 3>::from_primitive(TensorPrimitive::Float(a)),
+            2,
+        )
+        .into_primitive()
+        .tensor();
+        assert_close(
+            &values(softmax_backward::<Flex>(g.clone(), y.clone())),
+            &values(softmax_backward_ops::<Flex>(g, y)),
+            1e-6,
+        );
     }
 }
