@@ -12,8 +12,8 @@
 //! is cached in the output directory: run the command again after an interruption and it picks
 //! up where it stopped (training resumes from its last checkpoint).
 //!
-//! Output: `OUT/report/` with `s2h_table.md`, `s2h_table.csv`, `loss_curves.csv`,
-//! `loss_curves.svg` and `.png`; the evaluation sets, runs (with their data) and evaluations in
+//! Output: `OUT/report/` with `s2h_table.md`, `s2h_table.csv`, `learning_curve.csv` (exact match
+//! on the simple set at each kept checkpoint), `loss_curves.csv`, `loss_curves.svg` and `.png`; the evaluation sets, runs (with their data) and evaluations in
 //! `OUT/cache/`, kept by `s2h::pipeline` (the machinery of `cargo xtask reproduce-figures`).
 
 use std::path::PathBuf;
@@ -42,10 +42,10 @@ struct Args {
     #[arg(long, default_value = "flex")]
     backend: BackendKind,
     /// Optimizer updates of the Text-supervised model.
-    #[arg(long, default_value_t = 1800)]
+    #[arg(long, default_value_t = 3200)]
     text_steps: u64,
     /// Optimizer updates of the Image-supervised model.
-    #[arg(long, default_value_t = 1200)]
+    #[arg(long, default_value_t = 3200)]
     image_steps: u64,
     /// Unique training instances per modality.
     #[arg(long, default_value_t = 6000)]
@@ -139,7 +139,7 @@ fn run(args: Args) -> Result<()> {
     });
 
     println!(
-        "[1/4] data: CTR evaluation sets at quickstart scale ({} records each); each run writes \
+        "[1/5] data: CTR evaluation sets at quickstart scale ({} records each); each run writes \
          its {} training instances",
         setup.eval_records, setup.train_records
     );
@@ -152,7 +152,7 @@ fn run(args: Args) -> Result<()> {
     // Flex runs these small matrices on one core: the two models train side by side, one per
     // core, and the four evaluations likewise.
     println!(
-        "[2/4] training the Text and the Image model side by side ({} and {} updates)",
+        "[2/5] training the Text and the Image model side by side ({} and {} updates)",
         setup.text_steps, setup.image_steps
     );
     cache.train(&runs)?;

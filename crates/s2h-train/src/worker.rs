@@ -138,15 +138,24 @@ pub(crate) fn train_in_children(
             config: config.clone(),
         })
         .map_err(|e| TrainError::Config(format!("cannot write the training job: {e}")))?;
-        let child = Command::new(&exe)
+        let spawned = Command::new(&exe)
             .env(JOB_ENV, job)
             .env("RAYON_NUM_THREADS", threads.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| TrainError::io(&exe, e))?;
-        children.push(child);
+            .spawn();
+        match spawned {
+            Ok(child) => children.push(child),
+            Err(e) => {
+                // No run trains unless all do: stop the children already started.
+                for mut child in children {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                return Err(TrainError::io(&exe, e));
+            }
+        }
     }
     std::thread::scope(|scope| {
         let handles: Vec<_> = children
