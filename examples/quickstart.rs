@@ -149,8 +149,8 @@ fn run(args: Args) -> Result<()> {
         }
     }
 
-    // Flex runs these small matrices on one core: the two models train side by side, one per
-    // core, and the four evaluations likewise.
+    // Matrices this small gain little from a second core: the two models train side by side,
+    // each in a child process on one core, and the evaluations likewise.
     println!(
         "[2/5] training the Text and the Image model side by side ({} and {} updates)",
         setup.text_steps, setup.image_steps

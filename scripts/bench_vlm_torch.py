@@ -6,6 +6,8 @@ decoder with RoPE, GQA and SwiGLU); forward + masked LM loss + backward + AdamW,
 
     python3 scripts/bench_vlm_torch.py [batch] [seq] [steps] [threads] [preset] [image|text]
     # defaults: 4 256 5 2 small image; the quickstart's Text model: 8 206 20 1 quickstart text
+
+On a GPU: S2H_TORCH_DEVICE=cuda (S2H_TORCH_DTYPE=bf16 for bf16 autocast, f32 otherwise).
 """
 import math
 import sys
@@ -20,7 +22,10 @@ PRESETS = {
     # layers, heads; ConvNeXt widths and depths (none: no ConvNeXt)
     "small": ((1024, 384, 8, 6, 2, 1024), (128, 16, 192, 4, 4), ([32, 64, 128], [1, 1, 2])),
     "quickstart": ((1024, 128, 3, 4, 4, 344), (96, 12, 96, 2, 4), None),
+    "base": ((1024, 768, 12, 12, 4, 2048), (224, 16, 384, 8, 6), ([64, 128, 256], [2, 2, 6])),
 }
+DEVICE = torch.device(__import__("os").environ.get("S2H_TORCH_DEVICE", "cpu"))
+BF16 = __import__("os").environ.get("S2H_TORCH_DTYPE", "f32") == "bf16"
 PRESET = sys.argv[5] if len(sys.argv) > 5 else "small"
 (V, D, LAYERS, HEADS, KV, FF), (IMG, PATCH, VIT_D, VIT_L, VIT_H), CNN = PRESETS[PRESET]
 CNN_DIMS, CNN_DEPTHS = CNN if CNN else ([0], [])
@@ -50,7 +55,8 @@ class Attn(nn.Module):
         k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
         s = q @ k.transpose(2, 3) / math.sqrt(self.hd)
         if causal:
-            s = s.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool), 1), float("-inf"))
+            s = s.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool, device=s.device), 1),
+                              float("-inf"))
         return self.o((s.softmax(-1) @ v).transpose(1, 2).reshape(b, t, -1))
 
 
@@ -152,7 +158,8 @@ class Vlm(nn.Module):
         t, hd = ids.shape[1], D // HEADS
         inv = 10000.0 ** (-torch.arange(0, hd // 2).float() * 2 / hd)
         ang = torch.arange(t).float()[:, None] * inv[None]
-        rope = (torch.cat([ang.cos(), ang.cos()], -1), torch.cat([ang.sin(), ang.sin()], -1))
+        rope = (torch.cat([ang.cos(), ang.cos()], -1).to(x.device),
+                torch.cat([ang.sin(), ang.sin()], -1).to(x.device))
         for layer in self.layers:
             x = layer(x, rope)
         return self.head(self.norm(x))
@@ -163,26 +170,30 @@ def main():
     b, t, steps, threads = (args + [4, 256, 5, 2][len(args):])[:4]
     with_images = (sys.argv[6] if len(sys.argv) > 6 else "image") == "image"
     torch.set_num_threads(threads)
-    model = Vlm()
+    model = Vlm().to(DEVICE)
     optim = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
     n_img = (IMG // PATCH) ** 2 if with_images else 0
     ids = 7 + (torch.arange(b * t) * 31) % (V - 7)
     ids = ids.view(b, t)
     ids[:, 2 : 2 + n_img] = IMAGE_ID
-    images = torch.rand(b, 3, IMG, IMG) * 2 - 1 if with_images else None
-    mask = torch.ones(b, t)
+    ids = ids.to(DEVICE)
+    images = (torch.rand(b, 3, IMG, IMG) * 2 - 1).to(DEVICE) if with_images else None
+    mask = torch.ones(b, t, device=DEVICE)
     print(f"{sum(p.numel() for p in model.parameters())} params ({PRESET}), batch {b}, seq {t} "
-          f"({n_img} image tokens), {threads} threads")
+          f"({n_img} image tokens), {threads} threads, {DEVICE}{' bf16' if BF16 else ''}")
     times = []
     for _ in range(steps + 1):
         start = time.perf_counter()
-        logits = model(ids, images)
-        logp = logits[:, :-1].log_softmax(-1).gather(2, ids[:, 1:, None])[..., 0]
+        with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=BF16):
+            logits = model(ids, images)
+        logp = logits.float()[:, :-1].log_softmax(-1).gather(2, ids[:, 1:, None])[..., 0]
         m = mask[:, 1:]
         loss = -(logp * m).sum() / m.sum().clamp_min(1)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     mean = sum(times[1:]) / steps
     print(f"forward+backward+AdamW: {mean:.3f} s/step, {b * t / mean:.0f} tokens/s")
