@@ -12,7 +12,9 @@
 #
 # BACKEND=flex FEATURES=flex runs both halves on the CPU: a dry run of the script itself.
 # PEAK_TFLOPS (e.g. 67 for an H100's f32) adds model FLOPs utilisation to the throughput lines.
-# Burn 0.21 trains in f32 only here: s2h has no bf16 training path yet, so bf16 is PyTorch's.
+# STEPS lists the training steps measured as preset:batch (default "base:8 base:32 small:32",
+# sequences of 512 tokens). Burn 0.21 trains in f32 only here: s2h has no bf16 training path
+# yet, so bf16 is PyTorch's.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-}"
@@ -61,17 +63,17 @@ run() {
             echo "(no nvidia-smi)"
     } > "$numbers"
     step model-tests 240 "$dir/tests/model" --test-threads=1
-    # f32 training step: the `base` preset, then larger batches while they fit.
-    for batch in 8 32; do
-        step "step-base-b$batch" 120 "$dir/train_step_bench" base "$batch" 512 10 "$backend"
+    # f32 training steps: `base`, then a larger batch while it fits, then `small`.
+    local runs="${STEPS:-base:8 base:32 small:32}"
+    for run in $runs; do
+        step "step-${run/:/-b}" 120 "$dir/train_step_bench" "${run%%:*}" "${run##*:}" 512 10 "$backend"
     done
-    step step-small-b32 120 "$dir/train_step_bench" small 32 512 10 "$backend"
     if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null
     then
         for dtype in f32 bf16; do
-            for batch in 8 32; do
-                S2H_TORCH_DEVICE=cuda S2H_TORCH_DTYPE=$dtype step "torch-base-b$batch-$dtype" 120 \
-                    python3 "$dir/bench_vlm_torch.py" "$batch" 512 10 1 base image
+            for run in $runs; do
+                S2H_TORCH_DEVICE=cuda S2H_TORCH_DTYPE=$dtype step "torch-${run/:/-b}-$dtype" 120 \
+                    python3 "$dir/bench_vlm_torch.py" "${run##*:}" 512 10 1 "${run%%:*}" image
             done
         done
     else
