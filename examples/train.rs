@@ -82,6 +82,10 @@ struct Cli {
     /// Write a metrics line every N updates.
     #[arg(long, default_value_t = 10)]
     log_every: u64,
+    /// Length bucketing: records sorted by length within windows of this many global batches
+    /// (0: batches drawn in plain shuffled order; default 16).
+    #[arg(long)]
+    bucket_batches: Option<usize>,
     /// Clip the global gradient norm.
     #[arg(long)]
     clip_grad: Option<f64>,
@@ -151,6 +155,9 @@ fn config(cli: &Cli) -> Result<TrainConfig> {
         (steps, _) => Some(KeepSteps::Steps(steps.to_vec())),
     };
     config.log_every = cli.log_every;
+    if let Some(n) = cli.bucket_batches {
+        config.bucket_batches = n;
+    }
     config.clip_grad = cli.clip_grad;
     config.tokenizer = match cli.tokenizer.trim().to_ascii_lowercase().as_str() {
         "word" => TokenizerKind::WordLevel,
