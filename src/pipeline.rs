@@ -253,16 +253,24 @@ pub fn run_config(scale: &Scale, run: &RunSpec) -> TrainConfig {
             None => Duration::Epochs(run.epochs),
         },
         save_every: 100,
-        // Four checkpoints per run are kept for the analysis targets (Figs 7, 9, 17–21).
-        keep_steps: Some(KeepSteps::Every(
-            run.updates(scale.batch_size).div_ceil(4).max(1),
-        )),
+        keep_steps: Some(KeepSteps::Every(keep_every(scale, run))),
         log_every: scale.log_every,
         bucket_batches: 0,
         check_eval_overlap: scale.check_eval_overlap,
         progress: false,
         ..TrainConfig::default()
     }
+}
+
+/// The evaluation directory's suffix of a "Convert"-prompted evaluation.
+fn convert_variant(convert: bool) -> &'static str {
+    if convert { "-convert" } else { "" }
+}
+
+/// Updates between the checkpoints `run` keeps for good: four per run, for the analysis targets
+/// (Figs 7, 9, 17–21) and the learning curves ([`Cache::kept_steps`]).
+fn keep_every(scale: &Scale, run: &RunSpec) -> u64 {
+    run.updates(scale.batch_size).div_ceil(4).max(1)
 }
 
 /// A run the `paper` tier writes down instead of training.
@@ -547,14 +555,15 @@ impl Cache {
         if !model.is_dir() {
             bail!("run {} has no model yet", run.name());
         }
-        self.evaluate_model(&model, eval, &self.eval_dir(run, eval, convert), convert)
+        let dir = self.eval_dir(run, eval, convert_variant(convert));
+        self.evaluate_model(&model, eval, &dir, convert)
     }
 
     /// The updates at which `run` keeps a checkpoint for good (a quarter of its updates apart,
     /// its last update included): the points of a learning curve ([`Cache::evaluate_at`]).
     pub fn kept_steps(&self, run: &RunSpec) -> Vec<u64> {
         let total = run.updates(self.scale.batch_size);
-        let every = total.div_ceil(4).max(1);
+        let every = keep_every(&self.scale, run);
         let mut steps: Vec<u64> = (1..)
             .map(|k| k * every)
             .take_while(|&s| s < total)
@@ -570,19 +579,12 @@ impl Cache {
         if step == run.updates(self.scale.batch_size) {
             return self.evaluate(run, eval);
         }
-        let evals = self.eval_dir(run, eval, false);
-        let dir = evals.with_file_name(format!(
-            "{}-step-{step}",
-            evals
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default()
-        ));
-        let model = evals.with_file_name(format!("model-step-{step}"));
+        let dir = self.eval_dir(run, eval, &format!("-step-{step}"));
+        let model = self.evals_of(run).join(format!("model-step-{step}"));
         let evaluated = dir.join(s2h_eval::METRICS_FILE).is_file();
         if !evaluated && !model.join(s2h_vlm::store::WEIGHTS_FILE).is_file() {
             // Written aside and renamed into place: an interrupted export is redone.
-            let tmp = evals.with_file_name(format!(".model-step-{step}.tmp"));
+            let tmp = self.evals_of(run).join(format!(".model-step-{step}.tmp"));
             if tmp.exists() {
                 std::fs::remove_dir_all(&tmp)
                     .with_context(|| format!("removing {}", tmp.display()))?;
@@ -630,28 +632,31 @@ impl Cache {
         Ok(report.metrics)
     }
 
-    /// Where the evaluation of `run` on `eval` is kept.
-    fn eval_dir(&self, run: &RunSpec, eval: &Path, convert: bool) -> PathBuf {
-        let mut name = eval
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        if convert {
-            name.push_str("-convert");
-        }
+    /// Where `run`'s evaluations (and the models of its kept checkpoints) are kept.
+    fn evals_of(&self, run: &RunSpec) -> PathBuf {
         let run_key = self
             .run_dir(run)
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        self.root.join("evals").join(run_key).join(name)
+        self.root.join("evals").join(run_key)
+    }
+
+    /// Where the evaluation of `run` on `eval` is kept; `variant` (`-convert`, `-step-N`) tells
+    /// apart the evaluations of one model on one set.
+    fn eval_dir(&self, run: &RunSpec, eval: &Path, variant: &str) -> PathBuf {
+        let set = eval
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        self.evals_of(run).join(format!("{set}{variant}"))
     }
 
     /// The scored outputs, one per record, of `arm`'s evaluation (made by [`Cache::measure`]).
     pub fn example_results(&self, arm: &Arm) -> Result<Vec<s2h_eval::ExampleResult>> {
         let set = self.eval_set(arm.task, arm.split, arm.modality)?;
         let metrics = self
-            .eval_dir(&arm.run, &set, arm.convert)
+            .eval_dir(&arm.run, &set, convert_variant(arm.convert))
             .join(s2h_eval::METRICS_FILE);
         Ok(s2h_eval::read_example_results(
             &s2h_eval::per_example_path(&metrics),

@@ -272,7 +272,7 @@ impl CtrConfig {
     }
 
     /// The quickstart's scaled-down CTR, small enough that a model trained from scratch for a
-    /// few minutes on a 2-core CPU learns the lookup: a 3×4 table with paths of 2–3 cells
+    /// few minutes on a 2-core CPU learns the output format and the path: a 3×4 table with paths of 2–3 cells
     /// (simple), 5–6 (medium) and 8–10 (hard). A teaching scale, not the paper's task (5×10,
     /// paths of 5–10 / 15–20 / 25–30), which stays the default everywhere else.
     pub fn quickstart() -> Self {

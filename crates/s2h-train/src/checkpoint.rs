@@ -106,15 +106,27 @@ fn complete(run: &Path) -> Result<Vec<(u64, PathBuf)>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
+    for entry in fs::read_dir(&dir).map_err(|e| TrainError::io(&dir, e))? {
+        let entry = entry.map_err(|e| TrainError::io(&dir, e))?;
+        if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            let path = entry.path();
+            fs::remove_dir_all(&path).map_err(|e| TrainError::io(&path, e))?;
+        }
+    }
+    listed(run)
+}
+
+/// The `step-…` directories that hold a state file, newest first, touching nothing (a run may be
+/// training in the directory meanwhile).
+fn listed(run: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let dir = checkpoints_dir(run);
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
     let mut found = Vec::new();
     for entry in fs::read_dir(&dir).map_err(|e| TrainError::io(&dir, e))? {
         let entry = entry.map_err(|e| TrainError::io(&dir, e))?;
         let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with(".tmp-") {
-            let path = entry.path();
-            fs::remove_dir_all(&path).map_err(|e| TrainError::io(&path, e))?;
-            continue;
-        }
         let Some(step) = name
             .strip_prefix("step-")
             .and_then(|s| s.parse::<u64>().ok())
@@ -342,29 +354,24 @@ pub fn run_model_config(run: &Path) -> Result<(VlmTokenizer, VlmConfig)> {
 
 /// Write the model of run `run` at update `step` (a kept checkpoint) as a model directory in
 /// `out` (what `s2h_vlm::load_model` reads), so any checkpoint can be evaluated like a final
-/// model. An error names the steps there are when `step` has no intact checkpoint.
+/// model. Only that checkpoint is read and checked, and nothing in the run is touched (it may
+/// still be training). An error names the steps there are when `step` has no checkpoint.
 pub fn export_model<B: AutodiffBackend>(
     run: &Path,
     step: u64,
     out: &Path,
     device: &B::Device,
 ) -> Result<()> {
-    let mut steps = Vec::new();
-    let mut found = None;
-    for (dir, state) in intact(run)? {
-        if state.global_step == step {
-            found = Some(dir);
-            break;
-        }
-        steps.push(state.global_step);
-    }
-    let Some(dir) = found else {
+    let dir = checkpoints_dir(run).join(step_name(step));
+    if !dir.join(STATE_FILE).is_file() {
+        let mut steps: Vec<u64> = listed(run)?.into_iter().map(|(s, _)| s).collect();
         steps.sort_unstable();
         let have: Vec<String> = steps.iter().map(u64::to_string).collect();
-        return Err(TrainError::Resume {
-            path: run.to_path_buf(),
+        return Err(TrainError::Checkpoint {
+            path: checkpoints_dir(run),
             message: format!(
-                "no intact checkpoint of update {step} (there are: {})",
+                "no checkpoint of update {step} (there are: {}); keep it with the run's \
+                 `keep_steps`",
                 if have.is_empty() {
                     "none".into()
                 } else {
@@ -372,7 +379,11 @@ pub fn export_model<B: AutodiffBackend>(
                 }
             ),
         });
-    };
+    }
+    verify(&dir).map_err(|why| TrainError::Checkpoint {
+        path: dir.clone(),
+        message: format!("damaged: {why}"),
+    })?;
     let (tokenizer, config) = run_model_config(run)?;
     let model = load_model(&dir, config.init::<B>(device)?, device)?;
     s2h_vlm::save_model(out, &config, &tokenizer, &model.valid())?;

@@ -63,34 +63,22 @@ fn dispatch<B: Backend, const N: usize, Op: FusedOp<N>>(
     let primitives: [B::FloatTensorPrimitive; N] = to_array(primitives);
     #[allow(unused_mut)]
     let mut state = (primitives, op);
-    #[cfg(feature = "flex")]
-    {
-        state = match on::<B, burn::backend::Flex, N, Op>(state.0, state.1) {
-            Ok(out) => return Ok(out),
-            Err(back) => back,
+    // Each compiled-in backend in turn: `on` hands the inputs back unless `B` is `Autodiff<$I>`.
+    macro_rules! try_on {
+        ($feature:literal, $inner:ty) => {
+            #[cfg(feature = $feature)]
+            {
+                state = match on::<B, $inner, N, Op>(state.0, state.1) {
+                    Ok(out) => return Ok(out),
+                    Err(back) => back,
+                };
+            }
         };
     }
-    #[cfg(feature = "ndarray")]
-    {
-        state = match on::<B, burn::backend::NdArray, N, Op>(state.0, state.1) {
-            Ok(out) => return Ok(out),
-            Err(back) => back,
-        };
-    }
-    #[cfg(feature = "wgpu")]
-    {
-        state = match on::<B, burn::backend::Wgpu, N, Op>(state.0, state.1) {
-            Ok(out) => return Ok(out),
-            Err(back) => back,
-        };
-    }
-    #[cfg(feature = "cuda")]
-    {
-        state = match on::<B, burn::backend::Cuda, N, Op>(state.0, state.1) {
-            Ok(out) => return Ok(out),
-            Err(back) => back,
-        };
-    }
+    try_on!("flex", burn::backend::Flex);
+    try_on!("ndarray", burn::backend::NdArray);
+    try_on!("wgpu", burn::backend::Wgpu);
+    try_on!("cuda", burn::backend::Cuda);
     Err(state
         .0
         .map(|p| Tensor::from_primitive(TensorPrimitive::Float(p))))
@@ -160,19 +148,34 @@ pub fn logsumexp_last<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
 /// The last dimension of a rank-3 primitive.
 const LAST: usize = 2;
 
+/// `out` as the result of `backward` applied to `parents`, keeping `state` for the backward pass
+/// when a parent is tracked.
+fn record<I: Backend, const N: usize, BO>(
+    backward: BO,
+    parents: [&AdTensor<I>; N],
+    state: BO::State,
+    out: I::FloatTensorPrimitive,
+) -> AdTensor<I>
+where
+    BO: Backward<I, N>,
+    BO::State: Clone + Send + std::fmt::Debug + 'static,
+{
+    match backward
+        .prepare::<NoCheckpointing>(parents.map(|p| p.node.clone()))
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
 struct SoftmaxOp;
 
 impl FusedOp<1> for SoftmaxOp {
     fn run<I: Backend>(self, [x]: [AdTensor<I>; 1]) -> AdTensor<I> {
         let y = I::softmax(x.primitive.clone(), LAST);
-        match Softmax
-            .prepare::<NoCheckpointing>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
+        record(Softmax, [&x], y.clone(), y)
     }
 }
 
@@ -231,14 +234,8 @@ struct SwiGluOp;
 impl FusedOp<2> for SwiGluOp {
     fn run<I: Backend>(self, [a, b]: [AdTensor<I>; 2]) -> AdTensor<I> {
         let out = swiglu_forward::<I>(&a.primitive, &b.primitive);
-        match SwiGlu
-            .prepare::<NoCheckpointing>([a.node.clone(), b.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((a.primitive, b.primitive), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
+        let state = (a.primitive.clone(), b.primitive.clone());
+        record(SwiGlu, [&a, &b], state, out)
     }
 }
 
@@ -335,14 +332,7 @@ struct LogSumExpOp;
 impl FusedOp<1> for LogSumExpOp {
     fn run<I: Backend>(self, [x]: [AdTensor<I>; 1]) -> AdTensor<I> {
         let lse = logsumexp_forward::<I>(&x.primitive);
-        match LogSumExp
-            .prepare::<NoCheckpointing>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((x.primitive, lse.clone()), lse),
-            OpsKind::UnTracked(prep) => prep.finish(lse),
-        }
+        record(LogSumExp, [&x], (x.primitive.clone(), lse.clone()), lse)
     }
 }
 
