@@ -64,6 +64,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
+    s2h::cli::keep_freed_memory();
     s2h::cli::restore_sigpipe();
     s2h::cli::exit_code(run(Args::parse()))
 }

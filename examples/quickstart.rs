@@ -42,10 +42,10 @@ struct Args {
     #[arg(long, default_value = "flex")]
     backend: BackendKind,
     /// Optimizer updates of the Text-supervised model.
-    #[arg(long, default_value_t = 3200)]
+    #[arg(long, default_value_t = 4000)]
     text_steps: u64,
     /// Optimizer updates of the Image-supervised model.
-    #[arg(long, default_value_t = 3200)]
+    #[arg(long, default_value_t = 4000)]
     image_steps: u64,
     /// Unique training instances per modality.
     #[arg(long, default_value_t = 6000)]
@@ -78,6 +78,7 @@ const MODALITIES: [Modality; 2] = [Modality::Text, Modality::Image];
 const SPLITS: [Split; 2] = [Split::Simple, Split::Medium];
 
 fn main() -> std::process::ExitCode {
+    s2h::cli::keep_freed_memory();
     // The two runs train side by side in child processes of this executable.
     s2h::train::worker::serve();
     s2h::cli::restore_sigpipe();
@@ -92,7 +93,7 @@ fn run(args: Args) -> Result<()> {
         image_canvas: [256, 160],
         model: VlmConfig::quickstart(),
         batch_size: 8,
-        lr: 3e-3,
+        lr: s2h::train::TrainConfig::preset("quickstart")?.lr,
         text_steps: args.text_steps,
         image_steps: args.image_steps,
         train_records: args.train_records,

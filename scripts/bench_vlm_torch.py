@@ -143,6 +143,9 @@ class Vlm(nn.Module):
         self.vit, self.cnn = Vit(), (ConvNext() if CNN else None)
         self.p1, self.p2 = nn.Linear(VIT_D + (CNN_DIMS[-1] if CNN else 0), D), nn.Linear(D, D)
         self.embed = nn.Embedding(V, D)
+        # The quickstart's decoder adds learned absolute positions to RoPE (s2h's
+        # `DecoderConfig::absolute_positions`).
+        self.pos = nn.Embedding(512, D) if PRESET == "quickstart" else None
         self.layers = nn.ModuleList(Layer() for _ in range(LAYERS))
         self.norm = nn.RMSNorm(D, eps=1e-5)
         self.head = nn.Linear(D, V, bias=False)
@@ -156,6 +159,8 @@ class Vlm(nn.Module):
             idx = (is_img.long().cumsum(1) - 1).clamp(0, feats.shape[1] - 1)
             x = torch.where(is_img[..., None], feats.gather(1, idx[..., None].expand(-1, -1, D)), x)
         t, hd = ids.shape[1], D // HEADS
+        if self.pos is not None:
+            x = x + self.pos(torch.arange(t, device=x.device))[None]
         inv = 10000.0 ** (-torch.arange(0, hd // 2).float() * 2 / hd)
         ang = torch.arange(t).float()[:, None] * inv[None]
         rope = (torch.cat([ang.cos(), ang.cos()], -1).to(x.device),

@@ -64,12 +64,14 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
         (Tier::Smoke, _) => Some(smoke),
         (Tier::Cpu, TaskKind::Ctr) => Some(Scale {
             label: "cpu tier: CTR at quickstart scale (3x4 table, paths 2-3 / 5-6 / 8-9 cells), \
-                    the quickstart model (0.7M parameters), 2,000-8,000 training records"
+                    the quickstart model (0.8M parameters), 2,000-8,000 training records"
                 .into(),
             tasks: TaskConfig::quickstart(),
             canvas: [256, 160],
             model: VlmConfig::quickstart(),
             budgets: vec![2000, 4000, 8000],
+            // The quickstart's learning rate (`TrainConfig::preset("quickstart")`).
+            lr: 1.5e-3,
             eval_records: 100,
             max_new_tokens: 256,
             ..smoke

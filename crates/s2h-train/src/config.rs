@@ -194,7 +194,7 @@ impl TrainConfig {
         let (lr, batch) = match name.trim().to_ascii_lowercase().as_str() {
             "tiny" => (1e-3, 8),
             "small" => (5e-4, 16),
-            "quickstart" => (3e-3, 8),
+            "quickstart" => (1.5e-3, 8),
             _ => (2e-4, 32),
         };
         Ok(TrainConfig {

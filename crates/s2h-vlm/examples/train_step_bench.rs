@@ -6,8 +6,14 @@
 //! # defaults: small 4 256 5 flex image
 //! ```
 //! `text` feeds no image (the Text-supervised model of the quickstart: `quickstart 8 206 20 flex
-//! text`). `scripts/bench_vlm_torch.py` runs the same shapes in PyTorch for the ratio. With
-//! `PEAK_TFLOPS` set (the device's peak for the dtype used, e.g. 67 for H100 FP32), it also
+//! text`). `scripts/bench_vlm_torch.py` runs the same shapes in PyTorch for the ratio.
+//!
+//! s2h's training binaries keep freed memory for reuse (`s2h::cli::keep_freed_memory`, which
+//! this crate cannot call); to time the step as they run it, set the same allocator parameters:
+//! `GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.top_pad=1073741824:glibc.malloc.trim_threshold=1073741824`
+//! (docs/performance.md).
+//!
+//! With `PEAK_TFLOPS` set (the device's peak for the dtype used, e.g. 67 for H100 FP32), it also
 //! prints the model FLOPs utilisation.
 
 use std::time::Instant;

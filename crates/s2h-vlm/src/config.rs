@@ -335,6 +335,12 @@ pub struct DecoderConfig {
     /// The output layer reuses the token embeddings (no `lm_head` weight of its own).
     #[config(default = false)]
     pub tie_word_embeddings: bool,
+    /// Learned absolute position embeddings (`max_seq_len × d_model`, GPT-2's) added to the
+    /// inputs, besides RoPE. Not part of Llama or Qwen2 (whose checkpoints never have them): the
+    /// quickstart's model trained from scratch has them, because with RoPE alone a model of its
+    /// size did not learn to look a cell up in a table (docs/quickstart.md).
+    #[config(default = false)]
+    pub absolute_positions: bool,
 }
 
 impl DecoderConfig {
@@ -485,12 +491,13 @@ impl VlmConfig {
         ))
     }
 
-    /// The quickstart's model: a 3-layer decoder of width 128 (0.7M parameters with the compact
-    /// tokenizer) and a small ViT on 96×96 images, the size that learned the quickstart scale of
-    /// CTR fastest on 2 cores among those tried (docs/quickstart.md).
+    /// The quickstart's model: a 3-layer decoder of width 128 with learned absolute positions
+    /// besides RoPE (0.8M parameters with the compact tokenizer) and a small ViT on 96×96
+    /// images, the size that learned the quickstart scale of CTR fastest on 2 cores among those
+    /// tried (docs/quickstart.md).
     pub fn quickstart() -> Self {
         VlmConfig::new(
-            DecoderConfig::new(PRESET_VOCAB, 128, 3, 4, 4, 344, 512),
+            DecoderConfig::new(PRESET_VOCAB, 128, 3, 4, 4, 344, 512).with_absolute_positions(true),
             crate::special::IMAGE_ID as usize,
         )
         .with_vision(Some(
@@ -559,6 +566,9 @@ impl VlmConfig {
         let layer = attn + mlp + 2 * d.d_model;
         let heads = if d.tie_word_embeddings { 1 } else { 2 };
         let mut n = heads * d.vocab_size * d.d_model + d.n_layers * layer + d.d_model;
+        if d.absolute_positions {
+            n += d.max_seq_len * d.d_model;
+        }
         if let Some(v) = &self.vision {
             if let Some(vit) = &v.vit {
                 let w = vit.d_model;

@@ -1,5 +1,6 @@
 //! The Llama-style language model: token embedding, pre-norm blocks of (RMSNorm, causal
-//! attention with RoPE and optional GQA) and (RMSNorm, SwiGLU MLP), final RMSNorm, LM head.
+//! attention with RoPE and optional GQA) and (RMSNorm, SwiGLU MLP), final RMSNorm, LM head; and,
+//! for a model trained from scratch, optional learned absolute positions added to the inputs.
 
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
@@ -46,6 +47,9 @@ pub struct DecoderLayer<B: Backend> {
 #[derive(Module, Debug)]
 pub struct Decoder<B: Backend> {
     pub embed_tokens: Embedding<B>,
+    /// Learned absolute position embeddings `[max_seq_len, d_model]`, added to the inputs of
+    /// the first layer (`DecoderConfig::absolute_positions`).
+    pub embed_positions: Option<Embedding<B>>,
     pub layers: Vec<DecoderLayer<B>>,
     pub norm: RmsNorm<B>,
     /// The output layer; `None` when it is tied to the token embeddings.
@@ -75,6 +79,9 @@ impl DecoderConfig {
             .collect();
         Decoder {
             embed_tokens: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
+            embed_positions: self
+                .absolute_positions
+                .then(|| EmbeddingConfig::new(self.max_seq_len, self.d_model).init(device)),
             layers,
             norm: norm(),
             lm_head: (!self.tie_word_embeddings).then(|| {
@@ -109,28 +116,55 @@ impl<B: Backend> Decoder<B> {
         self.embed_tokens.forward(input_ids)
     }
 
+    /// `embeds` plus the learned absolute position embeddings of positions `start..start + t`
+    /// (every row alike), or of `positions` (`[batch · t]`, row-major) when given; `embeds`
+    /// unchanged when the decoder has none. Positions past the table (`max_seq_len`) take its
+    /// last row: the callers refuse longer sequences first (training's `RecordTooLong`,
+    /// generation's context check, [`Self::forward_cached`]).
+    fn add_positions(
+        &self,
+        embeds: Tensor<B, 3>,
+        start: usize,
+        positions: Option<&[usize]>,
+    ) -> Tensor<B, 3> {
+        let Some(table) = &self.embed_positions else {
+            return embeds;
+        };
+        let [b, t, _] = embeds.dims();
+        let last = self.max_seq_len.saturating_sub(1);
+        let clamp = |p: usize| p.min(last) as i64;
+        let (ids, rows): (Vec<i64>, usize) = match positions {
+            Some(p) => (p.iter().map(|&p| clamp(p)).collect(), b),
+            None => ((start..start + t).map(clamp).collect(), 1),
+        };
+        let ids =
+            Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [rows * t]), &embeds.device());
+        embeds + table.forward(ids.reshape([rows, t]))
+    }
+
     /// Logits `[batch, len, vocab]` of a whole sequence of embeddings (positions from 0).
     pub fn forward_embeds(&self, embeds: Tensor<B, 3>) -> Tensor<B, 3> {
         let [_, t, _] = embeds.dims();
         let device = embeds.device();
         let rope = RopeTables::new(&self.rope, self.heads(), 0, t, &device);
         let mask = causal_mask::<B>(t, 0, &device);
-        let mut h = embeds;
+        let mut h = self.add_positions(embeds, 0, None);
         for layer in &self.layers {
             h = layer.forward(h, &rope, mask.clone(), None);
         }
         self.logits(h)
     }
 
-    /// The input embeddings and the output of every layer, `[batch, len, d_model]` each, before
-    /// the final norm (positions from 0).
+    /// The first layer's input (the embeddings, plus the absolute positions when the decoder
+    /// has them) and the output of every layer, `[batch, len, d_model]` each, before the final
+    /// norm (positions from 0).
     pub fn hidden_states(&self, embeds: Tensor<B, 3>) -> Vec<Tensor<B, 3>> {
         let [_, t, _] = embeds.dims();
         let device = embeds.device();
         let rope = RopeTables::new(&self.rope, self.heads(), 0, t, &device);
         let mask = causal_mask::<B>(t, 0, &device);
         let mut states = Vec::with_capacity(self.layers.len() + 1);
-        states.push(embeds);
+        states.push(self.add_positions(embeds, 0, None));
         for layer in &self.layers {
             let h = states[states.len() - 1].clone();
             states.push(layer.forward(h, &rope, mask.clone(), None));
@@ -141,7 +175,7 @@ impl<B: Backend> Decoder<B> {
     /// Logits of the last layer's output: final norm, then the output layer (or the transposed
     /// token embeddings when tied).
     pub fn logits(&self, h: Tensor<B, 3>) -> Tensor<B, 3> {
-        let h = self.norm.forward(h);
+        let h = rms_norm(&self.norm, h);
         match &self.lm_head {
             Some(head) => head.forward(h),
             None => {
@@ -178,11 +212,12 @@ impl<B: Backend> Decoder<B> {
             )));
         }
         let device = embeds.device();
-        let (rope, mask) = match cache.pads() {
+        let (rope, mask, h) = match cache.pads() {
             None => (
                 RopeTables::new(&self.rope, self.heads(), past, t, &device),
                 // A single new token may attend to everything cached: no mask needed.
                 (t > 1).then(|| causal_mask::<B>(t, past, &device)),
+                self.add_positions(embeds, past, None),
             ),
             Some(pads) => {
                 if pads.len() != b {
@@ -200,10 +235,11 @@ impl<B: Backend> Decoder<B> {
                 (
                     RopeTables::from_positions(&self.rope, self.heads(), &positions, b, &device),
                     Some(padded_causal_mask::<B>(t, past, pads, &device)),
+                    self.add_positions(embeds, past, Some(&positions)),
                 )
             }
         };
-        let mut h = embeds;
+        let mut h = h;
         for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
             h = layer.forward_with(h, &rope, mask.clone(), Some(slot));
         }
@@ -220,6 +256,11 @@ impl<B: Backend> Decoder<B> {
     pub fn new_padded_cache(&self, pads: Vec<usize>) -> KvCache<B> {
         KvCache::with_left_padding(self.layers.len(), pads)
     }
+}
+
+/// `norm` applied to `x` as one autodiff op ([`crate::fused::rms_norm`]).
+fn rms_norm<B: Backend>(norm: &RmsNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    crate::fused::rms_norm(x, norm.gamma.val(), norm.epsilon)
 }
 
 impl<B: Backend> DecoderLayer<B> {
@@ -243,7 +284,7 @@ impl<B: Backend> DecoderLayer<B> {
         let h = x.clone()
             + self
                 .attn
-                .forward(self.input_norm.forward(x), Some(rope), mask, cache);
-        h.clone() + self.mlp.forward(self.post_attn_norm.forward(h))
+                .forward(rms_norm(&self.input_norm, x), Some(rope), mask, cache);
+        h.clone() + self.mlp.forward(rms_norm(&self.post_attn_norm, h))
     }
 }

@@ -13,6 +13,10 @@
 //! - [`logsumexp_last`] (the loss): with it the loss picks each target's logit and subtracts the
 //!   log-sum-exp, instead of materialising the log-softmax of every vocabulary entry and
 //!   differentiating it (and a gather) back.
+//! - [`rms_norm`] (the decoder's norms): Burn's `RmsNorm` is seven ops (square, mean, add,
+//!   square root, divide, and the scale broadcast twice), each kept and differentiated; fused,
+//!   one pass per row forward and one backward on flex, with the scale's gradient summed as it
+//!   goes.
 //!
 //! Burn offers no hook for this on a generic backend, so the op is chosen by type: when the
 //! backend is one of s2h's autodiff backends, the tensors are handed to the fused version; on any
@@ -141,6 +145,19 @@ pub fn logsumexp_last<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
         Err([x]) => {
             let max = x.clone().detach().max_dim(2);
             (x - max.clone()).exp().sum_dim(2).log() + max
+        }
+    }
+}
+
+/// `x / √(mean(x²) + ε) ⊙ γ` over the last dimension (Burn's `RmsNorm::forward`, and Llama's
+/// norm), `γ` as long as that dimension.
+pub fn rms_norm<B: Backend>(x: Tensor<B, 3>, gamma: Tensor<B, 1>, epsilon: f64) -> Tensor<B, 3> {
+    let d = gamma.dims()[0];
+    match dispatch([x, gamma.reshape([1, 1, d])], RmsNormOp { epsilon }) {
+        Ok(y) => y,
+        Err([x, gamma]) => {
+            let rms = (x.clone().square().mean_dim(2) + epsilon).sqrt();
+            (x / rms) * gamma
         }
     }
 }
@@ -374,6 +391,136 @@ fn logsumexp_backward<I: Backend>(
     I::float_mul(I::float_exp(I::float_sub(x, lse)), g)
 }
 
+struct RmsNormOp {
+    epsilon: f64,
+}
+
+impl FusedOp<2> for RmsNormOp {
+    fn run<I: Backend>(self, [x, gamma]: [AdTensor<I>; 2]) -> AdTensor<I> {
+        let (y, inv) = rms_norm_forward::<I>(&x.primitive, &gamma.primitive, self.epsilon);
+        let state = (x.primitive.clone(), gamma.primitive.clone(), inv);
+        record(RmsNorm, [&x, &gamma], state, y)
+    }
+}
+
+/// The normalised `y` and each row's `1/√(mean(x²) + ε)` (`[.., .., 1]`): one pass on flex.
+fn rms_norm_forward<I: Backend>(
+    x: &I::FloatTensorPrimitive,
+    gamma: &I::FloatTensorPrimitive,
+    epsilon: f64,
+) -> (I::FloatTensorPrimitive, I::FloatTensorPrimitive) {
+    #[cfg(feature = "flex")]
+    {
+        let shape = x.shape();
+        let row = shape[LAST];
+        if let Some((y, inv)) = flex::values::<I, 2>([x, gamma])
+            .filter(|[_, g]| g.len() == row)
+            .map(|[x, g]| flex::rms_norm_forward(&x, &g, epsilon as f32))
+        {
+            let mut rows = shape.clone();
+            rows[LAST] = 1;
+            if let (Some(y), Some(inv)) =
+                (flex::tensor::<I>(y, shape), flex::tensor::<I>(inv, rows))
+            {
+                return (y, inv);
+            }
+        }
+    }
+    rms_norm_forward_ops::<I>(x.clone(), gamma.clone(), epsilon)
+}
+
+/// [`rms_norm_forward`] in the backend's ops.
+fn rms_norm_forward_ops<I: Backend>(
+    x: I::FloatTensorPrimitive,
+    gamma: I::FloatTensorPrimitive,
+    epsilon: f64,
+) -> (I::FloatTensorPrimitive, I::FloatTensorPrimitive) {
+    let mean_sq = I::float_mean_dim(I::float_mul(x.clone(), x.clone()), LAST);
+    let inv = I::float_recip(I::float_sqrt(I::float_add_scalar(
+        mean_sq,
+        (epsilon as f32).into(),
+    )));
+    let y = I::float_mul(I::float_mul(x, inv.clone()), gamma);
+    (y, inv)
+}
+
+#[derive(Debug)]
+struct RmsNorm;
+
+impl<I: Backend> Backward<I, 2> for RmsNorm {
+    /// `x`, `γ` and each row's `1/√(mean(x²) + ε)`.
+    type State = (
+        I::FloatTensorPrimitive,
+        I::FloatTensorPrimitive,
+        I::FloatTensorPrimitive,
+    );
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let (x, gamma, inv) = ops.state;
+        let g = grads.consume::<I>(&ops.node);
+        let (dx, dgamma) = rms_norm_backward::<I>(g, x, gamma, inv);
+        let [node_x, node_gamma] = ops.parents;
+        if let Some(node) = node_x {
+            grads.register::<I>(node.id, dx);
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<I>(node.id, dgamma);
+        }
+    }
+}
+
+/// The gradients of RMSNorm given the output's `g`, with `x̂ = x·r` (`r` the row's inverse
+/// root mean square): `dx = r (g⊙γ − x̂ mean(g⊙γ⊙x̂))` and `dγ = Σ_rows g⊙x̂` (`[1, 1, d]`).
+/// One pass on flex.
+fn rms_norm_backward<I: Backend>(
+    g: I::FloatTensorPrimitive,
+    x: I::FloatTensorPrimitive,
+    gamma: I::FloatTensorPrimitive,
+    inv: I::FloatTensorPrimitive,
+) -> (I::FloatTensorPrimitive, I::FloatTensorPrimitive) {
+    #[cfg(feature = "flex")]
+    {
+        let shape = x.shape();
+        let row = shape[LAST];
+        if let Some((dx, dgamma)) = flex::values::<I, 4>([&g, &x, &gamma, &inv])
+            .filter(|[g, x, gm, r]| {
+                g.len() == x.len() && gm.len() == row && r.len() * row == x.len()
+            })
+            .map(|[g, x, gm, r]| flex::rms_norm_backward(&g, &x, &gm, &r))
+            && let (Some(dx), Some(dgamma)) = (
+                flex::tensor::<I>(dx, shape),
+                flex::tensor::<I>(dgamma, gamma.shape()),
+            )
+        {
+            return (dx, dgamma);
+        }
+    }
+    rms_norm_backward_ops::<I>(g, x, gamma, inv)
+}
+
+/// [`rms_norm_backward`] in the backend's ops.
+fn rms_norm_backward_ops<I: Backend>(
+    g: I::FloatTensorPrimitive,
+    x: I::FloatTensorPrimitive,
+    gamma: I::FloatTensorPrimitive,
+    inv: I::FloatTensorPrimitive,
+) -> (I::FloatTensorPrimitive, I::FloatTensorPrimitive) {
+    let x_hat = I::float_mul(x, inv.clone());
+    let dgamma = I::float_sum_dim(
+        I::float_sum_dim(I::float_mul(g.clone(), x_hat.clone()), 0),
+        1,
+    );
+    let g_gamma = I::float_mul(g, gamma);
+    let mean = I::float_mean_dim(I::float_mul(g_gamma.clone(), x_hat.clone()), LAST);
+    let dx = I::float_mul(I::float_sub(g_gamma, I::float_mul(x_hat, mean)), inv);
+    (dx, dgamma)
+}
+
 /// Kernels on flex's tensors, parallel over chunks (or rows) with rayon: flex's own element-wise
 /// ops make one pass per op, on one thread.
 #[cfg(feature = "flex")]
@@ -469,6 +616,80 @@ mod flex {
                 }
             });
         (da, db)
+    }
+
+    /// RMSNorm of each row of `gamma.len()` values: the output and each row's inverse root
+    /// mean square.
+    pub fn rms_norm_forward(x: &[f32], gamma: &[f32], epsilon: f32) -> (Vec<f32>, Vec<f32>) {
+        let row = gamma.len();
+        let mut y = vec![0f32; x.len()];
+        let mut inv = vec![0f32; x.len() / row];
+        let rows = rows_per_chunk(row);
+        y.par_chunks_mut(rows * row)
+            .zip(inv.par_chunks_mut(rows).zip(x.par_chunks(rows * row)))
+            .for_each(|(y, (inv, x))| {
+                for ((y, r), x) in y.chunks_mut(row).zip(inv.iter_mut()).zip(x.chunks(row)) {
+                    *r = 1.0 / (dot(x, x) / row as f32 + epsilon).sqrt();
+                    for ((y, x), g) in y.iter_mut().zip(x).zip(gamma) {
+                        *y = x * *r * g;
+                    }
+                }
+            });
+        (y, inv)
+    }
+
+    /// [`super::rms_norm_backward`] row by row: `dx`, and `dγ` summed over the rows of each
+    /// chunk, then over the chunks in order.
+    pub fn rms_norm_backward(
+        g: &[f32],
+        x: &[f32],
+        gamma: &[f32],
+        inv: &[f32],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let row = gamma.len();
+        let mut dx = vec![0f32; x.len()];
+        let rows = rows_per_chunk(row);
+        let dgamma = dx
+            .par_chunks_mut(rows * row)
+            .zip(g.par_chunks(rows * row).zip(x.par_chunks(rows * row)))
+            .zip(inv.par_chunks(rows))
+            .map(|((dx, (g, x)), inv)| {
+                let mut dgamma = vec![0f32; row];
+                let mut g_gamma = vec![0f32; row];
+                for (((dx, g), x), &r) in dx
+                    .chunks_mut(row)
+                    .zip(g.chunks(row))
+                    .zip(x.chunks(row))
+                    .zip(inv)
+                {
+                    for (((gg, dg), &g), (&x, &gm)) in g_gamma
+                        .iter_mut()
+                        .zip(dgamma.iter_mut())
+                        .zip(g)
+                        .zip(x.iter().zip(gamma))
+                    {
+                        *gg = g * gm;
+                        *dg += g * x * r;
+                    }
+                    // mean(g⊙γ⊙x̂) = r · (g⊙γ)·x / d
+                    let mean = r * dot(&g_gamma, x) / row as f32;
+                    for ((dx, gg), x) in dx.iter_mut().zip(&g_gamma).zip(x) {
+                        *dx = r * (gg - x * r * mean);
+                    }
+                }
+                dgamma
+            })
+            .collect::<Vec<_>>()
+            // Summed in chunk order, not as rayon's reduction tree (which follows the work
+            // stealing): the same inputs give the same bits on any run and any thread count.
+            .into_iter()
+            .fold(vec![0f32; row], |mut sum, part| {
+                for (s, p) in sum.iter_mut().zip(&part) {
+                    *s += p;
+                }
+                sum
+            });
+        (dx, dgamma)
     }
 
     pub fn softmax_backward(g: &[f32], y: &[f32], row: usize) -> Vec<f32> {
@@ -621,6 +842,58 @@ mod tests {
         assert!(g_plain[0].iter().any(|v| v.abs() > 1e-2));
     }
 
+    #[test]
+    fn fused_rms_norm_matches_burns_forward_and_backward() {
+        let device = Default::default();
+        let x = Tensor::<A, 3>::random([3, 5, 24], Distribution::Normal(0.5, 2.0), &device);
+        let gamma = Tensor::<A, 1>::random([24], Distribution::Normal(1.0, 0.3), &device);
+        let w = Tensor::<A, 3>::random([3, 5, 24], Distribution::Normal(0.0, 1.0), &device);
+        let eps = 1e-5;
+        let run = |fused: bool| {
+            let _pass = crate::autodiff::pass_lock();
+            let (x, gamma) = (x.clone().require_grad(), gamma.clone().require_grad());
+            let y = if fused {
+                rms_norm(x.clone(), gamma.clone(), eps)
+            } else {
+                let norm = burn::nn::RmsNorm {
+                    gamma: burn::module::Param::from_tensor(gamma.clone()),
+                    epsilon: eps,
+                };
+                norm.forward(x.clone())
+            };
+            let grads = (y.clone() * w.clone()).sum().backward();
+            let v = |t: Tensor<Flex, 3>| -> Vec<f32> { t.into_data().to_vec().expect("f32") };
+            let dx = v(x.grad(&grads).expect("x has a gradient"));
+            let dgamma: Vec<f32> = if fused {
+                gamma
+                    .grad(&grads)
+                    .expect("γ has a gradient")
+                    .into_data()
+                    .to_vec()
+                    .expect("f32")
+            } else {
+                Vec::new()
+            };
+            (v(y.inner()), dx, dgamma)
+        };
+        let (y, dx, dgamma) = run(true);
+        let (y_plain, dx_plain, _) = run(false);
+        assert_close(&y, &y_plain, 1e-5);
+        assert_close(&dx, &dx_plain, 1e-5);
+        assert!(dx_plain.iter().any(|v| v.abs() > 1e-2));
+        // dγ_j = Σ_rows w⊙x̂, from the plain formula.
+        let xs: Vec<f32> = x.clone().inner().into_data().to_vec().expect("f32");
+        let ws: Vec<f32> = w.clone().inner().into_data().to_vec().expect("f32");
+        let mut expect = vec![0f32; 24];
+        for (xr, wr) in xs.chunks(24).zip(ws.chunks(24)) {
+            let r = 1.0 / (xr.iter().map(|v| v * v).sum::<f32>() / 24.0 + eps as f32).sqrt();
+            for j in 0..24 {
+                expect[j] += wr[j] * xr[j] * r;
+            }
+        }
+        assert_close(&dgamma, &expect, 1e-4);
+    }
+
     /// The one-pass flex kernels against the same formulas in the backend's ops (the path other
     /// backends take).
     #[test]
@@ -657,8 +930,21 @@ mod tests {
         .tensor();
         assert_close(
             &values(softmax_backward::<Flex>(g.clone(), y.clone())),
-            &values(softmax_backward_ops::<Flex>(g, y)),
+            &values(softmax_backward_ops::<Flex>(g.clone(), y)),
             1e-6,
         );
+        let gamma = Tensor::<Flex, 3>::random([1, 1, 113], Distribution::Normal(1.0, 0.5), &device)
+            .into_primitive()
+            .tensor();
+        let (y, inv) = rms_norm_forward::<Flex>(&b, &gamma, 1e-5);
+        let (y_ops, inv_ops) = rms_norm_forward_ops::<Flex>(b.clone(), gamma.clone(), 1e-5);
+        assert_close(&values(y), &values(y_ops), 1e-5);
+        assert_close(&values(inv.clone()), &values(inv_ops), 1e-6);
+        let (dx, dgamma) =
+            rms_norm_backward::<Flex>(g.clone(), b.clone(), gamma.clone(), inv.clone());
+        let (dx_ops, dgamma_ops) = rms_norm_backward_ops::<Flex>(g, b, gamma, inv);
+        assert_close(&values(dx), &values(dx_ops), 1e-5);
+        // A sum over 37·41 rows: the order of additions differs.
+        assert_close(&values(dgamma), &values(dgamma_ops), 1e-2);
     }
 }

@@ -469,6 +469,21 @@ fn saving_in_the_hf_layout_round_trips_bit_for_bit() {
     }
 }
 
+/// A decoder with learned absolute positions has no Llama layout: saving it so would drop them.
+#[test]
+fn absolute_positions_are_refused_by_the_hf_layout() {
+    let device = Default::default();
+    let (mut config, _) = hf::load_vlm::<B>(&fixture("llama"), &device).unwrap();
+    config.decoder.absolute_positions = true;
+    let model = config.init::<B>(&device).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let e = hf::save_vlm(out.path(), &config, &model)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("absolute positions"), "{e}");
+    assert!(!out.path().join("model.safetensors").exists());
+}
+
 #[test]
 fn sharded_and_half_precision_checkpoints_load() {
     let device = Default::default();

@@ -8,9 +8,10 @@ use burn::tensor::{Distribution, Tolerance};
 use s2h_vlm::*;
 
 /// A configuration small enough for finite differences: every part present, ~40k parameters.
+/// The decoder has learned absolute positions too, so their gradient is checked.
 fn micro_config() -> VlmConfig {
     VlmConfig::new(
-        DecoderConfig::new(40, 16, 1, 4, 2, 32, 64),
+        DecoderConfig::new(40, 16, 1, 4, 2, 32, 64).with_absolute_positions(true),
         special::IMAGE_ID as usize,
     )
     .with_vision(Some(
@@ -75,6 +76,12 @@ fn preset_shapes_and_params<B: Backend>(device: &B::Device) {
         small.init::<B>(device).unwrap().num_params(),
         small.num_params()
     );
+    // quickstart: its learned positions are counted.
+    let quickstart = VlmConfig::quickstart();
+    assert_eq!(
+        quickstart.init::<B>(device).unwrap().num_params(),
+        quickstart.num_params()
+    );
     let counts = [
         VlmConfig::tiny().num_params(),
         small.num_params(),
@@ -120,8 +127,21 @@ fn causal_masking<B: Backend>(device: &B::Device) {
     assert!(diff > 1e-4, "a changed token did not change its own logits");
 }
 
+/// `tiny`, and `tiny` with learned absolute positions (the quickstart's kind of decoder): the
+/// cached and padded paths must give each token the position it has in a full pass.
+fn tiny_configs() -> [VlmConfig; 2] {
+    let mut positions = VlmConfig::tiny();
+    positions.decoder.absolute_positions = true;
+    [VlmConfig::tiny(), positions]
+}
+
 fn kv_cache_matches_full<B: Backend>(device: &B::Device) {
-    let config = VlmConfig::tiny();
+    for config in tiny_configs() {
+        kv_cache_matches_full_with::<B>(config, device);
+    }
+}
+
+fn kv_cache_matches_full_with<B: Backend>(config: VlmConfig, device: &B::Device) {
     let model = config.init::<B>(device).unwrap();
     let n = config.n_image_tokens();
     let rows = vec![
@@ -155,7 +175,12 @@ fn kv_cache_matches_full<B: Backend>(device: &B::Device) {
 /// Left-padded rows through a padded cache give, at their real positions, the logits each row
 /// gives alone: padding is masked and does not shift positions, at prefill and at each step.
 fn left_padding_matches_alone<B: Backend>(device: &B::Device) {
-    let config = VlmConfig::tiny();
+    for config in tiny_configs() {
+        left_padding_matches_alone_with::<B>(config, device);
+    }
+}
+
+fn left_padding_matches_alone_with<B: Backend>(config: VlmConfig, device: &B::Device) {
     let model = config.init::<B>(device).unwrap();
     let n = config.n_image_tokens();
     let long = image_row(n, &[10, 11, 12, 13, 14, 15, 16]);
@@ -276,7 +301,9 @@ fn image_changes_only_later_logits<B: Backend>(device: &B::Device) {
 fn save_load_parity<B: Backend>(device: &B::Device) {
     let texts = vec!["Answer: 1, 2 (sum 3)\n".to_string()];
     let tokenizer = VlmTokenizer::build(TokenizerKind::WordLevel, &texts, &[]).unwrap();
-    let config = VlmConfig::tiny().with_vocab(&tokenizer);
+    // With learned absolute positions: their table is saved and loaded like every weight.
+    let [_, config] = tiny_configs();
+    let config = config.with_vocab(&tokenizer);
     let model = config.init::<B>(device).unwrap();
     let dir = tempfile::tempdir().unwrap();
     save_model(dir.path(), &config, &tokenizer, &model).unwrap();

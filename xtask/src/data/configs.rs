@@ -377,7 +377,7 @@ mod tests {
         let (dir, _) = make(tab03, Tier::Cpu);
         let text = std::fs::read_to_string(dir.path().join("tab03.csv")).unwrap();
         assert!(
-            text.contains("peak learning rate,1e-3,5e-4,2e-4,3e-3,3e-3"),
+            text.contains("peak learning rate,1e-3,5e-4,2e-4,3e-3,1.5e-3"),
             "{text}"
         );
         assert!(

@@ -493,6 +493,12 @@ fn eagle(c: &Fields) -> Result<VlmConfig, String> {
 
 /// The `config.json` of an s2h model in a Hugging Face layout; `Err` names what has none.
 pub fn to_hf(config: &VlmConfig) -> Result<(Family, Value), String> {
+    if config.decoder.absolute_positions {
+        return Err(err(
+            "a decoder with learned absolute positions has no Llama or Qwen2 layout; it is \
+             saved in s2h's layout",
+        ));
+    }
     let text = decoder_json(&config.decoder);
     let Some(vision) = &config.vision else {
         let fam = if config.decoder.qkv_bias {
