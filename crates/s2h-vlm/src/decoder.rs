@@ -212,7 +212,7 @@ impl<B: Backend> Decoder<B> {
             )));
         }
         let device = embeds.device();
-        let (rope, mask, h) = match cache.pads() {
+        let (rope, mask, mut h) = match cache.pads() {
             None => (
                 RopeTables::new(&self.rope, self.heads(), past, t, &device),
                 // A single new token may attend to everything cached: no mask needed.
@@ -239,7 +239,6 @@ impl<B: Backend> Decoder<B> {
                 )
             }
         };
-        let mut h = h;
         for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
             h = layer.forward_with(h, &rope, mask.clone(), Some(slot));
         }

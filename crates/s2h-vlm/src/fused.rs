@@ -296,12 +296,10 @@ impl<I: Backend> Backward<I, 2> for SwiGlu {
         let (a, b) = ops.state;
         let g = grads.consume::<I>(&ops.node);
         let (da, db) = swiglu_backward::<I>(g, a, b);
-        let [node_a, node_b] = ops.parents;
-        if let Some(node) = node_a {
-            grads.register::<I>(node.id, da);
-        }
-        if let Some(node) = node_b {
-            grads.register::<I>(node.id, db);
+        for (node, grad) in ops.parents.into_iter().zip([da, db]) {
+            if let Some(node) = node {
+                grads.register::<I>(node.id, grad);
+            }
         }
     }
 }
@@ -464,12 +462,10 @@ impl<I: Backend> Backward<I, 2> for RmsNorm {
         let (x, gamma, inv) = ops.state;
         let g = grads.consume::<I>(&ops.node);
         let (dx, dgamma) = rms_norm_backward::<I>(g, x, gamma, inv);
-        let [node_x, node_gamma] = ops.parents;
-        if let Some(node) = node_x {
-            grads.register::<I>(node.id, dx);
-        }
-        if let Some(node) = node_gamma {
-            grads.register::<I>(node.id, dgamma);
+        for (node, grad) in ops.parents.into_iter().zip([dx, dgamma]) {
+            if let Some(node) = node {
+                grads.register::<I>(node.id, grad);
+            }
         }
     }
 }
