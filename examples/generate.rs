@@ -15,6 +15,9 @@
 //!
 //!     cargo run --release --example generate -- eval-set --task ctr --split medium \
 //!         --modality image --count 500 --out data/ctr-medium-eval
+//!
+//! Every form takes `--task-config FILE` for task sizes other than the paper's (a plan's
+//! `[task_config]`, e.g. to evaluate at the sizes a plan trained on).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -24,11 +27,11 @@ use clap::{Args, Parser, Subcommand};
 use s2h::cli::{parse_font_scale, parse_size, parse_threads, progress_bar, thread_pool};
 use s2h::mixture::{
     CotMode, DatasetSpec, EvalCheck, EvalSetSpec, Existing, ExportSummary, Formats, MixtureKind,
-    Phase, Plan, RECORDS_FILE, RenderOptions, Supervision, WriteOptions, write_dataset,
-    write_eval_set, write_phase, write_plan,
+    Phase, Plan, RECORDS_FILE, RenderOptions, Supervision, WriteOptions, read_task_config,
+    write_dataset, write_eval_set, write_phase, write_plan,
 };
 use s2h::render::{AnalogyTextFormat, TextOptions};
-use s2h::tasks::{Modality, Split, TaskKind};
+use s2h::tasks::{Modality, Split, TaskConfig, TaskKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -126,6 +129,11 @@ struct RenderArgs {
     /// Text rendering of Visual Analogy puzzles: lossy (paper default) or lossless.
     #[arg(long, default_value = "lossy", value_parser = parse_with::<AnalogyTextFormat>)]
     text_format: AnalogyTextFormat,
+    /// Task parameters (table sizes, path lengths, …) from a TOML file: a plan's
+    /// `[task_config]` tables, or `[ctr]`, `[tr]`, `[grid]`, `[va]` tables alone (default: the
+    /// paper's). Give a plan to generate evaluation sets at the sizes it trains on.
+    #[arg(long)]
+    task_config: Option<PathBuf>,
 }
 
 impl RenderArgs {
@@ -133,6 +141,15 @@ impl RenderArgs {
         self.size.is_none()
             && self.font_scale == 1.0
             && self.text_format == AnalogyTextFormat::Lossy
+            && self.task_config.is_none()
+    }
+
+    /// The task parameters of `--task-config`, or the paper's.
+    fn tasks(&self) -> Result<TaskConfig> {
+        Ok(match &self.task_config {
+            Some(path) => read_task_config(path)?,
+            None => TaskConfig::default(),
+        })
     }
 
     /// The rendering these options ask for; `--size` and `--font-scale` are refused where no
@@ -142,12 +159,12 @@ impl RenderArgs {
             bail!("--size and --font-scale apply to images; {what} writes none");
         }
         Ok(RenderOptions {
+            tasks: self.tasks()?,
             image_size: self.size.map(|(w, h)| [w, h]),
             font_scale: self.font_scale,
             text: TextOptions {
                 analogy: self.text_format,
             },
-            ..RenderOptions::default()
         })
     }
 }
@@ -287,6 +304,7 @@ fn run_plain(args: PlainArgs) -> Result<()> {
         args.supervision,
     );
     spec.start_index = args.start_index;
+    spec.tasks = render.tasks.clone();
     spec.image = render.image_options(args.task);
     spec.text = render.text;
     let pool = pool(args.threads)?;
@@ -308,8 +326,8 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
         Some(path) => {
             if !args.render.is_default() {
                 bail!(
-                    "--size, --font-scale and --text-format come from the plan with --plan \
-                     (image_size, font_scale, text_format)"
+                    "--size, --font-scale, --text-format and --task-config come from the plan \
+                     with --plan (image_size, font_scale, text_format, task_config)"
                 );
             }
             Plan::read(path)?
@@ -328,6 +346,7 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
             let mut plan = Plan::single(phase, args.seed);
             plan.image_size = args.render.size.map(|(w, h)| [w, h]);
             plan.font_scale = Some(args.render.font_scale);
+            plan.task_config = args.render.tasks()?;
             plan.validate()?;
             plan
         }

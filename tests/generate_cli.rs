@@ -255,3 +255,66 @@ fn a_closed_pipe_ends_generate_quietly() {
     // The dataset itself was written before the summary.
     assert!(out.join("records.jsonl").is_file());
 }
+
+/// `--task-config` generates at the sizes a plan trains on (an evaluation set of 5×5 TR tables
+/// from a plan's `[task_config.tr]`), and a misspelt parameter is refused.
+#[test]
+fn task_parameters_come_from_a_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[[phase]]\nsupervision = \"text\"\ntask = \"tr\"\nbudget = 10\n\n[task_config.tr]\n\
+         rows = [5, 5]\ncols = [5, 5]\nsimple_length = [4, 6]\nhard_length = [12, 16]\n\
+         simple_segments = [1, 2]\nhard_min_segments = 3\nmax_trim = 1\n",
+    )
+    .unwrap();
+    // Three simple TR text records with the parameters of `config`, into `out`.
+    let args = |config: &Path, out: &Path| -> Vec<String> {
+        let (config, out) = (config.to_str().unwrap(), out.to_str().unwrap());
+        [
+            "eval-set",
+            "--task",
+            "tr",
+            "--split",
+            "simple",
+            "--modality",
+            "text",
+            "--count",
+            "3",
+            "--task-config",
+            config,
+            "--out",
+            out,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let out = dir.path().join("eval");
+    let output = generate(&strs(&args(&plan, &out)));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    assert_eq!(records.lines().count(), 3);
+    for line in records.lines() {
+        // A header column and five month columns.
+        assert!(line.contains(r"\\begin{tabular}{|c|c|c|c|c|c|}"), "{line}");
+    }
+
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "[tr]\nrowz = [5, 5]\n").unwrap();
+    let refused = dir.path().join("refused");
+    assert_refused(
+        &refused,
+        &strs(&args(&typo, &refused)),
+        &["typo.toml", "rowz"],
+    );
+}
+
+/// The `&str`s of owned arguments.
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}

@@ -63,13 +63,15 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
         }),
         (Tier::Smoke, _) => Some(smoke),
         (Tier::Cpu, TaskKind::Ctr) => Some(Scale {
-            label: "cpu tier: CTR at quickstart scale (3x4 table, paths 2-3 / 5-6 / 8-9 cells), \
-                    the quickstart model (0.8M parameters), 2,000-8,000 training records"
+            label: "cpu tier: CTR at quickstart scale (3x4 table, paths 2-3 / 5-6 / 8-10 cells), \
+                    the quickstart model (0.8M parameters), 8,000-32,000 training records"
                 .into(),
             tasks: TaskConfig::quickstart(),
             canvas: [256, 160],
             model: VlmConfig::quickstart(),
-            budgets: vec![2000, 4000, 8000],
+            // 1,000-4,000 updates of 8: the quickstart's Text model looks values up after
+            // about 3,000 (docs/quickstart.md).
+            budgets: vec![8000, 16000, 32000],
             // The quickstart's learning rate (`TrainConfig::preset("quickstart")`).
             lr: 1.5e-3,
             eval_records: 100,

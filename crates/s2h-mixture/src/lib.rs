@@ -39,7 +39,7 @@ pub use materialize::{
     write_eval_set, write_mixture, write_range,
 };
 pub use mixture::{CotMode, ExplicitCount, Mixture, MixtureKind, TaskCounts};
-pub use plan::{Component, Phase, Plan};
+pub use plan::{Component, Phase, Plan, read_task_config};
 pub use plan_write::{EvalCheck, write_phase, write_plan};
 pub use record::{
     Record, RecordImage, Segment, SegmentKind, Supervision, build_record, read_records,

@@ -430,6 +430,32 @@ impl Plan {
     }
 }
 
+/// Task parameters from a TOML file: a plan (its `[task_config]` tables), or those tables alone
+/// (`[ctr]`, `[tr]`, `[grid]`, `[va]`). Tasks and fields it does not name keep the paper's
+/// values; a name it does not know is an error. With a plan, evaluation sets can be generated at
+/// the task sizes the plan trains on.
+pub fn read_task_config(path: &Path) -> Result<TaskConfig> {
+    let invalid = |reason: String| MixtureError::InvalidPlan {
+        path: Some(path.to_path_buf()),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(MixtureError::io("cannot read", path))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    // A plan is recognised by its own keys; its task parameters sit under `task_config`.
+    let is_plan = table.contains_key("task_config") || table.contains_key("phase");
+    let tasks = if is_plan {
+        match table.get("task_config") {
+            Some(value) => value.clone(),
+            None => return Ok(TaskConfig::default()),
+        }
+    } else {
+        toml::Value::Table(table)
+    };
+    tasks.try_into().map_err(|e: toml::de::Error| {
+        invalid(format!("task parameters: {}", e.to_string().trim_end()))
+    })
+}
+
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;

@@ -287,3 +287,52 @@ fn continuing_phases_that_cannot_continue_are_refused() {
                 continues = true\n";
     Plan::from_toml_str(text).unwrap();
 }
+
+/// `read_task_config` takes a plan's task parameters or the tables alone; what a file leaves out
+/// keeps the paper's values, and a name it does not know is refused.
+#[test]
+fn task_parameters_are_read_from_a_plan_or_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let plan = write(
+        "plan.toml",
+        &format!("{EXAMPLE}\n[task_config.tr]\nrows = [5, 5]\ncols = [6, 6]\n"),
+    );
+    let from_plan = read_task_config(&plan).unwrap();
+    assert_eq!(from_plan.tr.rows, [5, 5]);
+    assert_eq!(from_plan.tr.cols, [6, 6]);
+    assert_eq!(
+        from_plan.tr.hard_length,
+        TaskConfig::default().tr.hard_length
+    );
+    assert_eq!(from_plan.ctr, TaskConfig::default().ctr);
+    let plain_plan = write("plain.toml", EXAMPLE);
+    assert_eq!(
+        read_task_config(&plain_plan).unwrap(),
+        TaskConfig::default()
+    );
+
+    let alone = write("tasks.toml", "[ctr]\nrows = 3\ncols = 4\n");
+    let tasks = read_task_config(&alone).unwrap();
+    assert_eq!((tasks.ctr.rows, tasks.ctr.cols), (3, 4));
+    assert_eq!(tasks.tr, TaskConfig::default().tr);
+
+    for (name, text, says) in [
+        ("typo.toml", "[tr]\nrowz = [5, 5]\n", "rowz"),
+        ("task.toml", "[ctrr]\nrows = 3\n", "ctrr"),
+        (
+            "plan-typo.toml",
+            "[[phase]]\nsupervision = \"text\"\ntask = \"tr\"\n[task_config.grid]\nobjects = 2\n",
+            "objects",
+        ),
+        ("broken.toml", "[ctr\nrows = 3\n", "broken.toml"),
+    ] {
+        let path = write(name, text);
+        let err = read_task_config(&path).unwrap_err().to_string();
+        assert!(err.contains(says), "{name}: {err}");
+    }
+}

@@ -244,7 +244,8 @@ pub const DFS_STEP_CAP: u32 = 100_000;
 /// hard: 67%, 21% and 12% (test `split_targets_hold_over_2000_instances` prints the current
 /// means).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+// A misspelt parameter is an error, not a silent default.
+#[serde(default, deny_unknown_fields)]
 pub struct GridConfig {
     /// Inclusive ranges of the grid's row and column counts.
     pub rows: [u32; 2],

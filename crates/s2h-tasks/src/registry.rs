@@ -10,7 +10,8 @@ use crate::{Result, Split, TaskError, TaskKind, Verdict};
 
 /// The parameters of every task; the default is the paper's configuration throughout.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+// A misspelt parameter is an error, not a silent default.
+#[serde(default, deny_unknown_fields)]
 pub struct TaskConfig {
     pub ctr: CtrConfig,
     pub tr: TrConfig,

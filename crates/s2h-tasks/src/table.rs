@@ -235,7 +235,8 @@ named_enum!(
 /// CTR parameters. The default is the paper's; smaller ones are for quick experiments and are
 /// recorded in every instance they produce.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+// A misspelt parameter is an error, not a silent default.
+#[serde(default, deny_unknown_fields)]
 pub struct CtrConfig {
     pub rows: u32,
     pub cols: u32,
@@ -468,7 +469,8 @@ impl CellRect {
 
 /// TR parameters. The default is the paper's (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+// A misspelt parameter is an error, not a silent default.
+#[serde(default, deny_unknown_fields)]
 pub struct TrConfig {
     /// Inclusive ranges of the table's row and column counts.
     pub rows: [u32; 2],

@@ -112,8 +112,9 @@ pub(crate) fn train_on_with_bar(
 /// Train every configuration side by side, with one progress bar per run (for those with
 /// `progress` on): e.g. two small models on a 2-core CPU, where each run's matrices are too small
 /// to use both cores. On a CPU backend in a binary that called [`worker::serve`], each run trains
-/// in a child process with its share of the cores (one process's autodiff passes take turns);
-/// otherwise each on a thread. Returns the summaries in order; the first error wins.
+/// in a child process with its share of the cores (one process's autodiff passes take turns),
+/// as many at once as there are cores and the rest as the first finish; otherwise each on a
+/// thread. Returns the summaries in order; the first error wins.
 pub fn train_all(backend: BackendKind, configs: &[TrainConfig]) -> Result<Vec<TrainSummary>> {
     let bars = MultiProgress::new();
     let mut run_bars: Vec<ProgressBar> = configs

@@ -20,7 +20,8 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use indicatif::ProgressBar;
@@ -110,69 +111,96 @@ fn train_child(backend: BackendKind, config: &TrainConfig) -> Result<TrainSummar
     crate::train_on_with_bar(backend, config, bar)
 }
 
-/// Cores each of `n` side-by-side runs gets: those this process may use (`RAYON_NUM_THREADS`
-/// when set, else every core), shared evenly, at least one.
-fn threads_per_run(n: usize) -> usize {
+/// How `n` runs share the cores this process may use (`RAYON_NUM_THREADS` when set, else every
+/// core): how many train at once, and the threads each gets. With more runs than cores, one run
+/// per core and the rest queue — nine single-threaded processes on two cores would each take a
+/// ninth of a core and evict each other's caches, and none would finish before all do.
+fn sharing(n: usize) -> (usize, usize) {
     let total = std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&t| t > 0)
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
         .unwrap_or(1);
-    (total / n.max(1)).max(1)
+    let at_once = n.clamp(1, total);
+    (at_once, (total / at_once).max(1))
 }
 
-/// Train every configuration in a child process of its own, side by side, drawing each child's
-/// progress on its bar. Returns the summaries in order; the first error wins.
+/// Train every configuration in a child process of its own, as many side by side as there are
+/// cores and the rest as the first finish (the longest plans first, so a long one does not end
+/// alone on an otherwise idle machine), drawing each child's progress on its bar. Returns the
+/// summaries in the order given; the first error wins (the other runs still train: each is
+/// independent and resumable, and a caller that retries finds them done).
 pub(crate) fn train_in_children(
     backend: BackendKind,
     configs: &[TrainConfig],
     bars: Vec<ProgressBar>,
 ) -> Result<Vec<TrainSummary>> {
     let exe = std::env::current_exe().map_err(|e| TrainError::io("the current executable", e))?;
-    let threads = threads_per_run(configs.len());
-    let mut children = Vec::new();
-    for config in configs {
-        let job = serde_json::to_string(&Job {
-            backend: backend.to_string(),
-            config: config.clone(),
-        })
-        .map_err(|e| TrainError::Config(format!("cannot write the training job: {e}")))?;
-        let spawned = Command::new(&exe)
-            .env(JOB_ENV, job)
-            .env("RAYON_NUM_THREADS", threads.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn();
-        match spawned {
-            Ok(child) => children.push(child),
-            Err(e) => {
-                // No run trains unless all do: stop the children already started.
-                for mut child in children {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
-                return Err(TrainError::io(&exe, e));
-            }
-        }
-    }
+    let (at_once, threads) = sharing(configs.len());
+    let order = longest_first(configs);
+    let next = AtomicUsize::new(0);
+    let outcomes: Vec<Mutex<Option<Result<TrainSummary>>>> =
+        configs.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = children
-            .into_iter()
-            .zip(bars)
-            .zip(configs)
-            .map(|((child, bar), config)| scope.spawn(move || follow(child, bar, config)))
-            .collect();
-        handles
-            .into_iter()
-            .zip(configs)
-            .map(|(handle, config)| match handle.join() {
-                Ok(result) => result,
-                Err(_) => Err(TrainError::Panicked(config.out.clone())),
-            })
-            .collect()
+        for _ in 0..at_once {
+            scope.spawn(|| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let (Some(config), Some(bar)) = (configs.get(i), bars.get(i)) else {
+                        break;
+                    };
+                    let outcome = train_child_process(&exe, backend, config, threads)
+                        .and_then(|child| follow(child, bar.clone(), config));
+                    if let Ok(mut slot) = outcomes[i].lock() {
+                        *slot = Some(outcome);
+                    }
+                }
+            });
+        }
+    });
+    outcomes
+        .into_iter()
+        .zip(configs)
+        .map(|(slot, config)| match slot.into_inner() {
+            Ok(Some(outcome)) => outcome,
+            _ => Err(TrainError::Panicked(config.out.clone())),
+        })
+        .collect()
+}
+
+/// The indices of `configs`, those with the most training records first (a plan's records as
+/// Algorithm 1 counts them; a directory of records counts as none, its size unknown until it is
+/// read), ties in the order given.
+fn longest_first(configs: &[TrainConfig]) -> Vec<usize> {
+    let records = |config: &TrainConfig| match &config.data {
+        crate::DataSource::Plan { plan } => plan.record_count().unwrap_or(0),
+        crate::DataSource::Records { .. } => 0,
+    };
+    let mut order: Vec<usize> = (0..configs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(records(&configs[i])));
+    order
+}
+
+/// Start the child process that trains `config` on `threads` threads.
+fn train_child_process(
+    exe: &std::path::Path,
+    backend: BackendKind,
+    config: &TrainConfig,
+    threads: usize,
+) -> Result<std::process::Child> {
+    let job = serde_json::to_string(&Job {
+        backend: backend.to_string(),
+        config: config.clone(),
     })
+    .map_err(|e| TrainError::Config(format!("cannot write the training job: {e}")))?;
+    Command::new(exe)
+        .env(JOB_ENV, job)
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| TrainError::io(exe, e))
 }
 
 /// Read a child's reports until it exits; its summary or its error.
@@ -231,11 +259,35 @@ mod tests {
 
     #[test]
     fn cores_are_shared_evenly_and_never_below_one() {
-        let total = threads_per_run(1);
+        let (one, total) = sharing(1);
+        assert_eq!(one, 1);
         assert!(total >= 1);
-        assert_eq!(threads_per_run(total), 1);
-        assert_eq!(threads_per_run(total * 4), 1);
-        assert_eq!(threads_per_run(2), (total / 2).max(1));
+        assert_eq!(sharing(total), (total, 1));
+        // More runs than cores: one per core, the rest wait.
+        assert_eq!(sharing(total * 4), (total, 1));
+        assert_eq!(sharing(2), (2.min(total), (total / 2).max(1)));
+        assert_eq!(sharing(0), (1, total));
+    }
+
+    #[test]
+    fn the_longest_plans_train_first() {
+        use s2h_mixture::{MixtureKind, Phase, Plan};
+        use s2h_tasks::TaskKind;
+        let plan = |budget| crate::DataSource::Plan {
+            plan: Plan::single(Phase::new(MixtureKind::Text, TaskKind::Ctr, budget), 0),
+        };
+        let config = |data| TrainConfig {
+            data,
+            ..TrainConfig::default()
+        };
+        let configs = [
+            config(plan(100)),
+            config(crate::DataSource::Records { dir: "d".into() }),
+            config(plan(400)),
+            config(plan(200)),
+            config(plan(400)),
+        ];
+        assert_eq!(longest_first(&configs), [2, 4, 3, 0, 1]);
     }
 
     #[test]

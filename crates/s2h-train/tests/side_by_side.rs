@@ -15,10 +15,14 @@ use s2h_vlm::store::WEIGHTS_FILE;
 fn main() {
     s2h_train::worker::serve();
     type Check = fn(&Path);
-    let checks: [(&str, Check); 2] = [
+    let checks: [(&str, Check); 3] = [
         (
             "children train as a run alone does",
             children_train_as_alone,
+        ),
+        (
+            "runs beyond the cores wait their turn and all train",
+            more_runs_than_cores,
         ),
         (
             "a failing child is reported with its run",
@@ -65,6 +69,36 @@ fn children_train_as_alone(tmp: &Path) {
     // The other child trained its own run, not a copy of the first.
     assert_ne!(side_by_side[1].loss_curve, alone.loss_curve);
     assert_eq!(side_by_side[1].steps, 6);
+}
+
+/// With more runs than cores, the extra runs queue (one child per core) and each still trains its
+/// own configuration, reported in the order given.
+fn more_runs_than_cores(tmp: &Path) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let data = common::dataset(&tmp.join("data"), Supervision::Text, 20);
+    let configs: Vec<TrainConfig> = (0..cores as u64 + 2)
+        .map(|i| TrainConfig {
+            seed: i,
+            duration: s2h_train::Duration::Steps(2 + i),
+            ..common::config(&data, &tmp.join(format!("run-{i}")))
+        })
+        .collect();
+    let summaries = s2h_train::train_all(BackendKind::Flex, &configs).expect("every run trains");
+    assert_eq!(summaries.len(), configs.len());
+    for (i, summary) in summaries.iter().enumerate() {
+        assert_eq!(
+            summary.steps,
+            2 + i as u64,
+            "run {i} trained its own length"
+        );
+        assert!(
+            tmp.join(format!("run-{i}"))
+                .join(s2h_train::MODEL_DIR)
+                .join(WEIGHTS_FILE)
+                .is_file(),
+            "run {i} has its model"
+        );
+    }
 }
 
 fn failing_child_is_reported(tmp: &Path) {

@@ -110,17 +110,32 @@ impl<B: Backend> Attention<B> {
         let split = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, self.head_dim]);
         let q = split(self.q_proj.forward(x.clone()), self.n_heads);
         let k = split(self.k_proj.forward(x.clone()), self.n_kv_heads);
-        let v = split(self.v_proj.forward(x), self.n_kv_heads).swap_dims(1, 2);
+        let v = split(self.v_proj.forward(x), self.n_kv_heads);
         let (q, k) = match rope {
             // The query tables include the 1/√d scale.
             Some(rope) => (rope.apply_query(q), rope.apply_key(k)),
             // Scaled before the product: the queries are smaller than the scores they make.
             None => (q.mul_scalar(1.0 / (self.head_dim as f64).sqrt()), k),
         };
-        let (q, k) = (q.swap_dims(1, 2), k.swap_dims(1, 2));
-        let (k, v) = match cache {
-            Some(slot) => LayerCache::append(slot, k, v),
-            None => (k, v),
+        // Training (no cache): one fused op where the backend has it (`fused::attention`).
+        let (q, k, v, mask) = match cache {
+            Some(_) => (q, k, v, mask),
+            None => match crate::fused::attention(q, k, v, mask) {
+                Ok(out) => return self.o_proj.forward(out),
+                Err(inputs) => inputs,
+            },
+        };
+        let (q, k, v) = (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2));
+        let (q, k, v, mask) = match cache {
+            Some(slot) => {
+                let (k, v) = LayerCache::append(slot, k, v);
+                // Inference over the cache: one fused op where the backend has it.
+                match crate::fused::cached_attention(q.swap_dims(1, 2), k, v, mask) {
+                    Ok(out) => return self.o_proj.forward(out),
+                    Err((q, k, v, mask)) => (q.swap_dims(1, 2), k, v, mask),
+                }
+            }
+            None => (q, k, v, mask),
         };
         let (kv, d) = (self.n_kv_heads, self.head_dim);
         let rep = self.n_heads / kv;

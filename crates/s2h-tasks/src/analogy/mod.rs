@@ -413,7 +413,8 @@ impl ShiftDirection {
 /// Visual Analogy parameters: the held-out pattern set S of SPEC §5.4, which defines the splits
 /// (`simple` avoids S; `hard` and `pattern_heldout` use only S).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+// A misspelt parameter is an error, not a silent default.
+#[serde(default, deny_unknown_fields)]
 pub struct AnalogyConfig {
     pub held_out: Vec<Pattern>,
 }

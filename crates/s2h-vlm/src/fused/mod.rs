@@ -1,11 +1,16 @@
 //! Ops that Burn 0.21's autodiff would otherwise take apart, given one backward each.
 //!
 //! Burn differentiates a composite op through every op it is made of, each recorded, stored and
-//! differentiated on its own. Three of a training step's costliest are made single autodiff ops
+//! differentiated on its own. A training step's costliest composites are made single autodiff ops
 //! here, their forward and backward written on the inner backend:
 //!
-//! - [`softmax_last`] (attention weights): Burn's softmax is five ops (max, subtract, exp, sum,
-//!   divide), eleven passes over the scores forward and backward; fused, the forward is the
+//! - [`attention`] (on flex; `attention.rs`): the heads' products read q, k and v where the
+//!   projections put them and write the output in place, with the mask, the softmax and their
+//!   backward in between — Burn would copy each of them to move the heads in front of the
+//!   positions, and differentiate the mask's add, the softmax and both products one by one.
+//! - [`softmax_last`] (attention weights, where the fused attention does not run): Burn's
+//!   softmax is five ops (max, subtract, exp, sum, divide), eleven passes over the scores
+//!   forward and backward; fused, the forward is the
 //!   backend's own softmax (one kernel on flex) and the backward `dx = y ⊙ (g − Σ g ⊙ y)`, four.
 //! - [`swiglu`] (`silu(a) ⊙ b`, the decoder's MLP gate): Burn's sigmoid recomputes itself in its
 //!   backward (a second pass of `exp`) and the two products each keep and differentiate their
@@ -41,7 +46,11 @@ type AdTensor<I> = <Autodiff<I> as BackendTypes>::FloatTensorPrimitive;
 
 /// A fused op on `N` float tensors, written once for every inner backend.
 trait FusedOp<const N: usize> {
-    fn run<I: Backend>(self, inputs: [AdTensor<I>; N]) -> AdTensor<I>;
+    /// Whether only flex has this op (the other backends run the plain ops).
+    const FLEX_ONLY: bool = false;
+
+    /// The op on `inputs`, or the inputs back where it cannot run (the plain ops then do).
+    fn run<I: Backend>(&self, inputs: [AdTensor<I>; N]) -> Result<AdTensor<I>, [AdTensor<I>; N]>;
 }
 
 /// `op` on `inputs` when `B` is one of s2h's autodiff backends; the inputs back otherwise.
@@ -69,9 +78,9 @@ fn dispatch<B: Backend, const N: usize, Op: FusedOp<N>>(
     let mut state = (primitives, op);
     // Each compiled-in backend in turn: `on` hands the inputs back unless `B` is `Autodiff<$I>`.
     macro_rules! try_on {
-        ($feature:literal, $inner:ty) => {
+        ($feature:literal, $inner:ty, $flex:literal) => {
             #[cfg(feature = $feature)]
-            {
+            if $flex || !Op::FLEX_ONLY {
                 state = match on::<B, $inner, N, Op>(state.0, state.1) {
                     Ok(out) => return Ok(out),
                     Err(back) => back,
@@ -79,10 +88,10 @@ fn dispatch<B: Backend, const N: usize, Op: FusedOp<N>>(
             }
         };
     }
-    try_on!("flex", burn::backend::Flex);
-    try_on!("ndarray", burn::backend::NdArray);
-    try_on!("wgpu", burn::backend::Wgpu);
-    try_on!("cuda", burn::backend::Cuda);
+    try_on!("flex", burn::backend::Flex, true);
+    try_on!("ndarray", burn::backend::NdArray, false);
+    try_on!("wgpu", burn::backend::Wgpu, false);
+    try_on!("cuda", burn::backend::Cuda, false);
     Err(state
         .0
         .map(|p| Tensor::from_primitive(TensorPrimitive::Float(p))))
@@ -99,11 +108,19 @@ fn on<B: Backend, I: Backend, const N: usize, Op: FusedOp<N>>(
         Ok(inputs) => inputs,
         Err(inputs) => return Err((inputs, op)),
     };
-    let out = op.run::<I>(inputs);
-    // `B` is `Autodiff<I>`: the cast back cannot fail.
-    let out = cast::<_, B::FloatTensorPrimitive>(out)
-        .unwrap_or_else(|_| unreachable!("B is Autodiff<I>"));
-    Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
+    // `B` is `Autodiff<I>`: the casts back cannot fail.
+    match op.run::<I>(inputs) {
+        Ok(out) => {
+            let out = cast::<_, B::FloatTensorPrimitive>(out)
+                .unwrap_or_else(|_| unreachable!("B is Autodiff<I>"));
+            Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
+        }
+        Err(inputs) => Err((
+            cast::<_, [B::FloatTensorPrimitive; N]>(inputs)
+                .unwrap_or_else(|_| unreachable!("B is Autodiff<I>")),
+            op,
+        )),
+    }
 }
 
 fn to_array<T, const N: usize>(items: Vec<T>) -> [T; N] {
@@ -162,6 +179,10 @@ pub fn rms_norm<B: Backend>(x: Tensor<B, 3>, gamma: Tensor<B, 1>, epsilon: f64) 
     }
 }
 
+mod attention;
+
+pub use attention::{AttentionInputs, attention, cached_attention};
+
 /// The last dimension of a rank-3 primitive.
 const LAST: usize = 2;
 
@@ -190,9 +211,9 @@ where
 struct SoftmaxOp;
 
 impl FusedOp<1> for SoftmaxOp {
-    fn run<I: Backend>(self, [x]: [AdTensor<I>; 1]) -> AdTensor<I> {
+    fn run<I: Backend>(&self, [x]: [AdTensor<I>; 1]) -> Result<AdTensor<I>, [AdTensor<I>; 1]> {
         let y = I::softmax(x.primitive.clone(), LAST);
-        record(Softmax, [&x], y.clone(), y)
+        Ok(record(Softmax, [&x], y.clone(), y))
     }
 }
 
@@ -249,10 +270,10 @@ fn softmax_backward_ops<I: Backend>(
 struct SwiGluOp;
 
 impl FusedOp<2> for SwiGluOp {
-    fn run<I: Backend>(self, [a, b]: [AdTensor<I>; 2]) -> AdTensor<I> {
+    fn run<I: Backend>(&self, [a, b]: [AdTensor<I>; 2]) -> Result<AdTensor<I>, [AdTensor<I>; 2]> {
         let out = swiglu_forward::<I>(&a.primitive, &b.primitive);
         let state = (a.primitive.clone(), b.primitive.clone());
-        record(SwiGlu, [&a, &b], state, out)
+        Ok(record(SwiGlu, [&a, &b], state, out))
     }
 }
 
@@ -345,9 +366,14 @@ fn swiglu_backward_ops<I: Backend>(
 struct LogSumExpOp;
 
 impl FusedOp<1> for LogSumExpOp {
-    fn run<I: Backend>(self, [x]: [AdTensor<I>; 1]) -> AdTensor<I> {
+    fn run<I: Backend>(&self, [x]: [AdTensor<I>; 1]) -> Result<AdTensor<I>, [AdTensor<I>; 1]> {
         let lse = logsumexp_forward::<I>(&x.primitive);
-        record(LogSumExp, [&x], (x.primitive.clone(), lse.clone()), lse)
+        Ok(record(
+            LogSumExp,
+            [&x],
+            (x.primitive.clone(), lse.clone()),
+            lse,
+        ))
     }
 }
 
@@ -394,10 +420,13 @@ struct RmsNormOp {
 }
 
 impl FusedOp<2> for RmsNormOp {
-    fn run<I: Backend>(self, [x, gamma]: [AdTensor<I>; 2]) -> AdTensor<I> {
+    fn run<I: Backend>(
+        &self,
+        [x, gamma]: [AdTensor<I>; 2],
+    ) -> Result<AdTensor<I>, [AdTensor<I>; 2]> {
         let (y, inv) = rms_norm_forward::<I>(&x.primitive, &gamma.primitive, self.epsilon);
         let state = (x.primitive.clone(), gamma.primitive.clone(), inv);
-        record(RmsNorm, [&x, &gamma], state, y)
+        Ok(record(RmsNorm, [&x, &gamma], state, y))
     }
 }
 
@@ -561,7 +590,7 @@ mod flex {
 
     /// `Σ a·b` with eight partial sums, which the compiler turns into vector instructions (one
     /// running sum is a chain of dependent additions).
-    fn dot(a: &[f32], b: &[f32]) -> f32 {
+    pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
         let mut acc = [0f32; 8];
         let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
         let tail: f32 = a8
@@ -582,13 +611,29 @@ mod flex {
         1.0 / (1.0 + (-x).exp())
     }
 
+    /// `σ(a)` of each value of `a` into `out` (as long), eight lanes at a time ([`exp8`]).
+    fn sigmoids(a: &[f32], out: &mut [f32]) {
+        let mut chunks = out.chunks_exact_mut(8);
+        for (o, a) in (&mut chunks).zip(a.chunks_exact(8)) {
+            let e = exp8(std::array::from_fn(|l| -a[l]));
+            for l in 0..8 {
+                o[l] = 1.0 / (1.0 + e[l]);
+            }
+        }
+        let done = a.len() - chunks.into_remainder().len();
+        for (o, &a) in out[done..].iter_mut().zip(&a[done..]) {
+            *o = sigmoid(a);
+        }
+    }
+
     pub fn swiglu_forward(a: &[f32], b: &[f32]) -> Vec<f32> {
         let mut out = vec![0f32; a.len()];
         out.par_chunks_mut(CHUNK)
             .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
             .for_each(|(out, (a, b))| {
+                sigmoids(a, out);
                 for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                    *o = a * sigmoid(a) * b;
+                    *o *= a * b;
                 }
             });
         out
@@ -604,8 +649,10 @@ mod flex {
                     .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))),
             )
             .for_each(|((da, db), (g, (a, b)))| {
+                // σ(a), kept in `db` until it is overwritten.
+                sigmoids(a, db);
                 for i in 0..da.len() {
-                    let s = sigmoid(a[i]);
+                    let s = db[i];
                     let silu = a[i] * s;
                     da[i] = g[i] * b[i] * (s + silu - silu * s);
                     db[i] = g[i] * silu;
@@ -702,6 +749,37 @@ mod flex {
                 }
             });
         dx
+    }
+
+    /// `exp` of eight values, in straight-line code the compiler vectorises (libm's `expf` is
+    /// called one value at a time): `2^n · p(r)` with `x = n ln 2 + r`, `|r| ≤ ln 2 / 2`, and `p`
+    /// the degree-6 Taylor polynomial (relative error below 2·10⁻⁷). Below −87.3 it gives 0, so
+    /// a masked score (−∞) weighs nothing.
+    #[inline]
+    pub(super) fn exp8(x: [f32; 8]) -> [f32; 8] {
+        const LOG2E: f32 = std::f32::consts::LOG2_E;
+        const LN2_HI: f32 = 0.693_359_4;
+        const LN2_LO: f32 = -2.121_944_4e-4;
+        // 1.5·2²³: adding it rounds to an integer, which then sits in the low mantissa bits.
+        // (`f32::round` and Rust's saturating `as i32` keep the loop from vectorising.)
+        const ROUND: f32 = 12_582_912.0;
+        let mut out = [0f32; 8];
+        for l in 0..8 {
+            let xi = x[l].clamp(-87.3, 88.7);
+            let shifted = xi * LOG2E + ROUND;
+            let n = shifted - ROUND;
+            let r = (xi - n * LN2_HI) - n * LN2_LO;
+            let p = 1.0
+                + r * (1.0
+                    + r * (0.5
+                        + r * (1.0 / 6.0
+                            + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+            // 2ⁿ from n's bits: the exponent field n + 127.
+            let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+            let scale = f32::from_bits(n_bits.wrapping_add(127) << 23);
+            out[l] = if x[l] < -87.3 { 0.0 } else { p * scale };
+        }
+        out
     }
 }
 
@@ -805,6 +883,146 @@ mod tests {
             })
             .collect();
         (y.into_data().to_vec().expect("f32"), gs)
+    }
+
+    /// Attention in Burn's own ops, key/value heads repeated for their query heads: the reference
+    /// of the fused one.
+    fn plain_attention(
+        q: Tensor<A, 4>,
+        k: Tensor<A, 4>,
+        v: Tensor<A, 4>,
+        mask: Option<Tensor<A, 3>>,
+    ) -> Tensor<A, 3> {
+        let ([b, t, h, d], [_, s, kv, _]) = (q.dims(), k.dims());
+        let heads = |x: Tensor<A, 4>| {
+            x.swap_dims(1, 2)
+                .unsqueeze_dim::<5>(2)
+                .repeat_dim(2, h / kv)
+                .reshape([b, h, s, d])
+        };
+        let mut scores = q.swap_dims(1, 2).matmul(heads(k).swap_dims(2, 3));
+        if let Some(mask) = mask {
+            let rows = mask.dims()[0];
+            scores = scores + mask.reshape([rows, 1, t, s]);
+        }
+        activation::softmax(scores, 3)
+            .matmul(heads(v))
+            .swap_dims(1, 2)
+            .reshape([b, t, h * d])
+    }
+
+    #[test]
+    fn fused_attention_matches_the_plain_ops_forward_and_backward() {
+        let device = Default::default();
+        let (b, t, d) = (3, 6, 8);
+        for (h, kv, mask) in [
+            (
+                4,
+                2,
+                Some(crate::attention::causal_mask::<A>(t, 0, &device)),
+            ),
+            (
+                4,
+                4,
+                Some(crate::attention::padded_causal_mask::<A>(
+                    t,
+                    0,
+                    &[0, 2, 5],
+                    &device,
+                )),
+            ),
+            (2, 1, None),
+        ] {
+            let normal = |n: usize| {
+                Tensor::<A, 3>::random([b, t, n * d], Distribution::Normal(0.0, 1.0), &device)
+            };
+            let (q, k, v, w) = (normal(h), normal(kv), normal(kv), normal(h));
+            let split = |x: Tensor<A, 3>, n: usize| x.reshape([b, t, n, d]);
+            let m = mask.clone();
+            let (y, g) =
+                grads_of(
+                    &[q.clone(), k.clone(), v.clone()],
+                    &w,
+                    &|[q, k, v]| match attention(split(q, h), split(k, kv), split(v, kv), m.clone())
+                    {
+                        Ok(out) => out,
+                        Err(_) => panic!("the fused attention runs on Autodiff<Flex>"),
+                    },
+                );
+            let (y_plain, g_plain) = grads_of(&[q, k, v], &w, &|[q, k, v]| {
+                plain_attention(split(q, h), split(k, kv), split(v, kv), mask.clone())
+            });
+            assert_close(&y, &y_plain, 1e-5);
+            for (g, g_plain) in g.iter().zip(&g_plain) {
+                assert_close(g, g_plain, 1e-5);
+                assert!(g_plain.iter().any(|v| v.abs() > 1e-2));
+            }
+        }
+    }
+
+    #[test]
+    fn cached_attention_matches_the_plain_ops_over_a_cache() {
+        // Inference on flex: keys and values `[b, kv, s, d]` as the cache keeps them, queries for
+        // the last `t` of `s` positions, a per-row mask.
+        let device = Default::default();
+        let (b, t, s, h, kv, d) = (3, 2, 7, 4, 2, 8);
+        let normal = |dims: [usize; 4]| {
+            Tensor::<Flex, 4>::random(dims, Distribution::Normal(0.0, 1.0), &device)
+        };
+        let (q, k, v) = (
+            normal([b, t, h, d]),
+            normal([b, kv, s, d]),
+            normal([b, kv, s, d]),
+        );
+        let mask = crate::attention::padded_causal_mask::<Flex>(t, s - t, &[0, 1, 3], &device);
+        for mask in [Some(mask), None] {
+            let fused = match cached_attention(q.clone(), k.clone(), v.clone(), mask.clone()) {
+                Ok(out) => out,
+                Err(_) => panic!("flex has the cached attention"),
+            };
+            let to_a = |x: Tensor<Flex, 4>| Tensor::<A, 4>::from_inner(x);
+            let plain = plain_attention(
+                to_a(q.clone()),
+                to_a(k.clone().swap_dims(1, 2)),
+                to_a(v.clone().swap_dims(1, 2)),
+                mask.map(Tensor::<A, 3>::from_inner),
+            );
+            let fused: Vec<f32> = fused.into_data().to_vec().expect("f32");
+            let plain: Vec<f32> = plain.into_data().to_vec().expect("f32");
+            assert_close(&fused, &plain, 1e-5);
+        }
+    }
+
+    #[test]
+    fn attention_on_other_backends_gives_the_inputs_back() {
+        let device = Default::default();
+        let x = Tensor::<Flex, 4>::random([1, 3, 2, 4], Distribution::Normal(0.0, 1.0), &device);
+        let back = attention(x.clone(), x.clone(), x.clone(), None);
+        assert!(back.is_err(), "the inner backend has no fused attention");
+    }
+
+    #[test]
+    fn the_vectorised_exp_is_accurate_and_zero_far_below() {
+        let mut worst = 0f32;
+        for i in 0..(175 * 64) {
+            let x0 = -87.0 + i as f32 / 64.0;
+            let xs: [f32; 8] = std::array::from_fn(|l| x0 + l as f32 / 512.0);
+            for (x, e) in xs.iter().zip(flex::exp8(xs)) {
+                worst = worst.max(((e - x.exp()) / x.exp()).abs());
+            }
+        }
+        assert!(worst < 1e-6, "relative error {worst}");
+        let far = flex::exp8([
+            f32::NEG_INFINITY,
+            -100.0,
+            -88.0,
+            0.0,
+            1.0,
+            -1.0,
+            10.0,
+            -10.0,
+        ]);
+        assert_eq!(&far[..4], &[0.0, 0.0, 0.0, 1.0]);
     }
 
     #[test]
