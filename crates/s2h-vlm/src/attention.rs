@@ -117,26 +117,22 @@ impl<B: Backend> Attention<B> {
             // Scaled before the product: the queries are smaller than the scores they make.
             None => (q.mul_scalar(1.0 / (self.head_dim as f64).sqrt()), k),
         };
-        // Training (no cache): one fused op where the backend has it (`fused::attention`).
+        // One fused op where the backend has it: `fused::attention` in training (no cache),
+        // `fused::cached_attention` at inference; the plain ops below otherwise.
         let (q, k, v, mask) = match cache {
-            Some(_) => (q, k, v, mask),
             None => match crate::fused::attention(q, k, v, mask) {
                 Ok(out) => return self.o_proj.forward(out),
-                Err(inputs) => inputs,
+                Err((q, k, v, mask)) => (q, k.swap_dims(1, 2), v.swap_dims(1, 2), mask),
             },
-        };
-        let (q, k, v) = (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2));
-        let (q, k, v, mask) = match cache {
             Some(slot) => {
-                let (k, v) = LayerCache::append(slot, k, v);
-                // Inference over the cache: one fused op where the backend has it.
-                match crate::fused::cached_attention(q.swap_dims(1, 2), k, v, mask) {
+                let (k, v) = LayerCache::append(slot, k.swap_dims(1, 2), v.swap_dims(1, 2));
+                match crate::fused::cached_attention(q, k, v, mask) {
                     Ok(out) => return self.o_proj.forward(out),
-                    Err((q, k, v, mask)) => (q.swap_dims(1, 2), k, v, mask),
+                    Err(inputs) => inputs,
                 }
             }
-            None => (q, k, v, mask),
         };
+        let q = q.swap_dims(1, 2);
         let (kv, d) = (self.n_kv_heads, self.head_dim);
         let rep = self.n_heads / kv;
         let s = k.dims()[2];

@@ -74,22 +74,14 @@ pub fn cached_attention<B: Backend>(
     #[cfg(feature = "flex")]
     {
         let dims = AttentionDims::of(&q, &k, &v, mask.as_ref(), true);
-        let primitive = |x: &Tensor<B, 4>| match x.clone().into_primitive() {
-            burn::tensor::TensorPrimitive::Float(p) => Some(p),
-            _ => None,
-        };
         if let Some(dims) = dims
-            && let (Some(qp), Some(kp), Some(vp)) = (primitive(&q), primitive(&k), primitive(&v))
+            && let (Some(qp), Some(kp), Some(vp)) = (float(&q), float(&k), float(&v))
             && let Some([qv, kv, vv]) = super::flex::values::<B, 3>([&qp, &kp, &vp])
         {
-            let mask_primitive = mask.as_ref().map(|m| match m.clone().into_primitive() {
-                burn::tensor::TensorPrimitive::Float(p) => Some(p),
-                _ => None,
-            });
-            let mask_values = match &mask_primitive {
-                Some(Some(m)) => super::flex::values::<B, 1>([m]),
-                _ => None,
-            };
+            let mask_primitive = mask.as_ref().and_then(float);
+            let mask_values = mask_primitive
+                .as_ref()
+                .and_then(|m| super::flex::values::<B, 1>([m]));
             let rows = mask.as_ref().map_or(0, |m| m.dims()[0]);
             let mask_ok = mask.is_none() || mask_values.is_some();
             if mask_ok {
@@ -110,6 +102,15 @@ pub fn cached_attention<B: Backend>(
         }
     }
     Err((q, k, v, mask))
+}
+
+/// The float primitive of `x` (a clone sharing its buffer); `None` for a quantized tensor.
+#[allow(dead_code)] // without flex
+fn float<B: Backend, const D: usize>(x: &Tensor<B, D>) -> Option<B::FloatTensorPrimitive> {
+    match x.clone().into_primitive() {
+        burn::tensor::TensorPrimitive::Float(p) => Some(p),
+        _ => None,
+    }
 }
 
 /// The shapes of one attention: batch, query and key lengths, query and key/value heads, head
