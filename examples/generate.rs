@@ -144,28 +144,28 @@ impl RenderArgs {
             && self.task_config.is_none()
     }
 
-    /// The task parameters of `--task-config`, or the paper's.
-    fn tasks(&self) -> Result<TaskConfig> {
-        Ok(match &self.task_config {
-            Some(path) => read_task_config(path)?,
-            None => TaskConfig::default(),
-        })
-    }
-
-    /// The rendering these options ask for; `--size` and `--font-scale` are refused where no
-    /// image is written (`what` names the option that says so).
-    fn options(&self, writes_images: bool, what: &str) -> Result<RenderOptions> {
-        if !writes_images && (self.size.is_some() || self.font_scale != 1.0) {
-            bail!("--size and --font-scale apply to images; {what} writes none");
-        }
+    /// The rendering these options ask for: `--task-config`'s task parameters or the paper's.
+    fn options(&self) -> Result<RenderOptions> {
         Ok(RenderOptions {
-            tasks: self.tasks()?,
+            tasks: match &self.task_config {
+                Some(path) => read_task_config(path)?,
+                None => TaskConfig::default(),
+            },
             image_size: self.size.map(|(w, h)| [w, h]),
             font_scale: self.font_scale,
             text: TextOptions {
                 analogy: self.text_format,
             },
         })
+    }
+
+    /// The rendering of a dataset with images, or without (`--size` and `--font-scale` are then
+    /// refused; `what` names the option that says so).
+    fn options_for(&self, writes_images: bool, what: &str) -> Result<RenderOptions> {
+        if !writes_images && (self.size.is_some() || self.font_scale != 1.0) {
+            bail!("--size and --font-scale apply to images; {what} writes none");
+        }
+        self.options()
     }
 }
 
@@ -292,21 +292,20 @@ fn pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
 }
 
 fn run_plain(args: PlainArgs) -> Result<()> {
-    let render = args.render.options(
+    let render = args.render.options_for(
         args.supervision.input() == Modality::Image,
         "--supervision text",
     )?;
-    let mut spec = DatasetSpec::new(
-        args.task,
-        args.split,
-        args.seed,
-        args.count,
-        args.supervision,
-    );
-    spec.start_index = args.start_index;
-    spec.tasks = render.tasks.clone();
-    spec.image = render.image_options(args.task);
-    spec.text = render.text;
+    let spec = render.apply(DatasetSpec {
+        start_index: args.start_index,
+        ..DatasetSpec::new(
+            args.task,
+            args.split,
+            args.seed,
+            args.count,
+            args.supervision,
+        )
+    });
     let pool = pool(args.threads)?;
     let bar = progress_bar(
         args.count,
@@ -336,19 +335,15 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
             let (Some(kind), Some(budget)) = (args.supervision, args.budget) else {
                 bail!("--supervision and --budget are required without --plan");
             };
-            let mut phase = Phase::new(kind, TaskKind::Ctr, budget);
-            phase.tasks = args.task.clone();
-            phase.hard_supervision = args.hard_supervision;
-            phase.hard_repeat = args.hard_repeat;
-            phase.cot = args.cot;
-            phase.interleave_batch = args.interleave_batch;
-            phase.text_format = args.render.text_format;
-            let mut plan = Plan::single(phase, args.seed);
-            plan.image_size = args.render.size.map(|(w, h)| [w, h]);
-            plan.font_scale = Some(args.render.font_scale);
-            plan.task_config = args.render.tasks()?;
-            plan.validate()?;
-            plan
+            let phase = Phase {
+                tasks: args.task.clone(),
+                hard_supervision: args.hard_supervision,
+                hard_repeat: args.hard_repeat,
+                cot: args.cot,
+                interleave_batch: args.interleave_batch,
+                ..Phase::new(kind, TaskKind::Ctr, budget)
+            };
+            Plan::of_phase(phase, args.seed, &args.render.options()?)?
         }
     };
     let check = if args.no_eval_check {
@@ -395,18 +390,13 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
 }
 
 fn run_eval_set(args: EvalSetArgs) -> Result<()> {
-    let modality = match args.modality {
-        Supervision::Text => Modality::Text,
-        Supervision::Image | Supervision::ImageViaText => Modality::Image,
-    };
     let spec = EvalSetSpec {
         seed: args.seed,
-        via_text: args.modality == Supervision::ImageViaText,
-        ..EvalSetSpec::new(args.task, args.split, modality, args.count)
+        ..EvalSetSpec::of_supervision(args.task, args.split, args.modality, args.count)
     };
     let render = args
         .render
-        .options(modality == Modality::Image, "--modality text")?;
+        .options_for(spec.modality == Modality::Image, "--modality text")?;
     let pool = pool(args.output.threads)?;
     let options = args.output.write_options();
     let out = &args.output.out;

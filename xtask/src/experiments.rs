@@ -78,6 +78,40 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
             max_new_tokens: 256,
             ..smoke
         }),
+        // TR and Grid on 4x4 tables and grids, where the quickstart model learns simple text
+        // within 8,000 updates (docs/figures.md has the probes' learning curves).
+        (Tier::Cpu, TaskKind::Tr) => Some(Scale {
+            label: "cpu tier: TR on 4x4 tables (paths of 2-6 / 7-11 cells), the quickstart model \
+                    (0.8M parameters), 16,000-64,000 training records"
+                .into(),
+            tasks: cpu_tasks(),
+            canvas: [256, 192],
+            model: VlmConfig::quickstart(),
+            budgets: vec![16_000, 32_000, 64_000],
+            lr: 1.5e-3,
+            eval_records: 100,
+            max_new_tokens: 320,
+            ..smoke
+        }),
+        (Tier::Cpu, TaskKind::Grid) => Some(Scale {
+            label: "cpu tier: Grid on 4x4 grids (2-6 / 9-16 search steps, 1 / 2-3 objects), the \
+                    quickstart model with a 1,024-token context (0.9M parameters), \
+                    16,000-64,000 training records"
+                .into(),
+            tasks: cpu_tasks(),
+            canvas: [192, 192],
+            model: {
+                // Hard Grid records run to about 800 tokens.
+                let mut model = VlmConfig::quickstart();
+                model.decoder.max_seq_len = 1024;
+                model
+            },
+            budgets: vec![16_000, 32_000, 64_000],
+            lr: 1.5e-3,
+            eval_records: 100,
+            max_new_tokens: 720,
+            ..smoke
+        }),
         (Tier::Gpu, _) => Some(Scale {
             label: format!(
                 "gpu tier: {task} at the paper's task size and canvas, s2h's `base` preset \
@@ -121,6 +155,28 @@ pub fn ctr_scale(tier: Tier) -> Option<Scale> {
     scale(tier, TaskKind::Ctr)
 }
 
+/// Task sizes of the cpu tier's TR and Grid: 4x4 tables and grids (CTR keeps the quickstart's
+/// 3x4 table, which its own scale sets).
+pub fn cpu_tasks() -> TaskConfig {
+    let mut tasks = TaskConfig::quickstart();
+    tasks.tr.rows = [4, 4];
+    tasks.tr.cols = [4, 4];
+    tasks.tr.simple_length = [4, 6];
+    tasks.tr.hard_length = [9, 12];
+    tasks.tr.simple_segments = [1, 2];
+    tasks.tr.hard_min_segments = 3;
+    tasks.tr.max_trim = 1;
+    tasks.grid.rows = [4, 4];
+    tasks.grid.cols = [4, 4];
+    tasks.grid.simple_objects = [1, 1];
+    tasks.grid.hard_objects = [2, 3];
+    tasks.grid.simple_obstacle_types = [1, 1];
+    tasks.grid.hard_obstacle_types = [2, 3];
+    tasks.grid.simple_steps = [2, 6];
+    tasks.grid.hard_steps = [9, 16];
+    tasks
+}
+
 /// Task sizes of the smoke tier for every task: small enough that records fit the smoke model's
 /// 1,024-token context and train in seconds.
 pub fn smoke_tasks() -> TaskConfig {
@@ -153,23 +209,23 @@ mod tests {
 
     use super::*;
 
-    /// The smoke tier's small tasks generate every split the figures use.
+    /// The smoke and cpu tiers' small tasks generate every split the figures use.
     #[test]
-    fn smoke_tasks_generate_every_split() {
-        let tasks = smoke_tasks();
-        for (task, splits) in [
-            (
-                TaskKind::Ctr,
-                &[Split::Simple, Split::Medium, Split::Hard][..],
-            ),
-            (TaskKind::Tr, &[Split::Simple, Split::Hard]),
-            (TaskKind::Grid, &[Split::Simple, Split::Hard]),
-            (TaskKind::Va, &[Split::Simple, Split::Hard]),
-        ] {
-            for &split in splits {
-                for index in 0..20 {
-                    let made = tasks.generate(task, split, 1, index);
-                    assert!(made.is_ok(), "{task} {split} {index}: {made:?}");
+    fn small_tasks_generate_every_split() {
+        let splits = |task| match task {
+            TaskKind::Ctr => &[Split::Simple, Split::Medium, Split::Hard][..],
+            _ => &[Split::Simple, Split::Hard],
+        };
+        for tier in [Tier::Smoke, Tier::Cpu] {
+            for &task in TaskKind::ALL {
+                let Some(scale) = scale(tier, task) else {
+                    continue;
+                };
+                for &split in splits(task) {
+                    for index in 0..20 {
+                        let made = scale.tasks.generate(task, split, 1, index);
+                        assert!(made.is_ok(), "{tier} {task} {split} {index}: {made:?}");
+                    }
                 }
             }
         }

@@ -51,6 +51,21 @@ impl EvalSetSpec {
         }
     }
 
+    /// The set evaluating `supervision`, the inverse of [`EvalSetSpec::supervision`]: text
+    /// records for text, image records for image, and image records whose target starts with
+    /// the conversion to text for Image-via-Text (the sets of Eqs 4 and 5).
+    pub fn of_supervision(
+        task: TaskKind,
+        split: Split,
+        supervision: Supervision,
+        count: u64,
+    ) -> Self {
+        Self {
+            via_text: supervision == Supervision::ImageViaText,
+            ..Self::new(task, split, supervision.input(), count)
+        }
+    }
+
     /// The default set of a task and split: [`DEFAULT_EVAL_COUNT`] instances of base seed 0.
     /// Its text renderings are the same for both modalities.
     pub fn default_set(task: TaskKind, split: Split) -> Self {
@@ -246,6 +261,20 @@ impl EvalTexts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn of_supervision_inverts_supervision() {
+        for supervision in [
+            Supervision::Text,
+            Supervision::Image,
+            Supervision::ImageViaText,
+        ] {
+            let spec = EvalSetSpec::of_supervision(TaskKind::Tr, Split::Hard, supervision, 3);
+            assert_eq!(spec.supervision(), supervision);
+            assert_eq!(spec.modality, supervision.input());
+            assert_eq!((spec.count, spec.seed), (3, 0));
+        }
+    }
 
     #[test]
     fn training_and_evaluation_seeds_are_disjoint() {

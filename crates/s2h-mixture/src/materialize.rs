@@ -73,6 +73,16 @@ impl RenderOptions {
         options
     }
 
+    /// The range `spec` drawn with these task parameters, canvas, font scale and text options.
+    pub fn apply(&self, spec: DatasetSpec) -> DatasetSpec {
+        DatasetSpec {
+            tasks: self.tasks.clone(),
+            image: self.image_options(spec.task),
+            text: self.text,
+            ..spec
+        }
+    }
+
     /// Refuse a canvas or font scale no image could be drawn with, whether or not the data
     /// has images (a text-only dataset given a font scale of 100 is a mistake all the same).
     pub fn validate(&self) -> Result<()> {

@@ -603,3 +603,19 @@ fn a_range_made_chunk_by_chunk_writes_what_its_list_would() {
         Source::List(&refs).counts()
     );
 }
+
+#[test]
+fn render_options_apply_to_a_range() {
+    let mut render = small_render();
+    render.tasks.ctr.rows = 3;
+    render.font_scale = 0.5;
+    let spec = render.apply(DatasetSpec {
+        start_index: 5,
+        ..DatasetSpec::new(TaskKind::Ctr, Split::Simple, 1, 2, Supervision::Image)
+    });
+    assert_eq!(spec.tasks, render.tasks);
+    assert_eq!(spec.image, render.image_options(TaskKind::Ctr));
+    assert_eq!((spec.image.width, spec.image.height), (240, 128));
+    assert_eq!(spec.image.font_scale, 0.5);
+    assert_eq!((spec.start_index, spec.seed, spec.count), (5, 1, 2));
+}

@@ -270,6 +270,21 @@ impl Plan {
         }
     }
 
+    /// A checked plan of one phase drawn with `render`: the inverse of
+    /// [`Plan::render_options`] (the canvas, font scale and task parameters become the plan's,
+    /// the text format the phase's).
+    pub fn of_phase(mut phase: Phase, seed: u64, render: &RenderOptions) -> Result<Self> {
+        phase.text_format = render.text.analogy;
+        let plan = Self {
+            image_size: render.image_size,
+            font_scale: Some(render.font_scale),
+            task_config: render.tasks.clone(),
+            ..Self::single(phase, seed)
+        };
+        plan.validate()?;
+        Ok(plan)
+    }
+
     /// Check every phase; errors name the phase.
     pub fn validate(&self) -> Result<()> {
         let invalid = |reason: String| MixtureError::InvalidPlan { path: None, reason };

@@ -336,3 +336,27 @@ fn task_parameters_are_read_from_a_plan_or_alone() {
         assert!(err.contains(says), "{name}: {err}");
     }
 }
+
+#[test]
+fn of_phase_inverts_render_options() {
+    let mut tasks = TaskConfig::default();
+    tasks.tr.rows = [4, 4];
+    tasks.tr.cols = [4, 4];
+    let render = RenderOptions {
+        tasks,
+        image_size: Some([320, 200]),
+        font_scale: 0.5,
+        text: TextOptions {
+            analogy: AnalogyTextFormat::Lossless,
+        },
+    };
+    let plan = Plan::of_phase(Phase::new(MixtureKind::Mix, TaskKind::Tr, 100), 7, &render).unwrap();
+    assert_eq!(plan.seed, 7);
+    assert_eq!(plan.render_options(&plan.phases[0]), render);
+    // A plan that does not validate is refused.
+    let bad = RenderOptions {
+        font_scale: 3.0,
+        ..render
+    };
+    assert!(Plan::of_phase(Phase::new(MixtureKind::Mix, TaskKind::Tr, 100), 7, &bad).is_err());
+}

@@ -108,9 +108,15 @@ impl<B: Backend> Attention<B> {
         // `[b, t, heads, d]` as the projections make them; heads move in front of positions
         // (`[b, heads, t, d]`) as views, which the matrix products read without a copy.
         let split = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, self.head_dim]);
-        let q = split(self.q_proj.forward(x.clone()), self.n_heads);
-        let k = split(self.k_proj.forward(x.clone()), self.n_kv_heads);
-        let v = split(self.v_proj.forward(x), self.n_kv_heads);
+        let q = split(
+            crate::linear::forward(&self.q_proj, x.clone()),
+            self.n_heads,
+        );
+        let k = split(
+            crate::linear::forward(&self.k_proj, x.clone()),
+            self.n_kv_heads,
+        );
+        let v = split(crate::linear::forward(&self.v_proj, x), self.n_kv_heads);
         let (q, k) = match rope {
             // The query tables include the 1/√d scale.
             Some(rope) => (rope.apply_query(q), rope.apply_key(k)),
@@ -121,13 +127,13 @@ impl<B: Backend> Attention<B> {
         // `fused::cached_attention` at inference; the plain ops below otherwise.
         let (q, k, v, mask) = match cache {
             None => match crate::fused::attention(q, k, v, mask) {
-                Ok(out) => return self.o_proj.forward(out),
+                Ok(out) => return crate::linear::forward(&self.o_proj, out),
                 Err((q, k, v, mask)) => (q, k.swap_dims(1, 2), v.swap_dims(1, 2), mask),
             },
             Some(slot) => {
                 let (k, v) = LayerCache::append(slot, k.swap_dims(1, 2), v.swap_dims(1, 2));
                 match crate::fused::cached_attention(q, k, v, mask) {
-                    Ok(out) => return self.o_proj.forward(out),
+                    Ok(out) => return crate::linear::forward(&self.o_proj, out),
                     Err(inputs) => inputs,
                 }
             }
@@ -155,7 +161,7 @@ impl<B: Backend> Attention<B> {
         let out = regroup(weights.matmul(v), [b, self.n_heads, t, d])
             .swap_dims(1, 2)
             .reshape([b, t, self.n_heads * d]);
-        self.o_proj.forward(out)
+        crate::linear::forward(&self.o_proj, out)
     }
 }
 

@@ -8,6 +8,7 @@ use burn::prelude::*;
 use crate::attention::{Attention, AttentionConfig, causal_mask, padded_causal_mask};
 use crate::config::DecoderConfig;
 use crate::kv_cache::KvCache;
+use crate::linear::forward as linear;
 use crate::rope::{Heads, Rope, RopeTables};
 use crate::{Result, VlmError};
 
@@ -31,8 +32,8 @@ impl<B: Backend> SwiGluMlp<B> {
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let gated =
-            crate::fused::swiglu(self.gate_proj.forward(x.clone()), self.up_proj.forward(x));
-        self.down_proj.forward(gated)
+            crate::fused::swiglu(linear(&self.gate_proj, x.clone()), linear(&self.up_proj, x));
+        linear(&self.down_proj, gated)
     }
 }
 
@@ -177,7 +178,7 @@ impl<B: Backend> Decoder<B> {
     pub fn logits(&self, h: Tensor<B, 3>) -> Tensor<B, 3> {
         let h = rms_norm(&self.norm, h);
         match &self.lm_head {
-            Some(head) => head.forward(h),
+            Some(head) => linear(head, h),
             None => {
                 let [b, t, d] = h.dims();
                 let table = self.embed_tokens.weight.val();

@@ -17,7 +17,8 @@
 //!   LLaVA): configuration, the name table, streaming reads and writes;
 //! - [`backend`]: flex / ndarray / wgpu / cuda chosen by name at run time;
 //! - [`autodiff`]: the lock that keeps a process's autodiff passes from racing (a Burn 0.21 bug);
-//! - [`fused`]: the softmax as one autodiff op (Burn takes it apart into five).
+//! - [`fused`]: the softmax as one autodiff op (Burn takes it apart into five);
+//! - [`linear`]: linear layers as one 2-D product over the flattened leading dimensions.
 //!
 //! The crate knows nothing of the tasks or their records: turning a record into token ids, loss
 //! masks and image bytes is `s2h-train`'s `Processor`, so a new task never touches the model.
@@ -34,6 +35,7 @@ pub mod fused;
 pub mod generate;
 pub mod hf;
 pub mod kv_cache;
+pub mod linear;
 pub mod loss;
 pub mod model;
 pub mod projector;

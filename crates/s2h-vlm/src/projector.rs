@@ -5,6 +5,7 @@ use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
 use crate::config::ProjectorConfig;
+use crate::linear::forward as linear;
 
 #[derive(Module, Debug)]
 pub struct Projector<B: Backend> {
@@ -23,6 +24,6 @@ impl ProjectorConfig {
 
 impl<B: Backend> Projector<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
+        linear(&self.fc2, gelu(linear(&self.fc1, x)))
     }
 }

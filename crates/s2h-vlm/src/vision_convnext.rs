@@ -9,6 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
 use crate::config::ConvNextConfig;
+use crate::linear::forward as linear;
 
 /// Initial layer-scale value (ConvNeXt uses 1e-6 for deep nets; these are shallow).
 const LAYER_SCALE_INIT: f64 = 0.1;
@@ -118,9 +119,7 @@ impl<B: Backend> ConvNext<B> {
             }
             for block in &stage.blocks {
                 let y = block.dwconv.forward(x.clone()).permute([0, 2, 3, 1]);
-                let y = block
-                    .fc2
-                    .forward(gelu(block.fc1.forward(block.norm.forward(y))));
+                let y = linear(&block.fc2, gelu(linear(&block.fc1, block.norm.forward(y))));
                 let y = y * block.gamma.val().unsqueeze::<4>();
                 x = x + y.permute([0, 3, 1, 2]);
             }

@@ -10,6 +10,7 @@ use burn::tensor::activation::{gelu, gelu_approximate, sigmoid};
 
 use crate::attention::{Attention, AttentionConfig};
 use crate::config::{Activation, FinalNorm, VitConfig};
+use crate::linear::forward as linear;
 
 #[derive(Module, Debug)]
 pub struct VitBlock<B: Backend> {
@@ -157,12 +158,12 @@ impl<B: Backend> Vit<B> {
             .attn
             .forward(block.norm1.forward(x.clone()), None, None, None);
         let x = x + a;
-        let h = block.fc1.forward(block.norm2.forward(x.clone()));
+        let h = linear(&block.fc1, block.norm2.forward(x.clone()));
         let h = match self.activation {
             Activation::Gelu => gelu(h),
             Activation::GeluTanh => gelu_approximate(h),
             Activation::QuickGelu => h.clone() * sigmoid(h.mul_scalar(1.702)),
         };
-        x + block.fc2.forward(h)
+        x + linear(&block.fc2, h)
     }
 }

@@ -11,7 +11,7 @@ use s2h::mixture::MixtureKind;
 use s2h::tasks::TaskKind;
 
 use super::{csv, markdown_table, output, write};
-use crate::experiments::{RunSpec, ctr_scale, run_config};
+use crate::experiments::{RunSpec, run_config, scale};
 use crate::registry::Tier;
 use crate::{Agreement, Ctx, Output};
 
@@ -22,28 +22,46 @@ const PRESETS: [(&str, &str); 3] = [
     ("base", "GPU runs"),
 ];
 
-/// Each preset's training configuration (which holds its model), then the configuration the
-/// figure runs of the smoke and cpu tiers actually train with (`experiments::run_config`).
-fn presets() -> Result<Vec<(&'static str, &'static str, TrainConfig)>> {
-    let mut all: Vec<(&'static str, &'static str, TrainConfig)> = PRESETS
+/// Each preset's training configuration (which holds its model), then the configurations the
+/// figure runs of the smoke and cpu tiers actually train with (`experiments::run_config`): one
+/// column per tier, from its CTR runs, and one more for each task whose model or optimisation
+/// differs from it (the cpu tier's Grid runs have a longer context).
+fn presets() -> Result<Vec<(String, String, TrainConfig)>> {
+    let mut all: Vec<(String, String, TrainConfig)> = PRESETS
         .iter()
-        .map(|&(name, purpose)| Ok((name, purpose, TrainConfig::preset(name)?)))
+        .map(|&(name, purpose)| Ok((name.into(), purpose.into(), TrainConfig::preset(name)?)))
         .collect::<Result<_>>()?;
-    for (tier, name, purpose) in [
-        (
-            Tier::Smoke,
-            "smoke-tier runs",
-            "the figures at --tier smoke",
-        ),
-        (Tier::Cpu, "cpu-tier runs", "the figures at --tier cpu"),
-    ] {
-        if let Some(scale) = ctr_scale(tier) {
+    for tier in [Tier::Smoke, Tier::Cpu] {
+        let mut columns: Vec<TrainConfig> = Vec::new();
+        for &task in TaskKind::ALL {
+            let Some(scale) = scale(tier, task) else {
+                continue;
+            };
             let run = RunSpec::new(
-                TaskKind::Ctr,
+                task,
                 MixtureKind::Mix,
                 scale.budgets.last().copied().unwrap_or(0),
             );
-            all.push((name, purpose, run_config(&scale, &run)));
+            let config = run_config(&scale, &run);
+            let same = |c: &TrainConfig| {
+                c.model == config.model && c.lr == config.lr && c.batch_size == config.batch_size
+            };
+            if columns.iter().any(same) {
+                continue;
+            }
+            let (name, purpose) = if columns.is_empty() {
+                (
+                    format!("{tier}-tier runs"),
+                    format!("the figures at --tier {tier}"),
+                )
+            } else {
+                (
+                    format!("{tier}-tier {task} runs"),
+                    format!("the {task} figures at --tier {tier}"),
+                )
+            };
+            columns.push(config.clone());
+            all.push((name, purpose, config));
         }
     }
     Ok(all)
@@ -88,7 +106,7 @@ type Row = Vec<String>;
 
 fn row(
     name: &str,
-    presets: &[(&str, &str, TrainConfig)],
+    presets: &[(String, String, TrainConfig)],
     value: impl Fn(&TrainConfig) -> String,
 ) -> Row {
     std::iter::once(name.to_string())
@@ -98,7 +116,7 @@ fn row(
 
 /// `tiny 1e-3, small 5e-4, base 2e-4`.
 fn per_preset(
-    presets: &[(&str, &str, TrainConfig)],
+    presets: &[(String, String, TrainConfig)],
     value: impl Fn(&TrainConfig) -> String,
 ) -> String {
     presets
@@ -114,11 +132,11 @@ fn write_table(
     stem: &str,
     title: &str,
     note: &str,
-    presets: &[(&str, &str, TrainConfig)],
+    presets: &[(String, String, TrainConfig)],
     rows: &[Row],
 ) -> Result<Vec<String>> {
     let mut header = vec!["hyper-parameter"];
-    header.extend(presets.iter().map(|(name, _, _)| *name));
+    header.extend(presets.iter().map(|(name, _, _)| name.as_str()));
     let md = format!("# {title}\n\n{note}\n\n{}", markdown_table(&header, rows));
     Ok(vec![
         write(&ctx.dir, &format!("{stem}.md"), md.as_bytes())?,
@@ -367,7 +385,9 @@ mod tests {
             let mut lines = text.lines();
             assert_eq!(
                 lines.next(),
-                Some("hyper-parameter,tiny,small,base,smoke-tier runs,cpu-tier runs")
+                Some(
+                    "hyper-parameter,tiny,small,base,smoke-tier runs,cpu-tier runs,cpu-tier grid runs"
+                )
             );
             for l in lines {
                 assert!(!l.is_empty());
@@ -377,15 +397,23 @@ mod tests {
         let (dir, _) = make(tab03, Tier::Cpu);
         let text = std::fs::read_to_string(dir.path().join("tab03.csv")).unwrap();
         assert!(
-            text.contains("peak learning rate,1e-3,5e-4,2e-4,3e-3,1.5e-3"),
+            text.contains("peak learning rate,1e-3,5e-4,2e-4,3e-3,1.5e-3,1.5e-3"),
             "{text}"
         );
         assert!(
-            text.contains("warmup ratio,0.03,0.03,0.03,0.03,0.03"),
+            text.contains("warmup ratio,0.03,0.03,0.03,0.03,0.03,0.03"),
             "{text}"
         );
         let (dir, _) = make(tab04, Tier::Cpu);
         let text = std::fs::read_to_string(dir.path().join("tab04.csv")).unwrap();
-        assert!(text.contains("decoder width,128,384,768,64,128"), "{text}");
+        assert!(
+            text.contains("decoder width,128,384,768,64,128,128"),
+            "{text}"
+        );
+        // The cpu tier's Grid runs differ from its CTR and TR runs only in their context.
+        assert!(
+            text.contains("context length (tokens),1024,2048,4096,4096,512,1024"),
+            "{text}"
+        );
     }
 }
