@@ -1,7 +1,8 @@
 //! The tiers of `reproduce-figures` as [`Scale`]s of the library's pipeline (`s2h::pipeline`:
 //! runs, evaluations and analyses, cached): what each tier runs for each task.
 
-use s2h::tasks::table::CtrConfig;
+use s2h::tasks::grid::GridConfig;
+use s2h::tasks::table::{CtrConfig, TrConfig};
 use s2h::tasks::{TaskConfig, TaskKind};
 use s2h::vlm::{BackendKind, VlmConfig};
 
@@ -158,23 +159,29 @@ pub fn ctr_scale(tier: Tier) -> Option<Scale> {
 /// Task sizes of the cpu tier's TR and Grid: 4x4 tables and grids (CTR keeps the quickstart's
 /// 3x4 table, which its own scale sets).
 pub fn cpu_tasks() -> TaskConfig {
-    let mut tasks = TaskConfig::quickstart();
-    tasks.tr.rows = [4, 4];
-    tasks.tr.cols = [4, 4];
-    tasks.tr.simple_length = [4, 6];
-    tasks.tr.hard_length = [9, 12];
-    tasks.tr.simple_segments = [1, 2];
-    tasks.tr.hard_min_segments = 3;
-    tasks.tr.max_trim = 1;
-    tasks.grid.rows = [4, 4];
-    tasks.grid.cols = [4, 4];
-    tasks.grid.simple_objects = [1, 1];
-    tasks.grid.hard_objects = [2, 3];
-    tasks.grid.simple_obstacle_types = [1, 1];
-    tasks.grid.hard_obstacle_types = [2, 3];
-    tasks.grid.simple_steps = [2, 6];
-    tasks.grid.hard_steps = [9, 16];
-    tasks
+    TaskConfig {
+        tr: TrConfig {
+            rows: [4, 4],
+            cols: [4, 4],
+            simple_length: [4, 6],
+            hard_length: [9, 12],
+            simple_segments: [1, 2],
+            hard_min_segments: 3,
+            max_trim: 1,
+        },
+        grid: GridConfig {
+            rows: [4, 4],
+            cols: [4, 4],
+            simple_objects: [1, 1],
+            hard_objects: [2, 3],
+            simple_obstacle_types: [1, 1],
+            hard_obstacle_types: [2, 3],
+            simple_steps: [2, 6],
+            hard_steps: [9, 16],
+            ..GridConfig::default()
+        },
+        ..TaskConfig::quickstart()
+    }
 }
 
 /// Task sizes of the smoke tier for every task: small enough that records fit the smoke model's
