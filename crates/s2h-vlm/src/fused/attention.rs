@@ -160,6 +160,22 @@ impl AttentionDims {
         })
     }
 
+    /// Query heads per key/value head.
+    #[allow(dead_code)] // without flex
+    fn group(&self) -> usize {
+        self.heads / self.kv_heads
+    }
+
+    /// The offset of query head `h` of batch row `bi` in `q`, the output and their gradients
+    /// (all `[b, t, heads, d]`), and the stride between positions.
+    #[allow(dead_code)] // without flex
+    fn q_start(&self, bi: usize, h: usize) -> (usize, isize) {
+        (
+            (bi * self.t * self.heads + h) * self.d,
+            (self.heads * self.d) as isize,
+        )
+    }
+
     /// The offset of key/value head `g` of batch row `bi`, and the stride between positions.
     #[allow(dead_code)] // without flex
     fn kv_start(&self, bi: usize, g: usize) -> (usize, isize) {
@@ -372,16 +388,8 @@ mod kernels {
         dims: super::AttentionDims,
     ) -> (Vec<f32>, Vec<f32>) {
         let super::AttentionDims {
-            b,
-            t,
-            s,
-            heads,
-            kv_heads,
-            d,
-            ..
+            b, t, s, heads, d, ..
         } = dims;
-        let rep = heads / kv_heads;
-        let q_row = (heads * d) as isize;
         let mut out = vec![0f32; b * t * heads * d];
         let mut weights = vec![0f32; b * heads * t * s];
         let out_ptr = Shared(out.as_mut_ptr());
@@ -390,9 +398,8 @@ mod kernels {
             .enumerate()
             .for_each(|(task, w)| {
                 let (bi, h) = (task / heads, task % heads);
-                let g = h / rep;
-                let q0 = (bi * t * heads + h) * d;
-                let (kv0, kv_row) = dims.kv_start(bi, g);
+                let (q0, q_row) = dims.q_start(bi, h);
+                let (kv0, kv_row) = dims.kv_start(bi, h / dims.group());
                 // SAFETY: the head's rows of q, k, v lie in their buffers ([b, t|s, heads|kv, d]);
                 // `w` is this task's own [t, s] block.
                 unsafe {
@@ -448,8 +455,7 @@ mod kernels {
             d,
             ..
         } = dims;
-        let rep = heads / kv_heads;
-        let q_row = (heads * d) as isize;
+        let rep = dims.group();
         let mut dq = vec![0f32; q.len()];
         let mut dk = vec![0f32; k.len()];
         let mut dv = vec![0f32; v.len()];
@@ -463,7 +469,7 @@ mod kernels {
             let (kv0, kv_row) = dims.kv_start(bi, group);
             let mut ds = vec![0f32; t * s];
             for h in group * rep..(group + 1) * rep {
-                let q0 = (bi * t * heads + h) * d;
+                let (q0, q_row) = dims.q_start(bi, h);
                 let w = &weights[(bi * heads + h) * t * s..][..t * s];
                 // SAFETY: as in the forward; this task alone writes the rows of its key/value
                 // head in dk and dv and of its query heads in dq.
