@@ -39,7 +39,7 @@ struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Also decode with the assistant turn pre-filled with the first word of the conversion
-    /// prompt, and report accuracy with and without it plus the conversion accuracy.
+    /// prompt (to the end of its token), and report accuracy with and without it plus the conversion accuracy.
     #[arg(long)]
     convert: bool,
     #[arg(long, default_value_t = 1024)]

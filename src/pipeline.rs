@@ -264,7 +264,10 @@ pub fn run_config(scale: &Scale, run: &RunSpec) -> TrainConfig {
 
 /// The evaluation directory's suffix of a "Convert"-prompted evaluation.
 fn convert_variant(convert: bool) -> &'static str {
-    if convert { "-convert" } else { "" }
+    // Not `-convert`: evaluations under that name pre-filled the word `Convert` alone, which
+    // the compact tokenizer's models never saw (`s2h_eval::convert::prefill`); they are not
+    // reused.
+    if convert { "-convert-token" } else { "" }
 }
 
 /// Updates between the checkpoints `run` keeps for good: four per run, for the analysis targets

@@ -385,6 +385,10 @@ pub fn fig05(ctx: &Ctx) -> Result<Output> {
                     );
                 }
             }
+            // The paper's finding (§4): hard text in the mixture carries S2H over to images.
+            for better in ["Mix+", "Align-Mix+"] {
+                part.check_above(task, &series, better, "Mix", "hard images");
+            }
             part.files = crate::parts::curves(
                 ctx,
                 &format!("fig05-{task}"),
@@ -475,10 +479,16 @@ pub fn fig30(ctx: &Ctx) -> Result<Output> {
     };
     let mut bars = Vec::new();
     let mut numbers = Vec::new();
+    let mut listed = Vec::new();
     for (name, _, by_budget) in &runs {
         let Some((budget, metrics)) = by_budget.last() else {
             continue;
         };
+        listed.push((
+            *name,
+            group_metric(metrics, task, names::CELL_PRECISION),
+            group_metric(metrics, task, names::CELL_RECALL),
+        ));
         for (label, metric) in [
             ("precision", names::CELL_PRECISION),
             ("recall", names::CELL_RECALL),
@@ -497,6 +507,8 @@ pub fn fig30(ctx: &Ctx) -> Result<Output> {
                 "wrong outputs erring before the 12th number",
                 names::FIRST_WRONG_BEFORE_12_SHARE,
             ),
+            // The verifier's sub-metric: how often a model lists as many cells as the path has.
+            ("outputs with the path's number of cells", "length_correct"),
         ] {
             let v = group_metric(metrics, task, metric);
             numbers.push((
@@ -526,7 +538,10 @@ pub fn fig30(ctx: &Ctx) -> Result<Output> {
             cache.scale.eval_records, cache.scale.label
         ),
         numbers,
-        agreement: unchecked(ctx),
+        agreement: match ctx.tier {
+            Tier::Smoke => smoke_agreement(),
+            _ => shortcut_agreement(&listed),
+        },
         ..Output::at(ctx)
     })
 }
@@ -560,6 +575,13 @@ pub fn fig31(ctx: &Ctx) -> Result<Output> {
     ];
     let mut files = Vec::new();
     let mut numbers = Vec::new();
+    let obstacles: Vec<(&str, f64)> = runs
+        .iter()
+        .filter_map(|(name, _, by_budget)| {
+            let (_, m) = by_budget.last()?;
+            Some((*name, group_metric(m, task, names::OBSTACLES_ENTERED)))
+        })
+        .collect();
     for (stem, label, metric, y_range) in panels {
         let series = runs
             .iter()
@@ -605,7 +627,10 @@ pub fn fig31(ctx: &Ctx) -> Result<Output> {
             cache.scale.eval_records, cache.scale.label
         ),
         numbers,
-        agreement: unchecked(ctx),
+        agreement: match ctx.tier {
+            Tier::Smoke => smoke_agreement(),
+            _ => obstacles_agreement(&obstacles),
+        },
         ..Output::at(ctx)
     })
 }
@@ -665,6 +690,60 @@ pub fn tab14(ctx: &Ctx) -> Result<Output> {
 }
 
 /// A task's name as the paper writes it.
+/// Fig 30's direction (App K.1): wrong TR outputs take shortcuts — the cells a model lists are
+/// mostly on the path, but it misses highlighted ones — so every model's pooled cell precision
+/// is above its recall. `listed`: (model, precision, recall) at the largest budget.
+fn shortcut_agreement(listed: &[(&str, f64, f64)]) -> Agreement {
+    let line = listed
+        .iter()
+        .map(|(name, p, r)| format!("{name} {p:.2} / {r:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if listed.is_empty() || listed.iter().any(|(_, p, r)| p.is_nan() || r.is_nan()) {
+        return Agreement::NotReproduced(format!("a precision or recall is missing ({line})"));
+    }
+    if listed.iter().all(|(_, p, r)| p > r) {
+        Agreement::Reproduced(format!(
+            "every model's cell precision is above its recall (precision / recall: {line}): \
+             listed cells are mostly on the path and highlighted ones are skipped, the \
+             shortcut failure of App K.1"
+        ))
+    } else {
+        Agreement::NotReproduced(format!(
+            "paper (App K.1): shortcuts, precision above recall; here precision / recall: {line}"
+        ))
+    }
+}
+
+/// Fig 31's direction (App K.2): Mix+ passes through fewer obstacles than Text and Image (the
+/// paper: 0.12 against 0.78 and 0.67 at 24x10^4). `obstacles`: (model, mean obstacles passed
+/// through) at the largest budget, Mix+ named "Mix+".
+fn obstacles_agreement(obstacles: &[(&str, f64)]) -> Agreement {
+    let line = obstacles
+        .iter()
+        .map(|(name, v)| format!("{name} {v:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mix_plus = obstacles.iter().find(|(name, _)| *name == "Mix+");
+    let others: Vec<f64> = obstacles
+        .iter()
+        .filter(|(name, _)| *name != "Mix+")
+        .map(|&(_, v)| v)
+        .collect();
+    match mix_plus {
+        Some(&(_, m)) if !m.is_nan() && !others.is_empty() && others.iter().all(|&o| m < o) => {
+            Agreement::Reproduced(format!(
+                "Mix+ passes through the fewest obstacles ({line}; paper: Mix+ 0.12, Text 0.78, \
+                 Image 0.67)"
+            ))
+        }
+        _ => Agreement::NotReproduced(format!(
+            "paper: Mix+ passes through the fewest obstacles (0.12; Text 0.78, Image 0.67); here \
+             {line}"
+        )),
+    }
+}
+
 pub fn task_title(task: TaskKind) -> &'static str {
     match task {
         TaskKind::Ctr => "CTR",
@@ -711,6 +790,32 @@ pub fn not_run(ctx: &Ctx, why: &str) -> Output {
 mod tests {
     use super::*;
     use crate::registry::{TARGETS, Tier};
+
+    #[test]
+    fn failure_directions_are_checked_on_the_numbers() {
+        let reproduced = |a: &Agreement| matches!(a, Agreement::Reproduced(_));
+        // Fig 30: precision above recall for every model.
+        let cpu = [
+            ("Text", 0.78, 0.26),
+            ("Image", 0.85, 0.56),
+            ("Mix+", 0.76, 0.66),
+        ];
+        assert!(reproduced(&shortcut_agreement(&cpu)));
+        let one_below = [("Text", 0.78, 0.26), ("Mix+", 0.6, 0.66)];
+        assert!(!reproduced(&shortcut_agreement(&one_below)));
+        assert!(!reproduced(&shortcut_agreement(&[("Text", f64::NAN, 0.2)])));
+        assert!(!reproduced(&shortcut_agreement(&[])));
+        // Fig 31: Mix+ through the fewest obstacles.
+        let paper = [("Text (on text)", 0.78), ("Image", 0.67), ("Mix+", 0.12)];
+        assert!(reproduced(&obstacles_agreement(&paper)));
+        let image_fewer = [("Text (on text)", 0.78), ("Image", 0.1), ("Mix+", 0.12)];
+        assert!(!reproduced(&obstacles_agreement(&image_fewer)));
+        assert!(!reproduced(&obstacles_agreement(&[("Mix+", 0.1)])));
+        assert!(!reproduced(&obstacles_agreement(&[
+            ("Text", 0.5),
+            ("Mix+", f64::NAN)
+        ])));
+    }
 
     /// Fig 3 at the smoke tier: every stage runs (data, 6 runs, 12 evaluations, two charts),
     /// and making it again re-renders from the cache without training or evaluating again.

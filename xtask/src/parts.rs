@@ -6,12 +6,13 @@ use s2h::eval::charts::{BarChart, LineChart, Series};
 use s2h::eval::{Metrics, main_accuracy, names};
 use s2h::tasks::{Split, TaskKind};
 
-use crate::evaluated::{not_run, unchecked};
+use crate::evaluated::{not_run, smoke_agreement, unchecked};
 use s2h::mixture::MixtureKind;
 
 use crate::data::write_table;
 use crate::experiments::{Cache, Planned, RunSpec, scale};
-use crate::{Ctx, Output};
+use crate::registry::Tier;
+use crate::{Agreement, Ctx, Output};
 
 /// A run as a function of one size (a budget, a first phase's records).
 pub type RunOf<'a> = &'a dyn Fn(u64) -> crate::experiments::RunSpec;
@@ -21,11 +22,70 @@ pub type RunOf<'a> = &'a dyn Fn(u64) -> crate::experiments::RunSpec;
 pub struct Part {
     pub files: Vec<String>,
     pub numbers: Vec<(String, String)>,
+    /// The paper's claims checked on this part's numbers: (the claim with our numbers, whether
+    /// it held). [`per_task`] makes the target's verdict from every part's.
+    pub checks: Vec<(String, bool)>,
 }
 
 impl Part {
     pub fn number(&mut self, what: impl Into<String>, value: impl Into<String>) {
         self.numbers.push((what.into(), value.into()));
+    }
+
+    /// The paper's claim that curve `better` ends above curve `worse` (at the largest x; NaN
+    /// never holds), checked on `series`; `on` says what they are measured on. A curve missing
+    /// from `series` is a programming error of the target, reported as not held.
+    pub fn check_above(
+        &mut self,
+        task: TaskKind,
+        series: &[Series],
+        better: &str,
+        worse: &str,
+        on: &str,
+    ) {
+        let last = |name: &str| {
+            series
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.points.last())
+                .map_or(f64::NAN, |p| p.1)
+        };
+        let (b, w) = (last(better), last(worse));
+        self.checks.push((
+            format!(
+                "{task}: {better} above {worse} on {on} ({} vs {})",
+                pct(b),
+                pct(w)
+            ),
+            b > w,
+        ));
+    }
+}
+
+/// A target's verdict from its checked claims: reproduced when every claim held, not
+/// reproduced (naming those that did not) otherwise; the smoke tier's, or "no check written"
+/// where there are none.
+pub fn verdict(ctx: &Ctx, checks: &[(String, bool)]) -> Agreement {
+    if ctx.tier == Tier::Smoke {
+        return smoke_agreement();
+    }
+    if checks.is_empty() {
+        return unchecked(ctx);
+    }
+    let list = |held: bool| {
+        checks
+            .iter()
+            .filter(|(_, h)| *h == held)
+            .map(|(claim, _)| claim.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if checks.iter().all(|(_, held)| *held) {
+        Agreement::Reproduced(list(true))
+    } else if checks.iter().any(|(_, held)| *held) {
+        Agreement::NotReproduced(format!("paper: {}; held here: {}", list(false), list(true)))
+    } else {
+        Agreement::NotReproduced(format!("paper: {}", list(false)))
     }
 }
 
@@ -39,6 +99,7 @@ pub fn per_task(
 ) -> Result<Output> {
     let mut files = Vec::new();
     let mut numbers = Vec::new();
+    let mut checks = Vec::new();
     let mut labels = Vec::new();
     let mut left_out = Vec::new();
     let mut planned = Planned::default();
@@ -54,6 +115,7 @@ pub fn per_task(
         };
         files.extend(part.files);
         numbers.extend(part.numbers);
+        checks.extend(part.checks);
         if !labels.contains(&cache.scale.label) {
             labels.push(cache.scale.label.clone());
         }
@@ -82,8 +144,8 @@ pub fn per_task(
     Ok(Output {
         files,
         caption: format!("{what}{left_out} {}.", labels.join("; ")),
+        agreement: verdict(ctx, &checks),
         numbers,
-        agreement: unchecked(ctx),
         ..Output::at(ctx)
     })
 }
@@ -273,4 +335,58 @@ pub fn align_recipes(task: TaskKind, budget: u64, first: u64) -> [(&'static str,
             aligned.after(MixtureKind::TextWarmup, first),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s2h::eval::charts::Marker;
+
+    fn curve(name: &str, last: f64) -> Series {
+        Series {
+            name: name.into(),
+            points: vec![(1.0, 0.0), (2.0, last)],
+            marker: Marker::None,
+        }
+    }
+
+    #[test]
+    fn claims_make_the_verdict() {
+        let ctx = |tier| Ctx {
+            tier,
+            dir: "unused".into(),
+            cache: "unused".into(),
+        };
+        let series = [curve("Mix", 0.1), curve("Mix+", 0.3), curve("Image", 0.0)];
+        let mut part = Part::default();
+        part.check_above(TaskKind::Tr, &series, "Mix+", "Mix", "hard images");
+        assert_eq!(
+            part.checks[0].0,
+            "tr: Mix+ above Mix on hard images (30.0% vs 10.0%)"
+        );
+        assert!(matches!(
+            verdict(&ctx(Tier::Cpu), &part.checks),
+            Agreement::Reproduced(_)
+        ));
+        // A tie, a missing curve: not held; one claim failing makes the target not reproduced.
+        part.check_above(TaskKind::Tr, &series, "Image", "Image", "hard images");
+        part.check_above(TaskKind::Tr, &series, "Align-Mix+", "Mix", "hard images");
+        assert_eq!(
+            part.checks.iter().map(|c| c.1).collect::<Vec<_>>(),
+            [true, false, false]
+        );
+        let Agreement::NotReproduced(why) = verdict(&ctx(Tier::Cpu), &part.checks) else {
+            panic!("a claim failed")
+        };
+        assert!(why.contains("held here: tr: Mix+ above Mix"), "{why}");
+        // The smoke tier checks nothing; no claims: unchecked.
+        assert!(matches!(
+            verdict(&ctx(Tier::Smoke), &part.checks),
+            Agreement::Exercised(_)
+        ));
+        assert!(matches!(
+            verdict(&ctx(Tier::Cpu), &[]),
+            Agreement::NotRun(_)
+        ));
+    }
 }

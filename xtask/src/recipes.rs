@@ -220,6 +220,8 @@ pub fn fig16(ctx: &Ctx) -> Result<Output> {
                     part.number(format!("{task} {} at {b} records", s.name), pct(a));
                 }
             }
+            // The paper's reading of Fig 16: the warm-up helps.
+            part.check_above(task, &series, &format!("(TW){name}"), name, "hard images");
             part.files = curves(
                 ctx,
                 &format!("fig16-{task}"),

@@ -22,6 +22,10 @@ pub const IMAGE_PLACEHOLDER: &str = "<image>";
 /// followed there by the exact text rendering.
 pub const CONVERT_PROMPT: &str = "Convert the image to text.";
 
+/// [`CONVERT_PROMPT`] as the `convert_prompt` segment of a target writes it: a line of its own.
+/// Tokenizers see it so in training, and the compact one learns the whole line as one token.
+pub const CONVERT_LINE: &str = "Convert the image to text.\n";
+
 /// The keyword that opens the final answer line of every task.
 pub const ANSWER_PREFIX: &str = "Answer:";
 
@@ -122,4 +126,14 @@ pub(crate) fn parse_answer_lines<T: PartialEq>(
     found
         .map(|(answer, _)| answer)
         .ok_or(ParseError::NoAnswerLine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_convert_line_is_the_prompt_on_its_own_line() {
+        assert_eq!(CONVERT_LINE, format!("{CONVERT_PROMPT}\n"));
+    }
 }

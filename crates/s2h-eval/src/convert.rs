@@ -1,19 +1,27 @@
 //! "Convert"-prompted inference (paper Table 12, SPEC §13): the assistant turn is pre-filled
 //! with the first word of the conversion prompt, so an image model trained with Image-via-Text
 //! records first writes the image as text. This module holds the model-free half: the pre-filled
-//! word, reading the converted text back out of an output, and scoring it against the gold text
+//! text, reading the converted text back out of an output, and scoring it against the gold text
 //! rendering (exactly, and cell by cell for the LaTeX tables of CTR, TR and Grid).
 
 use s2h_mixture::{Record, SegmentKind};
 use serde::{Deserialize, Serialize};
 
-/// The word the assistant turn is pre-filled with: the first word of
-/// [`s2h_cot::CONVERT_PROMPT`] (`Convert`).
-pub fn prefill_word() -> &'static str {
-    s2h_cot::CONVERT_PROMPT
-        .split_whitespace()
-        .next()
-        .unwrap_or(s2h_cot::CONVERT_PROMPT)
+/// The text the assistant turn is pre-filled with, given where the tokens of
+/// [`s2h_cot::CONVERT_LINE`] end (byte offsets, as the model's tokenizer splits the line in
+/// training): the first word of the conversion prompt (`Convert`, the paper's pre-fill), extended
+/// to the end of the token it ends in. A tokenizer that splits words pre-fills `Convert`; the
+/// compact one, which learned the whole line as one token, pre-fills the line. Either way the
+/// model continues from tokens it was trained on: pre-filling `Convert` alone would give the
+/// compact model a token it never saw at that place.
+pub fn prefill(token_ends: impl IntoIterator<Item = usize>) -> &'static str {
+    let line = s2h_cot::CONVERT_LINE;
+    let word = line.find(char::is_whitespace).unwrap_or(line.len());
+    token_ends
+        .into_iter()
+        .find(|&end| end >= word)
+        .and_then(|end| line.get(..end))
+        .unwrap_or(&line[..word])
 }
 
 /// The gold text rendering of a record's instance: its `converted_text` segment when it has one
@@ -52,7 +60,7 @@ pub fn converted_text(output: &str, gold: &str) -> Option<String> {
 /// How well one output converted the image to text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversionScore {
-    /// The output wrote the whole conversion prompt (the pre-filled word and the rest of its
+    /// The output wrote the whole conversion prompt (the pre-filled text and the rest of its
     /// sentence), so a conversion could follow.
     pub prompted: bool,
     /// The converted text equals the gold rendering exactly.
@@ -146,5 +154,28 @@ pub fn aggregate_conversion(scores: &[ConversionScore]) -> ConversionMetrics {
         prompted_rate: rate(scores.iter().filter(|s| s.prompted).count()),
         exact_rate: rate(scores.iter().filter(|s| s.exact).count()),
         cell_accuracy: (total > 0).then(|| correct as f64 / total as f64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s2h_cot::CONVERT_LINE;
+
+    #[test]
+    fn prefill_is_the_first_word_to_the_end_of_its_token() {
+        // Word-level: `Convert`, ` `, `the`, …
+        assert_eq!(prefill([7, 8, 11, 12]), "Convert");
+        // Sub-word pieces: the word's last piece ends it.
+        assert_eq!(prefill([3, 7, 8]), "Convert");
+        // The compact tokenizer's single token for the whole line.
+        assert_eq!(prefill([CONVERT_LINE.len()]), CONVERT_LINE);
+        // A token running past the word: to its end.
+        assert_eq!(prefill([3, 9]), "Convert t");
+        // No token reaches the word's end (or no tokens, or an end off a char boundary or past
+        // the line): the word alone.
+        assert_eq!(prefill([3]), "Convert");
+        assert_eq!(prefill([]), "Convert");
+        assert_eq!(prefill([CONVERT_LINE.len() + 5]), "Convert");
     }
 }

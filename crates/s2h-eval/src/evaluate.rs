@@ -23,8 +23,8 @@ use crate::{EvalError, ExampleResult, Metrics, Prediction, Result, check_task, r
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EvalOptions {
     pub generate: GenerateOptions,
-    /// Pre-fill the assistant turn with the first word of the conversion prompt
-    /// ([`convert::prefill_word`]) and score the conversion too.
+    /// Pre-fill the assistant turn with the first word of the conversion prompt, to the end of
+    /// its token ([`convert::prefill`]), and score the conversion too.
     pub convert: bool,
     /// The task the model was trained on, when known: records of another task are an error.
     pub task: Option<TaskKind>,
@@ -38,7 +38,7 @@ pub struct EvalOptions {
 pub struct PredictionRecord {
     #[serde(flatten)]
     pub result: ExampleResult,
-    /// Tokens generated, `</s>` included when the model wrote it (pre-filled words excluded).
+    /// Tokens generated, `</s>` included when the model wrote it (pre-filled text excluded).
     pub generated_tokens: usize,
     pub stop: StopReason,
     /// "Convert" mode: how well the output wrote the image as text.
@@ -96,7 +96,10 @@ pub fn evaluate_model_with_progress<B: Backend>(
 ) -> Result<EvalReport> {
     check_task(records, options.task)?;
     let prefix = if options.convert {
-        convert::prefill_word()
+        let tokens = processor
+            .tokenizer
+            .encode_with_offsets(s2h_cot::CONVERT_LINE)?;
+        convert::prefill(tokens.into_iter().map(|(_, span)| span.end))
     } else {
         ""
     };
@@ -111,7 +114,7 @@ pub fn evaluate_model_with_progress<B: Backend>(
         &options.generate,
         progress,
     )?;
-    // The output is the whole assistant turn, pre-filled word included, so the parsers see what
+    // The output is the whole assistant turn, pre-filled text included, so the parsers see what
     // the model was trained to write.
     let outputs: Vec<Prediction> = generations
         .iter()

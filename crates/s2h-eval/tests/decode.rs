@@ -50,14 +50,20 @@ fn ctr_image() -> &'static Set {
 
 /// A word-level tokenizer over every text the tests decode.
 fn tokenizer() -> VlmTokenizer {
-    let mut texts: Vec<String> = Vec::new();
+    tokenizer_of(TokenizerKind::WordLevel)
+}
+
+/// A tokenizer of `kind` on the fixtures' texts and, as in training's corpus, the conversion
+/// line (three times: the compact tokenizer makes a phrase token of a line that recurs).
+fn tokenizer_of(kind: TokenizerKind) -> VlmTokenizer {
+    let mut texts: Vec<String> = vec![s2h_cot::CONVERT_LINE.to_string(); 3];
     for r in ctr_text().records.iter().chain(&ctr_image().records) {
         texts.push(r.prompt.clone());
         texts.push(r.target.clone());
         texts.push(convert::gold_text(r));
     }
     let words = s2h_train::corpus::task_words();
-    VlmTokenizer::build(TokenizerKind::WordLevel, &texts, &words).expect("tokenizer")
+    VlmTokenizer::build(kind, &texts, &words).expect("tokenizer")
 }
 
 fn text_config(vocab: usize) -> VlmConfig {
@@ -273,26 +279,37 @@ fn batched_and_cached_decoding_equal_single_and_uncached() {
 }
 
 #[test]
-fn convert_adds_only_the_prefilled_word() {
-    let tok = tokenizer();
-    let config = image_config(tok.vocab_size());
-    let processor = Processor::new(tok, &config);
-    let word = convert::prefill_word();
-    assert_eq!(word, "Convert");
-    let word_ids = processor.tokenizer.encode(word).unwrap();
-    let full = processor.tokenizer.encode(s2h_cot::CONVERT_PROMPT).unwrap();
-    assert!(
-        full.starts_with(&word_ids),
-        "the word's tokens open the trained segment"
-    );
-    for r in &ctr_image().records {
-        let dir = ctr_image().dir.path();
-        let plain = processor.prompt(r, dir, "").unwrap();
-        let conv = processor.prompt(r, dir, convert::prefill_word()).unwrap();
-        let mut expected = plain.input_ids.clone();
-        expected.extend(&word_ids);
-        assert_eq!(conv.input_ids, expected);
-        assert_eq!(conv.image, plain.image);
+fn convert_prefills_the_tokens_the_conversion_line_was_trained_as() {
+    // Word-level: `Convert`, the paper's pre-fill. Compact: the line is one token (a phrase),
+    // so the whole line; `Convert` alone would be a token the model never saw there.
+    for (kind, expected) in [
+        (TokenizerKind::WordLevel, "Convert"),
+        (TokenizerKind::Compact, s2h_cot::CONVERT_LINE),
+    ] {
+        let tok = tokenizer_of(kind);
+        let config = image_config(tok.vocab_size());
+        let processor = Processor::new(tok, &config);
+        let line = processor
+            .tokenizer
+            .encode_with_offsets(s2h_cot::CONVERT_LINE)
+            .unwrap();
+        let prefill = convert::prefill(line.iter().map(|(_, span)| span.end));
+        assert_eq!(prefill, expected, "{kind:?}");
+        let prefill_ids = processor.tokenizer.encode(prefill).unwrap();
+        let line_ids: Vec<u32> = line.iter().map(|&(id, _)| id).collect();
+        assert!(
+            line_ids.starts_with(&prefill_ids),
+            "{kind:?}: the pre-fill's tokens open the trained segment"
+        );
+        for r in &ctr_image().records {
+            let dir = ctr_image().dir.path();
+            let plain = processor.prompt(r, dir, "").unwrap();
+            let conv = processor.prompt(r, dir, prefill).unwrap();
+            let mut expected = plain.input_ids.clone();
+            expected.extend(&prefill_ids);
+            assert_eq!(conv.input_ids, expected);
+            assert_eq!(conv.image, plain.image);
+        }
     }
 }
 

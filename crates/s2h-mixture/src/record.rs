@@ -4,7 +4,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use s2h_cot::{CONVERT_PROMPT, PromptInput};
+use s2h_cot::{CONVERT_LINE, PromptInput};
 use s2h_render::{Layout, TextOptions};
 use s2h_tasks::{Answer, Instance, Modality, Split, TaskKind};
 use serde::{Deserialize, Serialize};
@@ -152,7 +152,7 @@ pub fn build_record(
     if supervision == Supervision::ImageViaText {
         segments.push(Segment {
             kind: SegmentKind::ConvertPrompt,
-            text: format!("{CONVERT_PROMPT}\n"),
+            text: CONVERT_LINE.into(),
         });
         segments.push(Segment {
             kind: SegmentKind::ConvertedText,

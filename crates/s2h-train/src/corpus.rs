@@ -3,7 +3,7 @@
 //! the corpus never shows them. The model's tokenizer ([`VlmTokenizer::build`]) takes these as
 //! given; what a task says lives here, in the layer that knows both.
 
-use s2h_cot::{CONVERT_PROMPT, PromptInput};
+use s2h_cot::{CONVERT_LINE, PromptInput};
 use s2h_tasks::{TaskConfig, TaskKind};
 use s2h_vlm::{TokenizerKind, VlmTokenizer};
 
@@ -12,7 +12,7 @@ use crate::{Result, TrainError};
 /// Texts for the tokenizer: for every task and split, `per_set` instances rendered as text
 /// prompt, image prompt, text rendering, chain of thought and answer, plus the conversion prompt.
 pub fn corpus(tasks: &TaskConfig, per_set: u64, seed: u64) -> Result<Vec<String>> {
-    let mut texts = vec![format!("{CONVERT_PROMPT}\n")];
+    let mut texts = vec![CONVERT_LINE.to_string()];
     for &task in TaskKind::ALL {
         for &split in task.splits() {
             for index in 0..per_set {
