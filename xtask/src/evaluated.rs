@@ -484,20 +484,11 @@ pub fn fig30(ctx: &Ctx) -> Result<Output> {
         let Some((budget, metrics)) = by_budget.last() else {
             continue;
         };
-        listed.push((
-            *name,
-            group_metric(metrics, task, names::CELL_PRECISION),
-            group_metric(metrics, task, names::CELL_RECALL),
-        ));
-        for (label, metric) in [
-            ("precision", names::CELL_PRECISION),
-            ("recall", names::CELL_RECALL),
-        ] {
-            bars.push((
-                format!("{name} {label}"),
-                group_metric(metrics, task, metric),
-            ));
-        }
+        let precision = group_metric(metrics, task, names::CELL_PRECISION);
+        let recall = group_metric(metrics, task, names::CELL_RECALL);
+        bars.push((format!("{name} precision"), precision));
+        bars.push((format!("{name} recall"), recall));
+        listed.push((*name, precision, recall));
         for (label, metric) in [
             (
                 "index of the first error (mean)",
