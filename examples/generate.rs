@@ -19,16 +19,15 @@
 //! Every form takes `--task-config FILE` for task sizes other than the paper's (a plan's
 //! `[task_config]`, e.g. to evaluate at the sizes a plan trained on).
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use s2h::cli::{parse_font_scale, parse_size, parse_threads, progress_bar, thread_pool};
+use s2h::cli::{parse_font_scale, parse_size, parse_threads, thread_pool};
+use s2h::generate;
 use s2h::mixture::{
-    CotMode, DatasetSpec, EvalCheck, EvalSetSpec, Existing, ExportSummary, Formats, MixtureKind,
-    Phase, Plan, RECORDS_FILE, RenderOptions, Supervision, WriteOptions, read_task_config,
-    write_dataset, write_eval_set, write_phase, write_plan,
+    CotMode, DatasetSpec, EvalCheck, EvalSetSpec, Existing, Formats, MixtureKind, Phase, Plan,
+    RenderOptions, Supervision, WriteOptions, read_task_config,
 };
 use s2h::render::{AnalogyTextFormat, TextOptions};
 use s2h::tasks::{Modality, Split, TaskConfig, TaskKind};
@@ -75,45 +74,12 @@ struct Cli {
     overwrite: bool,
 }
 
-impl Cli {
-    /// The plain form's arguments; clap has checked the required ones.
-    fn plain(self) -> Option<PlainArgs> {
-        Some(PlainArgs {
-            task: self.task?,
-            split: self.split?,
-            count: self.count?,
-            seed: self.seed,
-            start_index: self.start_index,
-            supervision: self.supervision?,
-            out: self.out?,
-            render: self.render,
-            threads: self.threads,
-            overwrite: self.overwrite,
-        })
-    }
-}
-
 #[derive(Subcommand, Debug)]
 enum Command {
     /// A training mixture (Algorithm 1) or every phase of a training plan.
     Mixture(MixtureArgs),
     /// A fixed-size evaluation set, on seeds disjoint from training seeds.
     EvalSet(EvalSetArgs),
-}
-
-/// The plain form: one index range of one task, split and supervision.
-#[derive(Debug)]
-struct PlainArgs {
-    task: TaskKind,
-    split: Split,
-    count: u64,
-    seed: u64,
-    start_index: u64,
-    supervision: Supervision,
-    out: PathBuf,
-    render: RenderArgs,
-    threads: Option<usize>,
-    overwrite: bool,
 }
 
 /// How images and texts are drawn.
@@ -276,13 +242,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command.take() {
         Some(Command::Mixture(args)) => run_mixture(args),
         Some(Command::EvalSet(args)) => run_eval_set(args),
-        None => match cli.plain() {
-            Some(args) => run_plain(args),
-            None => Err(anyhow::anyhow!(
-                "give --task, --split, --count, --supervision and --out, or a subcommand \
-                 (mixture, eval-set); see --help"
-            )),
-        },
+        None => run_plain(cli),
     };
     s2h::cli::exit_code(result)
 }
@@ -291,33 +251,26 @@ fn pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
     thread_pool(threads).map_err(|e| anyhow::anyhow!("--threads: {e}"))
 }
 
-fn run_plain(args: PlainArgs) -> Result<()> {
-    let render = args.render.options_for(
-        args.supervision.input() == Modality::Image,
-        "--supervision text",
-    )?;
+/// The plain form: one index range of one task, split and supervision.
+fn run_plain(cli: Cli) -> Result<()> {
+    // clap requires these without a subcommand.
+    let (Some(task), Some(split), Some(count), Some(supervision), Some(out)) =
+        (cli.task, cli.split, cli.count, cli.supervision, cli.out)
+    else {
+        bail!(
+            "give --task, --split, --count, --supervision and --out, or a subcommand \
+             (mixture, eval-set); see --help"
+        );
+    };
+    let render = cli
+        .render
+        .options_for(supervision.input() == Modality::Image, "--supervision text")?;
     let spec = render.apply(DatasetSpec {
-        start_index: args.start_index,
-        ..DatasetSpec::new(
-            args.task,
-            args.split,
-            args.seed,
-            args.count,
-            args.supervision,
-        )
+        start_index: cli.start_index,
+        ..DatasetSpec::new(task, split, cli.seed, count, supervision)
     });
-    let pool = pool(args.threads)?;
-    let bar = progress_bar(
-        args.count,
-        format!("{}/{} {}", args.task, args.split, args.supervision),
-    );
-    let started = Instant::now();
-    let summary = pool
-        .install(|| write_dataset(&spec, &args.out, args.overwrite, &|| bar.inc(1)))
-        .with_context(|| format!("generating into {}", args.out.display()))?;
-    bar.finish_and_clear();
-    report(&summary, &args.out, Some(started));
-    Ok(())
+    generate::dataset(&pool(cli.threads)?, &spec, &out, cli.overwrite)
+        .with_context(|| format!("generating into {}", out.display()))
 }
 
 fn run_mixture(args: MixtureArgs) -> Result<()> {
@@ -357,36 +310,13 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
     let pool = pool(args.output.threads)?;
     let options = args.output.write_options();
     let out = &args.output.out;
-    let records = plan.record_count()?;
-    let started = Instant::now();
-    if args.plan.is_none() {
+    if args.plan.is_some() {
+        generate::plan(&pool, &plan, out, &check, &options)
+    } else {
         // One mixture: written into --out itself.
-        let phase = &plan.phases[0];
-        let tasks: Vec<&str> = phase.tasks.iter().map(|t| t.name()).collect();
-        let bar = progress_bar(records, format!("{} {}", tasks.join("+"), phase.label()));
-        let summary = pool
-            .install(|| write_phase(&plan, 0, out, &check, &options, &|| bar.inc(1)))
-            .with_context(|| format!("generating into {}", out.display()))?;
-        bar.finish_and_clear();
-        report(&summary, out, Some(started));
-        return Ok(());
+        generate::mixture(&pool, &plan, out, &check, &options)
     }
-    let name = plan.name.as_deref().unwrap_or("plan");
-    let bar = progress_bar(records, format!("{name}, {} phases", plan.phases.len()));
-    let written = pool
-        .install(|| write_plan(&plan, out, &check, &options, &|| bar.inc(1)))
-        .with_context(|| format!("generating into {}", out.display()))?;
-    bar.finish_and_clear();
-    for (dir, summary) in &written {
-        report(summary, dir, None);
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "{} phases in {seconds:.1} s ({:.0} records/s)",
-        written.len(),
-        records as f64 / seconds
-    );
-    Ok(())
+    .with_context(|| format!("generating into {}", out.display()))
 }
 
 fn run_eval_set(args: EvalSetArgs) -> Result<()> {
@@ -397,33 +327,13 @@ fn run_eval_set(args: EvalSetArgs) -> Result<()> {
     let render = args
         .render
         .options_for(spec.modality == Modality::Image, "--modality text")?;
-    let pool = pool(args.output.threads)?;
-    let options = args.output.write_options();
     let out = &args.output.out;
-    let bar = progress_bar(
-        args.count,
-        format!("eval {}/{} {}", args.task, args.split, args.modality),
-    );
-    let started = Instant::now();
-    let summary = pool
-        .install(|| write_eval_set(&spec, &render, out, &options, &|| bar.inc(1)))
-        .with_context(|| format!("generating into {}", out.display()))?;
-    bar.finish_and_clear();
-    report(&summary, out, Some(started));
-    Ok(())
-}
-
-/// One line per dataset written; the time when it was written alone.
-fn report(summary: &ExportSummary, out: &Path, started: Option<Instant>) {
-    let time = started
-        .map(|started| {
-            let seconds = started.elapsed().as_secs_f64();
-            let rate = summary.records as f64 / seconds;
-            format!(" in {seconds:.1} s ({rate:.0} records/s)")
-        })
-        .unwrap_or_default();
-    println!(
-        "wrote {}: {summary}{time}",
-        out.join(RECORDS_FILE).display()
-    );
+    generate::eval_set(
+        &pool(args.output.threads)?,
+        &spec,
+        &render,
+        out,
+        &args.output.write_options(),
+    )
+    .with_context(|| format!("generating into {}", out.display()))
 }

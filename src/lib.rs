@@ -8,7 +8,8 @@
 //! Burn model and its generation), `train` (records → model inputs, the training loop) and
 //! `analysis` (loss decomposition, gradient alignment, pixel attribution of checkpoints), with
 //! model evaluation in `eval`. Each layer is also a crate of its own for those who want only it.
-//! [`cli`] holds the conventions the command-line binaries share; with a backend, [`pipeline`]
+//! [`cli`] holds the conventions the command-line binaries share and [`generate`] the dataset
+//! writing of the `generate` binary; with a backend, [`pipeline`]
 //! runs, evaluates and analyses experiments at a stated scale, cached (the figures' and the
 //! quickstart's machinery).
 
@@ -25,5 +26,6 @@ pub use s2h_train as train;
 pub use s2h_vlm as vlm;
 
 pub mod cli;
+pub mod generate;
 #[cfg(feature = "model")]
 pub mod pipeline;

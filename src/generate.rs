@@ -1,0 +1,113 @@
+//! Writing datasets from the command line: an index range, one training mixture, every phase of a
+//! plan, or an evaluation set — each on a worker pool, behind a progress bar, ending with one
+//! line per dataset written (its path, its summary and, for a dataset written alone, its rate).
+//! The `generate` example parses its options into the specifications these take; the work is
+//! `s2h-mixture`'s writers.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::ThreadPool;
+
+use crate::cli::progress_bar;
+use crate::mixture::{
+    DatasetSpec, EvalCheck, EvalSetSpec, ExportSummary, Plan, RECORDS_FILE, RenderOptions, Result,
+    WriteOptions, write_dataset, write_eval_set, write_phase, write_plan,
+};
+
+/// One index range of one task, split and supervision into `out` (`write_dataset`).
+pub fn dataset(pool: &ThreadPool, spec: &DatasetSpec, out: &Path, overwrite: bool) -> Result<()> {
+    let bar = progress_bar(
+        spec.count,
+        format!("{}/{} {}", spec.task, spec.split, spec.supervision),
+    );
+    let started = Instant::now();
+    let summary = pool.install(|| write_dataset(spec, out, overwrite, &|| bar.inc(1)))?;
+    bar.finish_and_clear();
+    println!("{}", report(&summary, out, Some(started)));
+    Ok(())
+}
+
+/// The first phase of `plan`, a single training mixture, into `out` itself (`write_phase`).
+pub fn mixture(
+    pool: &ThreadPool,
+    plan: &Plan,
+    out: &Path,
+    check: &EvalCheck,
+    options: &WriteOptions,
+) -> Result<()> {
+    let records = plan.record_count()?;
+    // A plan without phases has no label; `write_phase` refuses it with its own message.
+    let label = plan.phases.first().map_or_else(String::new, |phase| {
+        let tasks: Vec<&str> = phase.tasks.iter().map(|t| t.name()).collect();
+        format!("{} {}", tasks.join("+"), phase.label())
+    });
+    let bar = progress_bar(records, label);
+    let started = Instant::now();
+    let summary = pool.install(|| write_phase(plan, 0, out, check, options, &|| bar.inc(1)))?;
+    bar.finish_and_clear();
+    println!("{}", report(&summary, out, Some(started)));
+    Ok(())
+}
+
+/// Every phase of `plan`, each in its own directory under `out` (`write_plan`), then the time
+/// of all of them.
+pub fn plan(
+    pool: &ThreadPool,
+    plan: &Plan,
+    out: &Path,
+    check: &EvalCheck,
+    options: &WriteOptions,
+) -> Result<()> {
+    let records = plan.record_count()?;
+    let name = plan.name.as_deref().unwrap_or("plan");
+    let bar = progress_bar(records, format!("{name}, {} phases", plan.phases.len()));
+    let started = Instant::now();
+    let written = pool.install(|| write_plan(plan, out, check, options, &|| bar.inc(1)))?;
+    bar.finish_and_clear();
+    for (dir, summary) in &written {
+        println!("{}", report(summary, dir, None));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{} phases in {seconds:.1} s ({:.0} records/s)",
+        written.len(),
+        records as f64 / seconds
+    );
+    Ok(())
+}
+
+/// A fixed-size evaluation set into `out` (`write_eval_set`).
+pub fn eval_set(
+    pool: &ThreadPool,
+    spec: &EvalSetSpec,
+    render: &RenderOptions,
+    out: &Path,
+    options: &WriteOptions,
+) -> Result<()> {
+    let bar = progress_bar(
+        spec.count,
+        format!("eval {}/{} {}", spec.task, spec.split, spec.supervision()),
+    );
+    let started = Instant::now();
+    let summary = pool.install(|| write_eval_set(spec, render, out, options, &|| bar.inc(1)))?;
+    bar.finish_and_clear();
+    println!("{}", report(&summary, out, Some(started)));
+    Ok(())
+}
+
+/// The line for one dataset written: its records file and summary, and its rate when it was
+/// written alone (`started`).
+fn report(summary: &ExportSummary, out: &Path, started: Option<Instant>) -> String {
+    let time = started
+        .map(|started| {
+            let seconds = started.elapsed().as_secs_f64();
+            let rate = summary.records as f64 / seconds;
+            format!(" in {seconds:.1} s ({rate:.0} records/s)")
+        })
+        .unwrap_or_default();
+    format!(
+        "wrote {}: {summary}{time}",
+        out.join(RECORDS_FILE).display()
+    )
+}
