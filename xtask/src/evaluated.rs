@@ -529,10 +529,7 @@ pub fn fig30(ctx: &Ctx) -> Result<Output> {
             cache.scale.eval_records, cache.scale.label
         ),
         numbers,
-        agreement: match ctx.tier {
-            Tier::Smoke => smoke_agreement(),
-            _ => shortcut_agreement(&listed),
-        },
+        agreement: crate::parts::verdict(ctx, &shortcut_checks(&listed)),
         ..Output::at(ctx)
     })
 }
@@ -618,10 +615,7 @@ pub fn fig31(ctx: &Ctx) -> Result<Output> {
             cache.scale.eval_records, cache.scale.label
         ),
         numbers,
-        agreement: match ctx.tier {
-            Tier::Smoke => smoke_agreement(),
-            _ => obstacles_agreement(&obstacles),
-        },
+        agreement: crate::parts::verdict(ctx, &obstacles_checks(&obstacles)),
         ..Output::at(ctx)
     })
 }
@@ -680,61 +674,57 @@ pub fn tab14(ctx: &Ctx) -> Result<Output> {
     })
 }
 
-/// A task's name as the paper writes it.
 /// Fig 30's direction (App K.1): wrong TR outputs take shortcuts — the cells a model lists are
 /// mostly on the path, but it misses highlighted ones — so every model's pooled cell precision
-/// is above its recall. `listed`: (model, precision, recall) at the largest budget.
-fn shortcut_agreement(listed: &[(&str, f64, f64)]) -> Agreement {
-    let line = listed
+/// is above its recall. `listed`: (model, precision, recall) at the largest budget; one claim
+/// per model (NaN never holds), for [`crate::parts::verdict`].
+fn shortcut_checks(listed: &[(&str, f64, f64)]) -> Vec<(String, bool)> {
+    if listed.is_empty() {
+        return vec![("cell precision and recall measured".into(), false)];
+    }
+    listed
         .iter()
-        .map(|(name, p, r)| format!("{name} {p:.2} / {r:.2}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if listed.is_empty() || listed.iter().any(|(_, p, r)| p.is_nan() || r.is_nan()) {
-        return Agreement::NotReproduced(format!("a precision or recall is missing ({line})"));
-    }
-    if listed.iter().all(|(_, p, r)| p > r) {
-        Agreement::Reproduced(format!(
-            "every model's cell precision is above its recall (precision / recall: {line}): \
-             listed cells are mostly on the path and highlighted ones are skipped, the \
-             shortcut failure of App K.1"
-        ))
-    } else {
-        Agreement::NotReproduced(format!(
-            "paper (App K.1): shortcuts, precision above recall; here precision / recall: {line}"
-        ))
-    }
+        .map(|&(name, p, r)| {
+            (
+                format!(
+                    "{name}: cell precision above recall, the shortcut of App K.1 ({p:.2} vs \
+                     {r:.2})"
+                ),
+                p > r,
+            )
+        })
+        .collect()
 }
 
 /// Fig 31's direction (App K.2): Mix+ passes through fewer obstacles than Text and Image (the
 /// paper: 0.12 against 0.78 and 0.67 at 24x10^4). `obstacles`: (model, mean obstacles passed
-/// through) at the largest budget, Mix+ named "Mix+".
-fn obstacles_agreement(obstacles: &[(&str, f64)]) -> Agreement {
-    let line = obstacles
-        .iter()
-        .map(|(name, v)| format!("{name} {v:.2}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mix_plus = obstacles.iter().find(|(name, _)| *name == "Mix+");
-    let others: Vec<f64> = obstacles
+/// through) at the largest budget, Mix+ named "Mix+"; one claim per other model (NaN never
+/// holds), for [`crate::parts::verdict`].
+fn obstacles_checks(obstacles: &[(&str, f64)]) -> Vec<(String, bool)> {
+    let Some(&(_, m)) = obstacles.iter().find(|(name, _)| *name == "Mix+") else {
+        return vec![("Mix+'s obstacles measured".into(), false)];
+    };
+    let others: Vec<(String, bool)> = obstacles
         .iter()
         .filter(|(name, _)| *name != "Mix+")
-        .map(|&(_, v)| v)
+        .map(|&(name, o)| {
+            let paper = if name.starts_with("Text") { 0.78 } else { 0.67 };
+            (
+                format!(
+                    "Mix+ through fewer obstacles than {name} ({m:.2} vs {o:.2}; paper 0.12 vs \
+                     {paper:.2})"
+                ),
+                m < o,
+            )
+        })
         .collect();
-    match mix_plus {
-        Some(&(_, m)) if !m.is_nan() && !others.is_empty() && others.iter().all(|&o| m < o) => {
-            Agreement::Reproduced(format!(
-                "Mix+ passes through the fewest obstacles ({line}; paper: Mix+ 0.12, Text 0.78, \
-                 Image 0.67)"
-            ))
-        }
-        _ => Agreement::NotReproduced(format!(
-            "paper: Mix+ passes through the fewest obstacles (0.12; Text 0.78, Image 0.67); here \
-             {line}"
-        )),
+    if others.is_empty() {
+        return vec![("Text's and Image's obstacles measured".into(), false)];
     }
+    others
 }
 
+/// A task's name as the paper writes it.
 pub fn task_title(task: TaskKind) -> &'static str {
     match task {
         TaskKind::Ctr => "CTR",
@@ -784,28 +774,50 @@ mod tests {
 
     #[test]
     fn failure_directions_are_checked_on_the_numbers() {
-        let reproduced = |a: &Agreement| matches!(a, Agreement::Reproduced(_));
+        let cpu = Ctx {
+            tier: Tier::Cpu,
+            dir: "unused".into(),
+            cache: "unused".into(),
+        };
+        let reproduced = |checks: Vec<(String, bool)>| match crate::parts::verdict(&cpu, &checks) {
+            Agreement::Reproduced(_) => true,
+            Agreement::NotReproduced(_) => false,
+            other => panic!("a checked claim gives a verdict, not {other:?}"),
+        };
         // Fig 30: precision above recall for every model.
-        let cpu = [
+        let made = [
             ("Text", 0.78, 0.26),
             ("Image", 0.85, 0.56),
             ("Mix+", 0.76, 0.66),
         ];
-        assert!(reproduced(&shortcut_agreement(&cpu)));
+        assert!(reproduced(shortcut_checks(&made)));
         let one_below = [("Text", 0.78, 0.26), ("Mix+", 0.6, 0.66)];
-        assert!(!reproduced(&shortcut_agreement(&one_below)));
-        assert!(!reproduced(&shortcut_agreement(&[("Text", f64::NAN, 0.2)])));
-        assert!(!reproduced(&shortcut_agreement(&[])));
+        assert!(!reproduced(shortcut_checks(&one_below)));
+        assert!(!reproduced(shortcut_checks(&[("Text", f64::NAN, 0.2)])));
+        assert!(!reproduced(shortcut_checks(&[])));
         // Fig 31: Mix+ through the fewest obstacles.
         let paper = [("Text (on text)", 0.78), ("Image", 0.67), ("Mix+", 0.12)];
-        assert!(reproduced(&obstacles_agreement(&paper)));
+        assert!(reproduced(obstacles_checks(&paper)));
         let image_fewer = [("Text (on text)", 0.78), ("Image", 0.1), ("Mix+", 0.12)];
-        assert!(!reproduced(&obstacles_agreement(&image_fewer)));
-        assert!(!reproduced(&obstacles_agreement(&[("Mix+", 0.1)])));
-        assert!(!reproduced(&obstacles_agreement(&[
+        assert!(!reproduced(obstacles_checks(&image_fewer)));
+        assert!(!reproduced(obstacles_checks(&[("Mix+", 0.1)])));
+        assert!(!reproduced(obstacles_checks(&[
+            ("Text", 0.5),
+            ("Image", 0.6)
+        ])));
+        assert!(!reproduced(obstacles_checks(&[
             ("Text", 0.5),
             ("Mix+", f64::NAN)
         ])));
+        // The smoke tier's models learn nothing: no verdict from their numbers.
+        let smoke = Ctx {
+            tier: Tier::Smoke,
+            ..cpu
+        };
+        assert!(matches!(
+            crate::parts::verdict(&smoke, &obstacles_checks(&paper)),
+            Agreement::Exercised(_)
+        ));
     }
 
     /// Fig 3 at the smoke tier: every stage runs (data, 6 runs, 12 evaluations, two charts),
