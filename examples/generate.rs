@@ -274,7 +274,18 @@ fn run_plain(cli: Cli) -> Result<()> {
 }
 
 fn run_mixture(args: MixtureArgs) -> Result<()> {
-    let plan = match &args.plan {
+    let check = if args.no_eval_check {
+        EvalCheck::none()
+    } else {
+        EvalCheck {
+            default_sets: true,
+            dirs: args.eval_dir.clone(),
+        }
+    };
+    let pool = pool(args.output.threads)?;
+    let options = args.output.write_options();
+    let out = &args.output.out;
+    match &args.plan {
         Some(path) => {
             if !args.render.is_default() {
                 bail!(
@@ -282,7 +293,7 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
                      with --plan (image_size, font_scale, text_format, task_config)"
                 );
             }
-            Plan::read(path)?
+            generate::plan(&pool, &Plan::read(path)?, out, &check, &options)
         }
         None => {
             let (Some(kind), Some(budget)) = (args.supervision, args.budget) else {
@@ -296,25 +307,10 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
                 interleave_batch: args.interleave_batch,
                 ..Phase::new(kind, TaskKind::Ctr, budget)
             };
-            Plan::of_phase(phase, args.seed, &args.render.options()?)?
+            // One mixture: written into --out itself.
+            let render = args.render.options()?;
+            generate::mixture(&pool, phase, args.seed, &render, out, &check, &options)
         }
-    };
-    let check = if args.no_eval_check {
-        EvalCheck::none()
-    } else {
-        EvalCheck {
-            default_sets: true,
-            dirs: args.eval_dir.clone(),
-        }
-    };
-    let pool = pool(args.output.threads)?;
-    let options = args.output.write_options();
-    let out = &args.output.out;
-    if args.plan.is_some() {
-        generate::plan(&pool, &plan, out, &check, &options)
-    } else {
-        // One mixture: written into --out itself.
-        generate::mixture(&pool, &plan, out, &check, &options)
     }
     .with_context(|| format!("generating into {}", out.display()))
 }

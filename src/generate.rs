@@ -11,7 +11,7 @@ use rayon::ThreadPool;
 
 use crate::cli::progress_bar;
 use crate::mixture::{
-    DatasetSpec, EvalCheck, EvalSetSpec, ExportSummary, Plan, RECORDS_FILE, RenderOptions, Result,
+    DatasetSpec, EvalCheck, EvalSetSpec, ExportSummary, Phase, Plan, RECORDS_FILE, RenderOptions, Result,
     WriteOptions, write_dataset, write_eval_set, write_phase, write_plan,
 };
 
@@ -28,23 +28,23 @@ pub fn dataset(pool: &ThreadPool, spec: &DatasetSpec, out: &Path, overwrite: boo
     Ok(())
 }
 
-/// The first phase of `plan`, a single training mixture, into `out` itself (`write_phase`).
+/// One training mixture, `phase` at `seed` rendered with `render`, into `out` itself
+/// (`write_phase` of the one-phase plan `Plan::of_phase` makes, which checks the three).
 pub fn mixture(
     pool: &ThreadPool,
-    plan: &Plan,
+    phase: Phase,
+    seed: u64,
+    render: &RenderOptions,
     out: &Path,
     check: &EvalCheck,
     options: &WriteOptions,
 ) -> Result<()> {
-    let records = plan.record_count()?;
-    // A plan without phases has no label; `write_phase` refuses it with its own message.
-    let label = plan.phases.first().map_or_else(String::new, |phase| {
-        let tasks: Vec<&str> = phase.tasks.iter().map(|t| t.name()).collect();
-        format!("{} {}", tasks.join("+"), phase.label())
-    });
-    let bar = progress_bar(records, label);
+    let tasks: Vec<&str> = phase.tasks.iter().map(|t| t.name()).collect();
+    let label = format!("{} {}", tasks.join("+"), phase.label());
+    let plan = Plan::of_phase(phase, seed, render)?;
+    let bar = progress_bar(plan.record_count()?, label);
     let started = Instant::now();
-    let summary = pool.install(|| write_phase(plan, 0, out, check, options, &|| bar.inc(1)))?;
+    let summary = pool.install(|| write_phase(&plan, 0, out, check, options, &|| bar.inc(1)))?;
     bar.finish_and_clear();
     println!("{}", report(&summary, out, Some(started)));
     Ok(())

@@ -314,6 +314,85 @@ fn task_parameters_come_from_a_plan() {
     );
 }
 
+#[test]
+fn a_mixture_is_written_into_out_and_a_plan_phase_by_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    // From flags: one mixture, its records in --out itself, the same task parameters and seed
+    // as the one-phase plan below.
+    let flags = dir.path().join("flags");
+    let output = generate(&[
+        "mixture",
+        "--task",
+        "ctr",
+        "--supervision",
+        "text",
+        "--budget",
+        "12",
+        "--seed",
+        "3",
+        "--no-eval-check",
+        "--out",
+        flags.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("wrote ") && stdout.contains("12 records"), "{stdout}");
+    let from_flags = std::fs::read_to_string(flags.join("records.jsonl")).unwrap();
+    assert_eq!(from_flags.lines().count(), 12);
+
+    // From a plan: each phase in a directory of its own under --out.
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "seed = 3
+\n[[phase]]\nsupervision = \"text\"\ntask = \"ctr\"\nbudget = 12\n",
+    )
+    .unwrap();
+    let planned = dir.path().join("planned");
+    let output = generate(&[
+        "mixture",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--no-eval-check",
+        "--out",
+        planned.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!planned.join("records.jsonl").exists());
+    let phases: Vec<_> = std::fs::read_dir(&planned)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.join("records.jsonl").exists())
+        .collect();
+    assert_eq!(phases.len(), 1, "{phases:?}");
+    let from_plan = std::fs::read_to_string(phases[0].join("records.jsonl")).unwrap();
+    assert_eq!(from_flags, from_plan, "the flags and their one-phase plan differ");
+
+    // Render flags beside --plan are refused: the plan holds them.
+    let refused = dir.path().join("refused");
+    assert_refused(
+        &refused,
+        &[
+            "mixture",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--size",
+            "64x64",
+            "--out",
+            refused.to_str().unwrap(),
+        ],
+        &["come from the plan"],
+    );
+}
+
 /// The `&str`s of owned arguments.
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
