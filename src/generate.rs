@@ -11,8 +11,8 @@ use rayon::ThreadPool;
 
 use crate::cli::progress_bar;
 use crate::mixture::{
-    DatasetSpec, EvalCheck, EvalSetSpec, ExportSummary, Phase, Plan, RECORDS_FILE, RenderOptions, Result,
-    WriteOptions, write_dataset, write_eval_set, write_phase, write_plan,
+    DatasetSpec, EvalCheck, EvalSetSpec, ExportSummary, Phase, Plan, RECORDS_FILE, RenderOptions,
+    Result, WriteOptions, write_dataset, write_eval_set, write_phase, write_plan,
 };
 
 /// One index range of one task, split and supervision into `out` (`write_dataset`).

@@ -340,7 +340,10 @@ fn a_mixture_is_written_into_out_and_a_plan_phase_by_phase() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.starts_with("wrote ") && stdout.contains("12 records"), "{stdout}");
+    assert!(
+        stdout.starts_with("wrote ") && stdout.contains("12 records"),
+        "{stdout}"
+    );
     let from_flags = std::fs::read_to_string(flags.join("records.jsonl")).unwrap();
     assert_eq!(from_flags.lines().count(), 12);
 
@@ -374,7 +377,10 @@ fn a_mixture_is_written_into_out_and_a_plan_phase_by_phase() {
         .collect();
     assert_eq!(phases.len(), 1, "{phases:?}");
     let from_plan = std::fs::read_to_string(phases[0].join("records.jsonl")).unwrap();
-    assert_eq!(from_flags, from_plan, "the flags and their one-phase plan differ");
+    assert_eq!(
+        from_flags, from_plan,
+        "the flags and their one-phase plan differ"
+    );
 
     // Render flags beside --plan are refused: the plan holds them.
     let refused = dir.path().join("refused");

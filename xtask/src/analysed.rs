@@ -7,10 +7,9 @@ use s2h::eval::charts::{LineChart, Marker, Series};
 use s2h::mixture::MixtureKind;
 use s2h::tasks::{Modality, Split, TaskKind};
 
-use crate::evaluated::{no_scale, smoke_agreement, unchecked};
+use crate::evaluated::{no_scale, unchecked};
 use crate::experiments::{Cache, RunSpec, Variant, ctr_scale};
-use crate::registry::Tier;
-use crate::{Agreement, Ctx, Output};
+use crate::{Ctx, Output};
 
 /// The supervisions of Figs 7 and 19, with their legend names and markers.
 const CTR_RUNS: [(MixtureKind, &str, Marker); 3] = [
@@ -141,19 +140,16 @@ fn ctr_alignment(ctx: &Ctx, id: &str, score: Score) -> Result<Output> {
         format!("checkpoints where Mix's {label} is above Image's"),
         format!("{above} of {}", pairs.len()),
     ));
-    let agreement = match ctx.tier {
-        Tier::Smoke => smoke_agreement(),
-        _ if pairs.is_empty() => Agreement::NotReproduced("a score is missing".into()),
-        _ if 2 * above > pairs.len() => Agreement::Reproduced(format!(
-            "Mix's {label} above Image's at {above} of {} checkpoints, as in the paper",
-            pairs.len()
-        )),
-        _ => Agreement::NotReproduced(format!(
-            "paper: Mix aligns better than Image along training; here Mix is above Image at \
-             {above} of {} checkpoints",
-            pairs.len()
-        )),
-    };
+    let agreement = crate::parts::verdict(
+        ctx,
+        &[(
+            format!(
+                "Mix's {label} above Image's along training (here at {above} of {} checkpoints)",
+                pairs.len()
+            ),
+            2 * above > pairs.len(),
+        )],
+    );
     Ok(Output {
         files,
         caption: format!(

@@ -8,14 +8,13 @@ use s2h::eval::names;
 use s2h::mixture::MixtureKind::{Align, ImageViaTextPlus, Mix, MixPlus, Text, TextWarmup};
 use s2h::tasks::{Modality, TaskKind};
 
-use crate::evaluated::{smoke_agreement, task_title};
+use crate::evaluated::task_title;
 use crate::experiments::{Arm, RunSpec, Variant};
 use crate::parts::{
     CurveOf, Part, RunOf, accuracy, align_recipes, bars, curves, first_phase, generated_tokens,
     hard_curves, largest, metric, pct, per_task, table_per_task,
 };
-use crate::registry::Tier;
-use crate::{Agreement, Ctx, Output};
+use crate::{Ctx, Output};
 
 /// Fig 6: hard-image accuracy (left) and generation length (right) of Image-via-Text+, Mix+,
 /// Mix+ prompted to convert first, and Align-Mix+, on TR and VA at the tier's largest budget.
@@ -95,26 +94,23 @@ pub fn fig06(ctx: &Ctx) -> Result<Output> {
             Ok(part)
         },
     )?;
-    let agreement = match ctx.tier {
-        Tier::Smoke => smoke_agreement(),
-        _ if ratios.is_empty() => output.agreement.clone(),
-        _ => {
-            let said = ratios
-                .iter()
-                .map(|(t, r)| format!("{t} {r:.1}x"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            if ratios.iter().all(|(_, r)| *r > 1.3) {
-                Agreement::Reproduced(format!(
-                    "converting first lengthens generation ({said}; paper: about 1.7x)"
-                ))
-            } else {
-                Agreement::NotReproduced(format!(
-                    "paper: converting first generates about 1.7x the tokens; here {said}"
-                ))
-            }
-        }
+    let agreement = if ratios.is_empty() {
+        output.agreement.clone()
+    } else {
+        let checks: Vec<(String, bool)> = ratios
+            .iter()
+            .map(|(task, ratio)| {
+                (
+                    format!(
+                        "{task}: converting first lengthens generation (paper: about 1.7x; here {ratio:.1}x)"
+                    ),
+                    *ratio > 1.3,
+                )
+            })
+            .collect();
+        crate::parts::verdict(ctx, &checks)
     };
+
     Ok(Output {
         agreement,
         ..output
