@@ -247,7 +247,7 @@ pub fn fig04(ctx: &Ctx) -> Result<Output> {
         ctx,
         &[(
             format!(
-                "Image-via-Text generates at least twice Mix's tokens (paper: about 3x; here {ratio:.1}x)"
+                "Image-via-Text generates about 3x Mix's tokens (checked: at least 2x; here {ratio:.1}x)"
             ),
             ratio >= 2.0,
         )],
