@@ -65,7 +65,9 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
         (Tier::Smoke, _) => Some(smoke),
         (Tier::Cpu, TaskKind::Ctr) => Some(Scale {
             label: "cpu tier: CTR at quickstart scale (3x4 table, paths 2-3 / 5-6 / 8-10 cells), \
-                    the quickstart model (0.8M parameters), 8,000-32,000 training records"
+                    the quickstart model (0.8M parameters), 8,000-32,000 training records; its \
+                    vision tower, trained from scratch, reads no text at this budget, so image \
+                    models find the path but guess the values (docs/figures.md)"
                 .into(),
             tasks: TaskConfig::quickstart(),
             canvas: [256, 160],
@@ -83,7 +85,9 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
         // within 8,000 updates (docs/figures.md has the probes' learning curves).
         (Tier::Cpu, TaskKind::Tr) => Some(Scale {
             label: "cpu tier: TR on 4x4 tables (paths of 2-6 / 7-11 cells), the quickstart model \
-                    (0.8M parameters), 16,000-64,000 training records"
+                    (0.8M parameters), 16,000-64,000 training records; its vision tower, trained \
+                    from scratch, reads no text at this budget, so image models find the path but \
+                    guess the values (docs/figures.md)"
                 .into(),
             tasks: cpu_tasks(),
             canvas: [256, 192],
