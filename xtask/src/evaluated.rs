@@ -204,10 +204,7 @@ pub fn fig04(ctx: &Ctx) -> Result<Output> {
             name.to_string(),
             main_accuracy(&metrics, TaskKind::Ctr).unwrap_or(f64::NAN),
         ));
-        let tokens = metrics
-            .group(TaskKind::Ctr, None::<Split>)
-            .and_then(|g| g.metric(names::MEAN_GENERATED_TOKENS))
-            .unwrap_or(f64::NAN);
+        let tokens = crate::parts::metric(&metrics, TaskKind::Ctr, names::MEAN_GENERATED_TOKENS);
         length.push((name.to_string(), tokens));
     }
     let tier = ctx.tier;
@@ -464,13 +461,6 @@ fn failure_metrics(ctx: &Ctx, task: TaskKind) -> Result<Option<(Cache, Vec<Failu
     Ok(Some((cache, out)))
 }
 
-fn group_metric(metrics: &Metrics, task: TaskKind, name: &str) -> f64 {
-    metrics
-        .group(task, None::<Split>)
-        .and_then(|g| g.metric(name))
-        .unwrap_or(f64::NAN)
-}
-
 /// Fig 30 (left): TR failure modes at the largest budget — pooled cell precision and recall
 /// (a listed cell counts if it is on the path, wherever listed), with the index of the first
 /// error and the share of wrong outputs erring before the 12th number beside them.
@@ -486,8 +476,8 @@ pub fn fig30(ctx: &Ctx) -> Result<Output> {
         let Some((budget, metrics)) = by_budget.last() else {
             continue;
         };
-        let precision = group_metric(metrics, task, names::CELL_PRECISION);
-        let recall = group_metric(metrics, task, names::CELL_RECALL);
+        let precision = crate::parts::metric(metrics, task, names::CELL_PRECISION);
+        let recall = crate::parts::metric(metrics, task, names::CELL_RECALL);
         bars.push((format!("{name} precision"), precision));
         bars.push((format!("{name} recall"), recall));
         listed.push((*name, precision, recall));
@@ -503,14 +493,10 @@ pub fn fig30(ctx: &Ctx) -> Result<Output> {
             // The verifier's sub-metric: how often a model lists as many cells as the path has.
             ("outputs with the path's number of cells", "length_correct"),
         ] {
-            let v = group_metric(metrics, task, metric);
+            let v = crate::parts::metric(metrics, task, metric);
             numbers.push((
                 format!("{name}, {budget} records: {label}"),
-                if v.is_nan() {
-                    "-".into()
-                } else {
-                    format!("{v:.3}")
-                },
+                crate::parts::decimals(v, 3),
             ));
         }
     }
@@ -569,7 +555,10 @@ pub fn fig31(ctx: &Ctx) -> Result<Output> {
         .iter()
         .filter_map(|(name, _, by_budget)| {
             let (_, m) = by_budget.last()?;
-            Some((*name, group_metric(m, task, names::OBSTACLES_ENTERED)))
+            Some((
+                *name,
+                crate::parts::metric(m, task, names::OBSTACLES_ENTERED),
+            ))
         })
         .collect();
     for (stem, label, metric, y_range) in panels {
@@ -579,7 +568,7 @@ pub fn fig31(ctx: &Ctx) -> Result<Output> {
                 name: name.to_string(),
                 points: by_budget
                     .iter()
-                    .map(|(b, m)| (*b as f64, group_metric(m, task, metric)))
+                    .map(|(b, m)| (*b as f64, crate::parts::metric(m, task, metric)))
                     .collect(),
                 marker: *marker,
             })
@@ -596,14 +585,10 @@ pub fn fig31(ctx: &Ctx) -> Result<Output> {
         files.extend(["png", "svg", "csv"].map(|ext| format!("{name}.{ext}")));
         for (name, _, by_budget) in &runs {
             if let Some((b, m)) = by_budget.last() {
-                let v = group_metric(m, task, metric);
+                let v = crate::parts::metric(m, task, metric);
                 numbers.push((
                     format!("{name}, {b} records: {label}"),
-                    if v.is_nan() {
-                        "-".into()
-                    } else {
-                        format!("{v:.2}")
-                    },
+                    crate::parts::decimals(v, 2),
                 ));
             }
         }

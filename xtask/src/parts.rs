@@ -239,6 +239,15 @@ pub fn pct(v: f64) -> String {
     }
 }
 
+/// `v` with `places` decimals, or "-" for a missing (NaN) number.
+pub fn decimals(v: f64, places: usize) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else {
+        format!("{v:.places$}")
+    }
+}
+
 /// The PNG, SVG and CSV of a chart written as `stem`.
 pub fn chart_files(stem: &str) -> Vec<String> {
     ["png", "svg", "csv"]
