@@ -419,22 +419,27 @@ fn gradient_check<B: AutodiffBackend>(device: &B::Device) {
     let inner = model.valid();
     let (input_i, img_i, mask_i) = (input.inner(), img.inner(), mask.inner());
     let eps = 1e-2;
-    let loss_at = |scale: f64| -> f64 {
-        let mut shift = Shift {
-            direction: g.clone(),
-            scale: scale / norm,
-            next: 0,
+    // The central difference of the loss along `direction` (a gradient of norm `length`) at a
+    // step of `eps`: the derivative along the unit direction.
+    let derivative_along = |direction: &[Tensor<B::InnerBackend, 1>], length: f64| -> f64 {
+        let loss_at = |step: f64| -> f64 {
+            let mut shift = Shift {
+                direction: direction.to_vec(),
+                scale: step / length,
+                next: 0,
+            };
+            let m = inner.clone().map(&mut shift);
+            masked_lm_loss(
+                m.forward(input_i.clone(), Some(img_i.clone())),
+                input_i.clone(),
+                mask_i.clone(),
+            )
+            .into_scalar()
+            .elem::<f64>()
         };
-        let m = inner.clone().map(&mut shift);
-        masked_lm_loss(
-            m.forward(input_i.clone(), Some(img_i.clone())),
-            input_i.clone(),
-            mask_i.clone(),
-        )
-        .into_scalar()
-        .elem::<f64>()
+        (loss_at(eps) - loss_at(-eps)) / (2.0 * eps)
     };
-    let fd = (loss_at(eps) - loss_at(-eps)) / (2.0 * eps);
+    let fd = derivative_along(&g, norm);
     let rel = (fd - norm).abs() / norm;
     assert!(
         rel < 0.02,
@@ -460,22 +465,7 @@ fn gradient_check<B: AutodiffBackend>(device: &B::Device) {
             .enumerate()
             .map(|(j, t)| if j == i { t.clone() } else { t.zeros_like() })
             .collect();
-        let at = |scale: f64| -> f64 {
-            let mut shift = Shift {
-                direction: only.clone(),
-                scale: scale / gi,
-                next: 0,
-            };
-            let m = inner.clone().map(&mut shift);
-            masked_lm_loss(
-                m.forward(input_i.clone(), Some(img_i.clone())),
-                input_i.clone(),
-                mask_i.clone(),
-            )
-            .into_scalar()
-            .elem::<f64>()
-        };
-        let fd = (at(eps) - at(-eps)) / (2.0 * eps);
+        let fd = derivative_along(&only, gi);
         assert!(
             (fd / gi - 1.0).abs() < 0.03,
             "parameter #{i}: finite difference {fd} vs gradient norm {gi}"
