@@ -24,13 +24,13 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use s2h::cli::{parse_font_scale, parse_size, parse_threads, thread_pool};
-use s2h::generate;
+use s2h::generate::{self, RenderFlags};
 use s2h::mixture::{
     CotMode, DatasetSpec, EvalCheck, EvalSetSpec, Existing, Formats, MixtureKind, Phase, Plan,
-    RenderOptions, Supervision, WriteOptions, read_task_config,
+    RenderOptions, Supervision, WriteOptions,
 };
-use s2h::render::{AnalogyTextFormat, TextOptions};
-use s2h::tasks::{Modality, Split, TaskConfig, TaskKind};
+use s2h::render::AnalogyTextFormat;
+use s2h::tasks::{Modality, Split, TaskKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -103,26 +103,13 @@ struct RenderArgs {
 }
 
 impl RenderArgs {
-    fn is_default(&self) -> bool {
-        self.size.is_none()
-            && self.font_scale == 1.0
-            && self.text_format == AnalogyTextFormat::Lossy
-            && self.task_config.is_none()
-    }
-
-    /// The rendering these options ask for: `--task-config`'s task parameters or the paper's.
-    fn options(&self) -> Result<RenderOptions> {
-        Ok(RenderOptions {
-            tasks: match &self.task_config {
-                Some(path) => read_task_config(path)?,
-                None => TaskConfig::default(),
-            },
-            image_size: self.size.map(|(w, h)| [w, h]),
+    fn flags(&self) -> RenderFlags {
+        RenderFlags {
+            size: self.size.map(|(w, h)| [w, h]),
             font_scale: self.font_scale,
-            text: TextOptions {
-                analogy: self.text_format,
-            },
-        })
+            text_format: self.text_format,
+            task_config: self.task_config.clone(),
+        }
     }
 
     /// The rendering of a dataset with images, or without (`--size` and `--font-scale` are then
@@ -131,7 +118,7 @@ impl RenderArgs {
         if !writes_images && (self.size.is_some() || self.font_scale != 1.0) {
             bail!("--size and --font-scale apply to images; {what} writes none");
         }
-        self.options()
+        Ok(self.flags().options()?)
     }
 }
 
@@ -287,7 +274,7 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
     let out = &args.output.out;
     match &args.plan {
         Some(path) => {
-            if !args.render.is_default() {
+            if !args.render.flags().is_default() {
                 bail!(
                     "--size, --font-scale, --text-format and --task-config come from the plan \
                      with --plan (image_size, font_scale, text_format, task_config)"
@@ -308,7 +295,7 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
                 ..Phase::new(kind, TaskKind::Ctr, budget)
             };
             // One mixture: written into --out itself.
-            let render = args.render.options()?;
+            let render = args.render.flags().options()?;
             generate::mixture(&pool, phase, args.seed, &render, out, &check, &options)
         }
     }

@@ -4,7 +4,7 @@
 //! The `generate` example parses its options into the specifications these take; the work is
 //! `s2h-mixture`'s writers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::ThreadPool;
@@ -12,8 +12,46 @@ use rayon::ThreadPool;
 use crate::cli::progress_bar;
 use crate::mixture::{
     DatasetSpec, EvalCheck, EvalSetSpec, ExportSummary, Phase, Plan, RECORDS_FILE, RenderOptions,
-    Result, WriteOptions, write_dataset, write_eval_set, write_phase, write_plan,
+    Result, WriteOptions, read_task_config, write_dataset, write_eval_set, write_phase, write_plan,
 };
+use crate::render::{AnalogyTextFormat, TextOptions};
+use crate::tasks::TaskConfig;
+
+/// Rendering as a command line asks for it: image size, font scale, Visual Analogy's text
+/// format and a TOML file of task parameters (a plan's `[task_config]` or the task tables
+/// alone); what is not given is the paper's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderFlags {
+    pub size: Option<[u32; 2]>,
+    pub font_scale: f32,
+    pub text_format: AnalogyTextFormat,
+    pub task_config: Option<PathBuf>,
+}
+
+impl RenderFlags {
+    /// Nothing asked for beyond the paper's rendering.
+    pub fn is_default(&self) -> bool {
+        self.size.is_none()
+            && self.font_scale == 1.0
+            && self.text_format == AnalogyTextFormat::Lossy
+            && self.task_config.is_none()
+    }
+
+    /// The rendering asked for, with `task_config`'s task parameters read.
+    pub fn options(&self) -> Result<RenderOptions> {
+        Ok(RenderOptions {
+            tasks: match &self.task_config {
+                Some(path) => read_task_config(path)?,
+                None => TaskConfig::default(),
+            },
+            image_size: self.size,
+            font_scale: self.font_scale,
+            text: TextOptions {
+                analogy: self.text_format,
+            },
+        })
+    }
+}
 
 /// One index range of one task, split and supervision into `out` (`write_dataset`).
 pub fn dataset(pool: &ThreadPool, spec: &DatasetSpec, out: &Path, overwrite: bool) -> Result<()> {
