@@ -121,6 +121,8 @@ fn run(args: Args) -> Result<()> {
         check_eval_overlap: true,
         plan_only: false,
         backend: args.backend,
+        // The quickstart's tower trains jointly, from scratch (docs/quickstart.md).
+        reading: None,
     };
     let mut cache = Cache::new(out, scale);
     cache.progress = true;

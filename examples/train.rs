@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use s2h::mixture::{Component, Plan, SegmentKind};
-use s2h_train::{BackendKind, DataSource, Duration, KeepSteps, TrainConfig};
+use s2h_train::{BackendKind, DataSource, Duration, KeepSteps, ReadingStage, TrainConfig};
 use s2h_vlm::TokenizerKind;
 
 #[derive(Parser, Debug)]
@@ -104,6 +104,14 @@ struct Cli {
     /// Components trained with --data (comma-separated): vision, projector, lm. Default: all.
     #[arg(long, value_delimiter = ',')]
     train: Vec<String>,
+    /// Teach the vision tower to read for this many updates before the first phase (on the
+    /// run's training images; RUN/reading.json says how well it reads). Freeze it afterwards
+    /// with a plan's `train = ["projector", "lm"]` or --train projector,lm.
+    #[arg(long)]
+    reading_steps: Option<u64>,
+    /// Distinct training images of the reading stage (default 6,000; a tenth held out).
+    #[arg(long, requires = "reading_steps")]
+    reading_images: Option<usize>,
     /// Stop after this many updates in total (with a checkpoint); --resume continues.
     #[arg(long)]
     stop_after: Option<u64>,
@@ -194,6 +202,16 @@ fn config(cli: &Cli) -> Result<TrainConfig> {
                 .collect::<Result<_>>()?,
         );
     }
+    config.reading = cli.reading_steps.map(|steps| {
+        let stage = ReadingStage {
+            steps,
+            ..ReadingStage::default()
+        };
+        match cli.reading_images {
+            Some(images) => ReadingStage { images, ..stage },
+            None => stage,
+        }
+    });
     config.stop_after = cli.stop_after;
     config.check_eval_overlap = !cli.no_eval_check;
     config.progress = !cli.quiet;

@@ -17,12 +17,12 @@ use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use s2h_eval::{EvalOptions, Metrics, read_metrics};
 use s2h_mixture::{
-    CotMode, EvalSetSpec, Existing, MixtureKind, Phase, Plan, Supervision, WriteOptions,
+    Component, CotMode, EvalSetSpec, Existing, MixtureKind, Phase, Plan, Supervision, WriteOptions,
     write_eval_set,
 };
 use s2h_render::AnalogyTextFormat;
 use s2h_tasks::{Modality, Split, TaskConfig, TaskKind};
-use s2h_train::{DataSource, Duration, KeepSteps, TrainConfig};
+use s2h_train::{DataSource, Duration, KeepSteps, ReadingStage, TrainConfig};
 use s2h_vlm::{BackendKind, GenerateOptions, TokenizerKind, VlmConfig};
 
 /// Everything that fixes the runs of one task at one scale (a tier of `reproduce-figures`, the
@@ -52,6 +52,10 @@ pub struct Scale {
     pub plan_only: bool,
     /// The backend runs train and are evaluated on.
     pub backend: BackendKind,
+    /// Teach the vision tower to read before a run's first phase, then freeze it in every phase
+    /// (`s2h_train::reading`); applied to runs whose records show images. `None`: the tower
+    /// trains jointly with the rest, as the plans say.
+    pub reading: Option<ReadingStage>,
 }
 
 /// One training run: a plan of `supervision` with `budget` records, after earlier phases
@@ -233,17 +237,38 @@ pub fn run_plan(scale: &Scale, run: &RunSpec) -> Plan {
     plan.phases.extend(phases);
     plan.task_config = scale.tasks.clone();
     plan.image_size = Some(scale.canvas);
+    if reads_first(scale, &plan) {
+        // The tower is taught to read before the first phase and kept as it is.
+        for phase in &mut plan.phases {
+            if phase.trainable().contains(&Component::Vision) {
+                phase.train = Some(vec![Component::Projector, Component::Lm]);
+            }
+        }
+    }
     plan
+}
+
+/// Whether a run of `plan` at `scale` has the reading stage: the scale asks for it and some
+/// phase's records show images (a text-only run never uses its tower).
+fn reads_first(scale: &Scale, plan: &Plan) -> bool {
+    scale.reading.is_some()
+        && plan
+            .phases
+            .iter()
+            .any(|p| p.mixture(plan.seed).is_ok_and(|m| m.has_images()))
 }
 
 /// The training configuration of `run` at `scale` (its `out` and `resume` are the cache's to
 /// set); the trainer writes the plan's data into the run directory.
 pub fn run_config(scale: &Scale, run: &RunSpec) -> TrainConfig {
+    let plan = run_plan(scale, run);
+    let reading = reads_first(scale, &plan)
+        .then(|| scale.reading.clone())
+        .flatten();
     TrainConfig {
-        data: DataSource::Plan {
-            plan: run_plan(scale, run),
-        },
+        data: DataSource::Plan { plan },
         model: scale.model.clone(),
+        reading,
         tokenizer: TokenizerKind::Compact,
         task_config: scale.tasks.clone(),
         batch_size: scale.batch_size,
@@ -472,10 +497,17 @@ impl Cache {
             }
             run_plan(&self.scale, run).write(&plan_file)?;
             let keep = run.updates(self.scale.batch_size).div_ceil(4).max(1);
+            let reading = match run_config(&self.scale, run).reading {
+                Some(stage) => format!(
+                    " --reading-steps {} --reading-images {}",
+                    stage.steps, stage.images
+                ),
+                None => String::new(),
+            };
             let command = format!(
                 "cargo run --release --features cuda --example train -- --plan \"$HERE/plans/{name}.toml\" \
                  --preset base --backend cuda --tokenizer compact --batch {} --lr {} --epochs {} \
-                 --keep-every {keep} --out \"$HERE/runs/{name}\"",
+                 --keep-every {keep}{reading} --out \"$HERE/runs/{name}\"",
                 self.scale.batch_size, self.scale.lr, run.epochs
             );
             let mut records = run.budget;

@@ -4,6 +4,7 @@
 use s2h::tasks::grid::GridConfig;
 use s2h::tasks::table::{CtrConfig, TrConfig};
 use s2h::tasks::{TaskConfig, TaskKind};
+use s2h::train::ReadingStage;
 use s2h::vlm::{BackendKind, VlmConfig};
 
 pub use s2h::pipeline::{Arm, Cache, Planned, RunSpec, Scale, Variant, run_config};
@@ -37,6 +38,13 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
         check_eval_overlap: tier != Tier::Smoke,
         plan_only: tier == Tier::Paper,
         backend: backend(tier),
+        // A few updates on the runs' own few images: the stage runs, and reads nothing.
+        reading: Some(ReadingStage {
+            steps: 10,
+            batch_size: 8,
+            images: 32,
+            ..ReadingStage::default()
+        }),
     };
     // The paper's tasks and canvases, s2h's `base` preset.
     let paper_shaped = Scale {
@@ -48,9 +56,12 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
         eval_records: 500,
         max_new_tokens: 2048,
         log_every: 10,
+        // A tower trained from scratch learns to read before the recipes start, as the cpu
+        // tier's does (docs/figures.md).
+        reading: Some(ReadingStage::default()),
         ..smoke.clone()
     };
-    match (tier, task) {
+    let scale = match (tier, task) {
         // A Visual Analogy record is long (its chain of thought lists every attribute of every
         // panel, and the task has no size to shrink): the smoke tier trains it on fewer records
         // and evaluates fewer.
@@ -64,11 +75,10 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
         }),
         (Tier::Smoke, _) => Some(smoke),
         (Tier::Cpu, TaskKind::Ctr) => Some(Scale {
-            label: "cpu tier: CTR at quickstart scale (3x4 table, paths 2-3 / 5-6 / 8-10 cells), \
-                    the quickstart model (0.8M parameters), 8,000-32,000 training records; its \
-                    vision tower, trained from scratch, reads no text at this budget, so image \
-                    models find the path but guess the values (docs/figures.md)"
-                .into(),
+            label: format!(
+                "cpu tier: CTR at quickstart scale (3x4 table, paths 2-3 / 5-6 / 8-10 cells), \
+                 the quickstart model (0.8M parameters), 8,000-32,000 training records; {READS}"
+            ),
             tasks: TaskConfig::quickstart(),
             canvas: [256, 160],
             model: VlmConfig::quickstart(),
@@ -79,16 +89,16 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
             lr: 1.5e-3,
             eval_records: 100,
             max_new_tokens: 256,
+            reading: Some(ReadingStage::default()),
             ..smoke
         }),
         // TR and Grid on 4x4 tables and grids, where the quickstart model learns simple text
         // within 8,000 updates (docs/figures.md has the probes' learning curves).
         (Tier::Cpu, TaskKind::Tr) => Some(Scale {
-            label: "cpu tier: TR on 4x4 tables (paths of 2-6 / 7-11 cells), the quickstart model \
-                    (0.8M parameters), 16,000-64,000 training records; its vision tower, trained \
-                    from scratch, reads no text at this budget, so image models find the path but \
-                    guess the values (docs/figures.md)"
-                .into(),
+            label: format!(
+                "cpu tier: TR on 4x4 tables (paths of 2-6 / 7-11 cells), the quickstart model \
+                 (0.8M parameters), 16,000-64,000 training records; {READS}"
+            ),
             tasks: cpu_tasks(),
             canvas: [256, 192],
             model: VlmConfig::quickstart(),
@@ -96,13 +106,15 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
             lr: 1.5e-3,
             eval_records: 100,
             max_new_tokens: 320,
+            reading: Some(ReadingStage::default()),
             ..smoke
         }),
         (Tier::Cpu, TaskKind::Grid) => Some(Scale {
-            label: "cpu tier: Grid on 4x4 grids (2-6 / 9-16 search steps, 1 / 2-3 objects), the \
-                    quickstart model with a 1,024-token context (0.9M parameters), \
-                    16,000-64,000 training records"
-                .into(),
+            label: format!(
+                "cpu tier: Grid on 4x4 grids (2-6 / 9-16 search steps, 1 / 2-3 objects), the \
+                 quickstart model with a 1,024-token context (0.9M parameters), \
+                 16,000-64,000 training records; {READS}"
+            ),
             tasks: cpu_tasks(),
             canvas: [192, 192],
             model: {
@@ -115,6 +127,7 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
             lr: 1.5e-3,
             eval_records: 100,
             max_new_tokens: 720,
+            reading: Some(ReadingStage::default()),
             ..smoke
         }),
         (Tier::Gpu, _) => Some(Scale {
@@ -136,8 +149,18 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
             ..paper_shaped
         }),
         _ => None,
-    }
+    };
+    // Visual Analogy's renderer does not name what its panels show, so its tower has nothing to
+    // learn to read there: it trains jointly.
+    scale.map(|s| match task {
+        TaskKind::Va => Scale { reading: None, ..s },
+        _ => s,
+    })
 }
+
+/// What the cpu tier's captions say of its image models' vision tower.
+const READS: &str = "image runs start with the vision tower taught to read the images' cells \
+     (400 updates of its own on 6,000 training images, s2h_train::reading), then frozen";
 
 /// The gpu tier trains with CUDA (a build with `--features cuda`; without it the first run says
 /// so); the others on the CPU.
@@ -322,5 +345,49 @@ mod tests {
         let mut bigger = scale.clone();
         bigger.lr = 1e-3;
         assert_ne!(a, key(&run_config(&bigger, &run)));
+    }
+
+    /// At the cpu tier a run that sees images teaches its tower to read first and then trains
+    /// only the projector and the language model; a text run has no stage (its key stays what
+    /// it was), nor has Visual Analogy, whose panels the renderer does not name.
+    #[test]
+    fn image_runs_read_first_and_freeze_the_tower() {
+        use s2h::mixture::Component;
+        let frozen = [Component::Projector, Component::Lm];
+        for task in [TaskKind::Ctr, TaskKind::Tr, TaskKind::Grid] {
+            let scale = scale(Tier::Cpu, task).unwrap();
+            let run = RunSpec::new(task, MixtureKind::MixPlus, 16_000)
+                .after(MixtureKind::Align, 8_000)
+                .after(MixtureKind::TextWarmup, 8_000);
+            let config = run_config(&scale, &run);
+            assert_eq!(config.reading, Some(ReadingStage::default()), "{task}");
+            let plan = run_plan(&scale, &run);
+            let trains: Vec<Vec<Component>> = plan.phases.iter().map(|p| p.trainable()).collect();
+            assert_eq!(
+                trains,
+                [vec![Component::Lm], frozen.to_vec(), frozen.to_vec()]
+            );
+            assert!(scale.label.contains("taught to read"), "{task}");
+
+            let text = RunSpec::new(task, MixtureKind::Text, 16_000);
+            assert_eq!(run_config(&scale, &text).reading, None, "{task}");
+            let plan = run_plan(&scale, &text);
+            assert!(plan.phases.iter().all(|p| p.train.is_none()), "{task}");
+        }
+        // Hard image records alone make a run read first.
+        let scale = scale(Tier::Smoke, TaskKind::Tr).unwrap();
+        let warmup = RunSpec::new(TaskKind::Tr, MixtureKind::TextWarmup, 32);
+        assert_eq!(run_config(&scale, &warmup).reading, None);
+        let hard_image = warmup.with(Variant::HardImage);
+        assert!(run_config(&scale, &hard_image).reading.is_some());
+        for tier in [Tier::Smoke, Tier::Gpu] {
+            let va = scale_of(tier, TaskKind::Va);
+            let run = RunSpec::new(TaskKind::Va, MixtureKind::Mix, 32);
+            assert_eq!(run_config(&va, &run).reading, None, "{tier}");
+        }
+    }
+
+    fn scale_of(tier: Tier, task: TaskKind) -> Scale {
+        scale(tier, task).unwrap()
     }
 }

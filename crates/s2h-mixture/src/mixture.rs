@@ -342,6 +342,22 @@ pub struct Mixture {
 }
 
 impl Mixture {
+    /// Whether any of the mixture's records shows an image (an image or image-via-text
+    /// record, simple or hard).
+    pub fn has_images(&self) -> bool {
+        if !self.counts.is_empty() {
+            return self
+                .counts
+                .iter()
+                .any(|c| c.count > 0 && c.supervision != Supervision::Text);
+        }
+        self.kind
+            .simple_types()
+            .iter()
+            .any(|&s| s != Supervision::Text)
+            || (self.kind.has_hard() && self.hard_supervision != Supervision::Text)
+    }
+
     /// Algorithm 1 for one task with the paper's defaults.
     pub fn new(kind: MixtureKind, task: TaskKind, budget: u64, seed: u64) -> Self {
         Self {

@@ -412,3 +412,36 @@ fn cot_modes_set_what_each_record_keeps() {
     assert_eq!(kept, [20, 18, 16, 14, 12, 10, 8, 6, 4, 2]);
     assert_eq!(CotKeep::Fraction { keep: 1, of: 3 }.lines_kept(7), 2);
 }
+
+#[test]
+fn has_images_says_whether_any_record_shows_one() {
+    // Agrees with the records the mixture makes, for every kind.
+    for kind in MixtureKind::ALL {
+        let mixture = Mixture::new(kind, TaskKind::Tr, 12, 0);
+        let shows = refs(kind, 12).iter().any(|r| r.supervision != Text);
+        assert_eq!(mixture.has_images(), shows, "{kind}");
+    }
+    let hard_image = Mixture {
+        hard_supervision: Image,
+        ..Mixture::new(MixtureKind::TextWarmup, TaskKind::Tr, 12, 0)
+    };
+    assert!(hard_image.has_images());
+    let counts = |supervision, count| Mixture {
+        counts: vec![
+            ExplicitCount {
+                split: Split::Simple,
+                supervision: Text,
+                count: 4,
+            },
+            ExplicitCount {
+                split: Split::Hard,
+                supervision,
+                count,
+            },
+        ],
+        ..Mixture::new(MixtureKind::Text, TaskKind::Tr, 12, 0)
+    };
+    assert!(!counts(Text, 4).has_images());
+    assert!(!counts(ImageViaText, 0).has_images());
+    assert!(counts(ImageViaText, 4).has_images());
+}

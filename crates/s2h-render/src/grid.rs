@@ -78,6 +78,18 @@ fn cell_glyph(content: CellContent<'_>) -> Option<char> {
     }
 }
 
+/// What a cell shows, in words (see [`crate::Region::shows`]): its endpoint, or the object or
+/// obstacle whose glyph is drawn; `None` for an empty cell (or an object without a glyph).
+fn shows(content: CellContent<'_>) -> Option<String> {
+    match content {
+        CellContent::Start => Some("start".into()),
+        CellContent::Destination => Some("destination".into()),
+        CellContent::Object(name) => object_glyph(name).map(|_| name.to_string()),
+        CellContent::Obstacle(kind) => Some(kind.to_string()),
+        CellContent::Empty => None,
+    }
+}
+
 /// Ink bounds of a glyph of the regular face in ems, `[x_min, y_min, x_max, y_max]` with y up.
 type GlyphBounds = [f32; 4];
 
@@ -200,7 +212,7 @@ pub fn image(instance: &GridInstance, options: &ImageOptions) -> Result<Rendered
         let (cx, cy) = b.center();
         let text = c.to_string();
         doc.text(cx, cy, label_size, false, LABEL_FILL, Anchor::Middle, &text);
-        layout.push_cell(Role::ColLabel, Cell::new(0, c), b);
+        layout.push_cell(Role::ColLabel, Cell::new(0, c), b, Some(text));
     }
     for r in 1..=rows {
         let b = BBox::new(
@@ -212,7 +224,7 @@ pub fn image(instance: &GridInstance, options: &ImageOptions) -> Result<Rendered
         let (cx, cy) = b.center();
         let text = r.to_string();
         doc.text(cx, cy, label_size, false, LABEL_FILL, Anchor::Middle, &text);
-        layout.push_cell(Role::RowLabel, Cell::new(r, 0), b);
+        layout.push_cell(Role::RowLabel, Cell::new(r, 0), b, Some(text));
     }
 
     for r in 1..=rows {
@@ -258,7 +270,7 @@ pub fn image(instance: &GridInstance, options: &ImageOptions) -> Result<Rendered
                     }
                 }
             }
-            layout.push_cell(Role::Cell, cell, b);
+            layout.push_cell(Role::Cell, cell, b, shows(content));
         }
     }
 
@@ -442,6 +454,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn each_region_says_what_it_shows() {
+        let inst = showcase();
+        let rendered = image(&inst, &ImageOptions::paper(TaskKind::Grid)).unwrap();
+        for region in &rendered.layout.regions {
+            let cell = region.cell.unwrap();
+            let expected = match region.role {
+                Role::ColLabel => Some(cell.col.to_string()),
+                Role::RowLabel => Some(cell.row.to_string()),
+                _ if cell == inst.start => Some("start".to_string()),
+                _ if cell == inst.destination => Some("destination".to_string()),
+                _ => inst
+                    .objects
+                    .iter()
+                    .find(|o| o.cell == cell)
+                    .map(|o| o.name.clone())
+                    .or_else(|| {
+                        let obstacle = inst.obstacles.iter().find(|o| o.cell == cell);
+                        obstacle.map(|o| o.kind.to_string())
+                    }),
+            };
+            assert_eq!(region.shows, expected, "{region:?}");
+        }
+        let named = rendered.layout.regions.iter().filter(|r| r.shows.is_some());
+        let (rows, cols) = (inst.rows as usize, inst.cols as usize);
+        let held = 2 + inst.objects.len() + inst.obstacles.len();
+        assert_eq!(named.count(), rows + cols + held);
     }
 
     #[test]

@@ -60,6 +60,13 @@ pub struct Region {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub bbox: BBox,
+    /// What the region shows, in words: the text drawn in it (a month, a product, a value word
+    /// with ` *` when its cell is highlighted, a grid number) or what it holds (`start`, an
+    /// object or obstacle name). `None`: nothing the renderer names (an empty cell, the corner,
+    /// a Visual Analogy panel). The body cells' are what a vision tower learns to name in
+    /// `s2h-train`'s reading stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shows: Option<String>,
 }
 
 /// Every region a render drew.
@@ -79,12 +86,13 @@ impl Layout {
         }
     }
 
-    pub fn push_cell(&mut self, role: Role, cell: Cell, bbox: BBox) {
+    pub fn push_cell(&mut self, role: Role, cell: Cell, bbox: BBox, shows: Option<String>) {
         self.regions.push(Region {
             role,
             cell: Some(cell),
             name: None,
             bbox,
+            shows,
         });
     }
 
@@ -94,6 +102,7 @@ impl Layout {
             cell: None,
             name: Some(name),
             bbox,
+            shows: None,
         });
     }
 

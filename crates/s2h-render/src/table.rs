@@ -90,6 +90,7 @@ pub fn image(instance: &TableInstance, options: &ImageOptions) -> Result<Rendere
 
     let mut doc = SvgDoc::new(options.width, options.height, "#ffffff", true);
     let mut layout = Layout::new(options.width, options.height);
+    let highlighted = instance.highlighted();
     let col_x = |c: usize| margin + label_w + c as f32 * unit;
     let row_y = |r: usize| margin + (r as f32 + 1.0) * row_h;
     let (right, bottom) = (col_x(cols), row_y(rows));
@@ -138,6 +139,7 @@ pub fn image(instance: &TableInstance, options: &ImageOptions) -> Result<Rendere
         Role::Corner,
         Cell::new(0, 0),
         BBox::new(margin, margin, label_w, row_h),
+        None,
     );
     for (c, label) in table.col_labels.iter().enumerate() {
         let b = BBox::new(col_x(c), margin, unit, row_h);
@@ -151,7 +153,12 @@ pub fn image(instance: &TableInstance, options: &ImageOptions) -> Result<Rendere
             Anchor::Middle,
             label,
         );
-        layout.push_cell(Role::ColLabel, Cell::new(0, c as u32 + 1), b);
+        layout.push_cell(
+            Role::ColLabel,
+            Cell::new(0, c as u32 + 1),
+            b,
+            Some(label.clone()),
+        );
     }
     for (r, label) in table.row_labels.iter().enumerate() {
         let b = BBox::new(margin, row_y(r), label_w, row_h);
@@ -165,14 +172,25 @@ pub fn image(instance: &TableInstance, options: &ImageOptions) -> Result<Rendere
             Anchor::Middle,
             label,
         );
-        layout.push_cell(Role::RowLabel, Cell::new(r as u32 + 1, 0), b);
+        layout.push_cell(
+            Role::RowLabel,
+            Cell::new(r as u32 + 1, 0),
+            b,
+            Some(label.clone()),
+        );
         for (c, &value) in table.values[r].iter().enumerate() {
             let cell = Cell::new(r as u32 + 1, c as u32 + 1);
             let b = BBox::new(col_x(c), row_y(r), unit, row_h);
             let (cx, cy) = b.center();
             let word = DIGIT_WORDS[usize::from(value)];
             doc.text(cx, cy, fonts.value, false, "#000000", Anchor::Middle, word);
-            layout.push_cell(Role::Cell, cell, b);
+            // The highlight is part of what a cell shows, marked as the text rendering marks it.
+            let mark = if highlighted.contains(&cell) {
+                HIGHLIGHT_MARK
+            } else {
+                ""
+            };
+            layout.push_cell(Role::Cell, cell, b, Some(format!("{word}{mark}")));
         }
     }
     doc.render(layout)
@@ -251,6 +269,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn each_region_says_what_it_shows() {
+        let inst = tr();
+        let rendered = image(&inst, &ImageOptions::paper(TaskKind::Tr)).unwrap();
+        let table = &inst.table;
+        for region in &rendered.layout.regions {
+            let cell = region.cell.unwrap();
+            let (r, c) = (cell.row as usize, cell.col as usize);
+            let expected = match region.role {
+                Role::Corner => None,
+                Role::ColLabel => Some(table.col_labels[c - 1].clone()),
+                Role::RowLabel => Some(table.row_labels[r - 1].clone()),
+                Role::Cell => {
+                    let word = DIGIT_WORDS[usize::from(table.value(cell))];
+                    let mark = if inst.path.contains(&cell) { " *" } else { "" };
+                    Some(format!("{word}{mark}"))
+                }
+                Role::Panel => panic!("a table has no panel"),
+            };
+            assert_eq!(region.shows, expected, "{region:?}");
+        }
+        let marked = rendered.layout.regions.iter();
+        let marked = marked.filter(|r| r.shows.as_deref().is_some_and(|s| s.ends_with(" *")));
+        assert_eq!(marked.count(), inst.path.len());
     }
 
     #[test]

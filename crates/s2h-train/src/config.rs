@@ -8,6 +8,7 @@ use s2h_tasks::TaskConfig;
 use s2h_vlm::{TokenizerKind, VlmConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::reading::ReadingStage;
 use crate::{Result, TrainError};
 
 /// Where the training records come from.
@@ -96,6 +97,11 @@ pub struct TrainConfig {
     pub init_from: Option<PathBuf>,
     /// The model; its vocabulary size and image token id are set from the run's tokenizer.
     pub model: VlmConfig,
+    /// Teach the vision tower to read before the first phase (a fresh run only: a resumed one
+    /// has it in its checkpoints); see [`crate::reading`]. The phases say whether they train the
+    /// tower further (`train`); s2h's tiers freeze it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reading: Option<ReadingStage>,
     /// The tokenizer built for the run (from the task corpus plus the training records).
     pub tokenizer: TokenizerKind,
     /// Task parameters of the tokenizer corpus (use the same as the data).
@@ -157,6 +163,7 @@ impl Default for TrainConfig {
             out: PathBuf::from("runs/run"),
             init_from: None,
             model: VlmConfig::tiny(),
+            reading: None,
             tokenizer: TokenizerKind::Bpe { vocab_size: 1024 },
             task_config: TaskConfig::default(),
             corpus_per_set: 20,
@@ -268,6 +275,9 @@ impl TrainConfig {
         }
         if let Some(keep) = &self.keep_steps {
             keep.validate().map_err(TrainError::Config)?;
+        }
+        if let Some(stage) = &self.reading {
+            stage.validate().map_err(TrainError::Config)?;
         }
         if let TokenizerKind::Bpe { vocab_size } = self.tokenizer
             && vocab_size < 300

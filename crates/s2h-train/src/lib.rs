@@ -4,6 +4,8 @@
 //! - [`processor`]: a record → token ids, loss mask by segment kind, image bytes, prompts;
 //! - [`TrainConfig`]: everything a run needs (serde, `Default`, [`TrainConfig::preset`]);
 //! - [`train`]: run it on a backend chosen at compile time, [`train_on`] at run time;
+//! - [`reading`]: the reading stage, the vision tower taught alone to name what each region of
+//!   the training images shows before the phases start;
 //! - [`step`]: the update step (masked loss, gradients, freezing, clipping, AdamW), callable
 //!   on its own;
 //! - [`schedule`]: the warmup-cosine learning rate as a closed-form function of the step;
@@ -31,6 +33,7 @@ pub mod data;
 mod error;
 mod prepare;
 pub mod processor;
+pub mod reading;
 pub mod run_dir;
 pub mod schedule;
 mod start;
@@ -42,6 +45,7 @@ pub use config::{DataSource, Duration, KeepSteps, TrainConfig};
 pub use corpus::build_tokenizer;
 pub use error::{Result, TrainError};
 pub use processor::{ALL_TARGETS, EncodedRecord, Processor};
+pub use reading::{READING_FILE, ReadingReport, ReadingStage};
 pub use run_dir::{
     CONFIG_FILE, DATA_DIR, LOG_FILE, LogLine, MODEL_DIR, SUMMARY_FILE, TOKENIZER_FILE,
     TRAINING_FILE, TrainSummary, TrainingRecord, read_loss_curve,

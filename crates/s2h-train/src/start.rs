@@ -9,6 +9,7 @@ use s2h_vlm::burn::tensor::backend::AutodiffBackend;
 use crate::checkpoint::{self, TrainState};
 use crate::config::TrainConfig;
 use crate::prepare::Prepared;
+use crate::reading::read_first;
 use crate::step::Optim;
 use crate::{Result, TrainError};
 
@@ -35,7 +36,7 @@ pub(crate) struct Start<B: AutodiffBackend> {
 
 /// The model and state to start from: when resuming, the newest intact checkpoint that loads
 /// (a damaged or unreadable one is passed over, with a warning, for the one before it); else the
-/// seeded initial weights or `init_from`.
+/// seeded initial weights or `init_from`, with the tower taught to read when the run says so.
 pub(crate) fn start<B: AutodiffBackend>(
     config: &TrainConfig,
     prepared: &Prepared,
@@ -78,6 +79,19 @@ pub(crate) fn start<B: AutodiffBackend>(
         None => prepared
             .model_config
             .init_seeded::<B>(config.seed, device)?,
+    };
+    let model = match &config.reading {
+        Some(stage) => read_first(
+            stage,
+            &prepared.phases,
+            &prepared.processor,
+            &prepared.model_config,
+            model,
+            config.seed,
+            &config.out,
+            device,
+        )?,
+        None => model,
     };
     let state = TrainState {
         global_step: 0,

@@ -197,6 +197,14 @@ pub fn tab03(ctx: &Ctx) -> Result<Output> {
                 .join(" + ")
         }),
         row("tokenizer", &p, |c| tokenizer(&c.tokenizer)),
+        row("vision tower before the phases", &p, |c| match &c.reading {
+            Some(r) => format!(
+                "taught to read (s2h_train::reading: {} Adam updates of {} images at {:e}, on \
+                 {} training images), then frozen",
+                r.steps, r.batch_size, r.lr, r.images
+            ),
+            None => "trained with the rest".into(),
+        }),
         row("seed", &p, |c| c.seed.to_string()),
         row("model parameters (preset vocabulary)", &p, |c| {
             params(c.model.num_params())
