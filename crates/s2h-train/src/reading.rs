@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::write_atomically;
 use crate::data::PhaseSpec;
 use crate::processor::Processor;
+use crate::run_dir::to_json;
 use crate::{Result, TrainError};
 
 /// Width of the code every cell is read from.
@@ -345,11 +346,7 @@ fn seeded_linear<B: Backend>(
 }
 
 fn write_report(run: &Path, report: &ReadingReport) -> Result<()> {
-    let json = serde_json::to_string_pretty(report).map_err(|e| TrainError::Data {
-        path: run.join(READING_FILE),
-        message: e.to_string(),
-    })?;
-    write_atomically(&run.join(READING_FILE), json.as_bytes())
+    write_atomically(&run.join(READING_FILE), to_json(report, true)?.as_bytes())
 }
 
 /// Held-out accuracy, and chance: the most frequent training label of each cell position.

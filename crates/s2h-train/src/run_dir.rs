@@ -69,7 +69,7 @@ pub struct LogLine {
     pub tokens_per_s: f64,
 }
 
-fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<String> {
+pub(crate) fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<String> {
     let json = if pretty {
         serde_json::to_string_pretty(value)
     } else {
