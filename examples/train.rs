@@ -37,8 +37,13 @@ struct Cli {
     /// Start from this model directory: a run's `model/` or a Hugging Face checkpoint (Llama,
     /// Qwen2, LLaVA with its tokenizer files). Its configuration and tokenizer replace the
     /// preset's model and the tokenizer options; the preset still gives the training defaults.
-    #[arg(long, conflicts_with_all = ["tokenizer", "vocab", "max_seq_len"])]
+    #[arg(long, conflicts_with_all = ["tokenizer", "vocab", "max_seq_len", "model_config"])]
     init_from: Option<PathBuf>,
+    /// The model from a configuration file (the format of a model directory's `config.json`)
+    /// instead of the preset's; the preset still gives the training defaults. The vocabulary
+    /// size is the tokenizer's.
+    #[arg(long)]
+    model_config: Option<PathBuf>,
     /// flex, ndarray, wgpu, cuda (those compiled in).
     #[arg(long, default_value = "flex")]
     backend: String,
@@ -175,6 +180,10 @@ fn config(cli: &Cli) -> Result<TrainConfig> {
         "compact" => TokenizerKind::Compact,
         other => bail!("unknown tokenizer `{other}`; expected word, bpe or compact"),
     };
+    if let Some(path) = &cli.model_config {
+        config.model = s2h_vlm::read_config(path)
+            .with_context(|| format!("reading the model configuration {}", path.display()))?;
+    }
     if let Some(n) = cli.max_seq_len {
         config.model.decoder.max_seq_len = n;
     }

@@ -42,11 +42,11 @@ pub enum TrainError {
     EvalData { path: PathBuf, message: String },
     #[error("checkpoint `{path}`: {message}")]
     Checkpoint { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
+    // The cause is in the message, not also a `source` (a CLI's `{:#}` would print it twice).
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Model(#[from] s2h_vlm::VlmError),
@@ -74,10 +74,10 @@ impl TrainError {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         TrainError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

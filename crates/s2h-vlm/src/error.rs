@@ -18,11 +18,11 @@ pub enum VlmError {
          longer context (`max_seq_len`) or a shorter prompt"
     )]
     PromptTooLong { id: String, len: usize, max: usize },
-    #[error("{path}: {source}")]
+    // The cause is in the message, not also a `source` (a CLI's `{:#}` would print it twice).
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: {message}")]
     ModelDir { path: PathBuf, message: String },
@@ -42,10 +42,10 @@ pub enum VlmError {
 pub type Result<T, E = VlmError> = std::result::Result<T, E>;
 
 impl VlmError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         VlmError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

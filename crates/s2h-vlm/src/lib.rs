@@ -59,5 +59,5 @@ pub use generate::{GenerateOptions, Generation, Prompt, StopReason};
 pub use kv_cache::KvCache;
 pub use loss::{masked_lm_loss, masked_lm_loss_per_row};
 pub use model::Vlm;
-pub use store::{load_config, load_config_any, load_model, load_weights, save_model};
+pub use store::{load_config, load_config_any, load_model, load_weights, read_config, save_model};
 pub use tokenizer::{TokenizerKind, VlmTokenizer, special};

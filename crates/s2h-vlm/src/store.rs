@@ -74,18 +74,23 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 
 /// Read the configuration alone: known keys only, valid values.
 pub fn load_config(dir: &Path) -> Result<VlmConfig> {
-    let path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| VlmError::io(&path, e))?;
-    let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| dir_err(&path, e))?;
-    let config: VlmConfig = serde_json::from_value(raw.clone()).map_err(|e| dir_err(&path, e))?;
-    let known = serde_json::to_value(&config).map_err(|e| dir_err(&path, e))?;
+    read_config(&dir.join(CONFIG_FILE))
+}
+
+/// Read a model configuration file in the format of a model directory's `config.json`: known
+/// keys only, valid values.
+pub fn read_config(path: &Path) -> Result<VlmConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| VlmError::io(path, e))?;
+    let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| dir_err(path, e))?;
+    let config: VlmConfig = serde_json::from_value(raw.clone()).map_err(|e| dir_err(path, e))?;
+    let known = serde_json::to_value(&config).map_err(|e| dir_err(path, e))?;
     if let Some(key) = unknown_key(&raw, &known, "") {
         return Err(dir_err(
-            &path,
+            path,
             format!("unknown key `{key}`; a model configuration has only the keys s2h writes"),
         ));
     }
-    config.validate().map_err(|e| dir_err(&path, e))?;
+    config.validate().map_err(|e| dir_err(path, e))?;
     Ok(config)
 }
 

@@ -24,8 +24,9 @@ const PRESETS: [(&str, &str); 3] = [
 
 /// Each preset's training configuration (which holds its model), then the configurations the
 /// figure runs of the smoke and cpu tiers actually train with (`experiments::run_config`): one
-/// column per tier, from its CTR runs, and one more for each task whose model or optimisation
-/// differs from it (the cpu tier's Grid runs have a longer context).
+/// column per tier, from its CTR runs, and one more for each task whose model, optimisation or
+/// reading stage differs from it (at the cpu tier TR and Grid have no learned absolute
+/// positions, TR a longer reading stage, Grid a longer context).
 fn presets() -> Result<Vec<(String, String, TrainConfig)>> {
     let mut all: Vec<(String, String, TrainConfig)> = PRESETS
         .iter()
@@ -44,7 +45,10 @@ fn presets() -> Result<Vec<(String, String, TrainConfig)>> {
             );
             let config = run_config(&scale, &run);
             let same = |c: &TrainConfig| {
-                c.model == config.model && c.lr == config.lr && c.batch_size == config.batch_size
+                c.model == config.model
+                    && c.lr == config.lr
+                    && c.batch_size == config.batch_size
+                    && c.reading == config.reading
             };
             if columns.iter().any(same) {
                 continue;
@@ -300,6 +304,13 @@ pub fn tab04(ctx: &Ctx) -> Result<Output> {
             c.model.decoder.max_seq_len.to_string()
         }),
         row("RoPE theta", &p, |c| c.model.decoder.rope_theta.to_string()),
+        row("learned absolute positions", &p, |c| {
+            if c.model.decoder.absolute_positions {
+                "yes".into()
+            } else {
+                "no".into()
+            }
+        }),
         row("RMSNorm epsilon", &p, |c| {
             format!("{:e}", c.model.decoder.norm_eps)
         }),
@@ -382,6 +393,8 @@ mod tests {
 
     #[test]
     fn tab03_and_tab04_print_the_presets_from_the_config_structs() {
+        // A column per configuration: the smoke tier's VA runs have no reading stage, the cpu
+        // tier's TR runs a longer one and its Grid runs a longer context.
         for (f, stem) in [
             (tab03 as fn(&Ctx) -> Result<Output>, "tab03"),
             (tab04, "tab04"),
@@ -394,7 +407,8 @@ mod tests {
             assert_eq!(
                 lines.next(),
                 Some(
-                    "hyper-parameter,tiny,small,base,smoke-tier runs,cpu-tier runs,cpu-tier grid runs"
+                    "hyper-parameter,tiny,small,base,smoke-tier runs,smoke-tier va runs,\
+                     cpu-tier runs,cpu-tier tr runs,cpu-tier grid runs"
                 )
             );
             for l in lines {
@@ -405,22 +419,26 @@ mod tests {
         let (dir, _) = make(tab03, Tier::Cpu);
         let text = std::fs::read_to_string(dir.path().join("tab03.csv")).unwrap();
         assert!(
-            text.contains("peak learning rate,1e-3,5e-4,2e-4,3e-3,1.5e-3,1.5e-3"),
+            text.contains("peak learning rate,1e-3,5e-4,2e-4,3e-3,3e-3,1.5e-3,1.5e-3,1.5e-3"),
             "{text}"
         );
         assert!(
-            text.contains("warmup ratio,0.03,0.03,0.03,0.03,0.03,0.03"),
+            text.contains("warmup ratio,0.03,0.03,0.03,0.03,0.03,0.03,0.03,0.03"),
             "{text}"
         );
         let (dir, _) = make(tab04, Tier::Cpu);
         let text = std::fs::read_to_string(dir.path().join("tab04.csv")).unwrap();
         assert!(
-            text.contains("decoder width,128,384,768,64,128,128"),
+            text.contains("decoder width,128,384,768,64,64,128,128,128"),
             "{text}"
         );
-        // The cpu tier's Grid runs differ from its CTR and TR runs only in their context.
+        // The cpu tier's TR and Grid runs have RoPE alone; Grid's a longer context.
         assert!(
-            text.contains("context length (tokens),1024,2048,4096,4096,512,1024"),
+            text.contains("context length (tokens),1024,2048,4096,4096,4096,512,512,1024"),
+            "{text}"
+        );
+        assert!(
+            text.contains("learned absolute positions,no,no,no,no,no,yes,no,no"),
             "{text}"
         );
     }
