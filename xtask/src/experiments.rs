@@ -198,8 +198,7 @@ fn group_thousands(n: u64) -> String {
 /// TR's stage at the cpu tier: a 4x4 table's sixteen values in small print take longer to
 /// learn than CTR's twelve (on the Mix+ run's 4,800 training images the tower names 78% of
 /// held-out cells after 400 updates, 99.9% after 1,200; docs/figures.md). CTR (99.2% at 400)
-/// and Grid (94.4% at 400, 95.6% at 1,200: its glyphs, not more updates, are what it misses)
-/// keep the default.
+/// and Grid (94.4% at 400, 95.6% at 1,200) keep the default.
 const TR_READING: ReadingStage = ReadingStage {
     steps: 1200,
     lr: 1e-3,
