@@ -27,7 +27,7 @@ use s2h::cli::{parse_font_scale, parse_size, parse_threads, thread_pool};
 use s2h::generate::{self, RenderFlags};
 use s2h::mixture::{
     CotMode, DatasetSpec, EvalCheck, EvalSetSpec, Existing, Formats, MixtureKind, Phase, Plan,
-    RenderOptions, Supervision, WriteOptions,
+    Supervision, WriteOptions,
 };
 use s2h::render::AnalogyTextFormat;
 use s2h::tasks::{Modality, Split, TaskKind};
@@ -110,15 +110,6 @@ impl RenderArgs {
             text_format: self.text_format,
             task_config: self.task_config.clone(),
         }
-    }
-
-    /// The rendering of a dataset with images, or without (`--size` and `--font-scale` are then
-    /// refused; `what` names the option that says so).
-    fn options_for(&self, writes_images: bool, what: &str) -> Result<RenderOptions> {
-        if !writes_images && (self.size.is_some() || self.font_scale != 1.0) {
-            bail!("--size and --font-scale apply to images; {what} writes none");
-        }
-        Ok(self.flags().options()?)
     }
 }
 
@@ -251,6 +242,7 @@ fn run_plain(cli: Cli) -> Result<()> {
     };
     let render = cli
         .render
+        .flags()
         .options_for(supervision.input() == Modality::Image, "--supervision text")?;
     let spec = render.apply(DatasetSpec {
         start_index: cli.start_index,
@@ -309,6 +301,7 @@ fn run_eval_set(args: EvalSetArgs) -> Result<()> {
     };
     let render = args
         .render
+        .flags()
         .options_for(spec.modality == Modality::Image, "--modality text")?;
     let out = &args.output.out;
     generate::eval_set(

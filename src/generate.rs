@@ -11,8 +11,9 @@ use rayon::ThreadPool;
 
 use crate::cli::progress_bar;
 use crate::mixture::{
-    DatasetSpec, EvalCheck, EvalSetSpec, ExportSummary, Phase, Plan, RECORDS_FILE, RenderOptions,
-    Result, WriteOptions, read_task_config, write_dataset, write_eval_set, write_phase, write_plan,
+    DatasetSpec, EvalCheck, EvalSetSpec, ExportSummary, MixtureError, Phase, Plan, RECORDS_FILE,
+    RenderOptions, Result, WriteOptions, read_task_config, write_dataset, write_eval_set,
+    write_phase, write_plan,
 };
 use crate::render::{AnalogyTextFormat, TextOptions};
 use crate::tasks::TaskConfig;
@@ -50,6 +51,18 @@ impl RenderFlags {
                 analogy: self.text_format,
             },
         })
+    }
+
+    /// The rendering of a dataset that writes images, or of one that writes none: a size or
+    /// font scale asked for then is refused (`what` names what writes none, e.g.
+    /// `--modality text`).
+    pub fn options_for(&self, writes_images: bool, what: &str) -> Result<RenderOptions> {
+        if !writes_images && (self.size.is_some() || self.font_scale != 1.0) {
+            return Err(MixtureError::InvalidRequest(format!(
+                "--size and --font-scale apply to images; {what} writes none"
+            )));
+        }
+        self.options()
     }
 }
 

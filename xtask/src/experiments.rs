@@ -99,7 +99,7 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
             label: format!(
                 "cpu tier: TR on 4x4 tables (paths of 2-6 / 7-11 cells), the quickstart model \
                  with RoPE alone (0.7M parameters), 16,000-64,000 training records; {}",
-                reads(&TR_READING)
+                reads(&tr_reading())
             ),
             tasks: cpu_tasks(),
             canvas: [256, 192],
@@ -108,7 +108,7 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
             lr: 1.5e-3,
             eval_records: 100,
             max_new_tokens: 320,
-            reading: Some(TR_READING),
+            reading: Some(tr_reading()),
             ..smoke
         }),
         (Tier::Cpu, TaskKind::Grid) => Some(Scale {
@@ -161,7 +161,6 @@ pub fn scale(tier: Tier, task: TaskKind) -> Option<Scale> {
     })
 }
 
-/// What the cpu tier's captions say of its image models' vision tower.
 /// A model without learned absolute positions. The quickstart's model has them because they
 /// make CTR's fixed-layout table quick to learn (docs/quickstart.md), but they bind what it
 /// writes to where it is, and TR and Grid learn faster with RoPE alone: TR's Mix+ at 32,000
@@ -199,12 +198,12 @@ fn group_thousands(n: u64) -> String {
 /// learn than CTR's twelve (on the Mix+ run's 4,800 training images the tower names 78% of
 /// held-out cells after 400 updates, 99.9% after 1,200; docs/figures.md). CTR (99.2% at 400)
 /// and Grid (94.4% at 400, 95.6% at 1,200) keep the default.
-const TR_READING: ReadingStage = ReadingStage {
-    steps: 1200,
-    lr: 1e-3,
-    batch_size: 32,
-    images: 6000,
-};
+fn tr_reading() -> ReadingStage {
+    ReadingStage {
+        steps: 1200,
+        ..ReadingStage::default()
+    }
+}
 
 /// The gpu tier trains with CUDA (a build with `--features cuda`; without it the first run says
 /// so); the others on the CPU.
