@@ -23,10 +23,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use s2h::cli::{parse_font_scale, parse_size, parse_threads, thread_pool};
+use s2h::cli::{parse_font_scale, parse_name, parse_size, parse_threads, thread_pool};
 use s2h::generate::{self, RenderFlags};
 use s2h::mixture::{
-    CotMode, DatasetSpec, EvalCheck, EvalSetSpec, Existing, Formats, MixtureKind, Phase, Plan,
+    CotMode, DatasetSpec, EvalCheck, EvalSetSpec, Existing, Formats, MixtureKind, Phase,
     Supervision, WriteOptions,
 };
 use s2h::render::AnalogyTextFormat;
@@ -42,10 +42,10 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Task: ctr, tr, grid or va.
-    #[arg(long, required = true, value_parser = parse_with::<TaskKind>)]
+    #[arg(long, required = true, value_parser = parse_name::<TaskKind>)]
     task: Option<TaskKind>,
     /// Split: simple, medium (ctr only), hard, pattern_heldout (va only).
-    #[arg(long, required = true, value_parser = parse_with::<Split>)]
+    #[arg(long, required = true, value_parser = parse_name::<Split>)]
     split: Option<Split>,
     /// Number of instances, at most 100,000,000 (write larger ranges in shards with
     /// --start-index).
@@ -59,7 +59,7 @@ struct Cli {
     #[arg(long, default_value_t = 0)]
     start_index: u64,
     /// Supervision: text, image or image_via_text.
-    #[arg(long, required = true, value_parser = parse_with::<Supervision>)]
+    #[arg(long, required = true, value_parser = parse_name::<Supervision>)]
     supervision: Option<Supervision>,
     /// Output directory (created if missing).
     #[arg(long, required = true)]
@@ -93,7 +93,7 @@ struct RenderArgs {
     #[arg(long, default_value_t = 1.0, value_parser = parse_font_scale)]
     font_scale: f32,
     /// Text rendering of Visual Analogy puzzles: lossy (paper default) or lossless.
-    #[arg(long, default_value = "lossy", value_parser = parse_with::<AnalogyTextFormat>)]
+    #[arg(long, default_value = "lossy", value_parser = parse_name::<AnalogyTextFormat>)]
     text_format: AnalogyTextFormat,
     /// Task parameters (table sizes, path lengths, …) from a TOML file: a plan's
     /// `[task_config]` tables, or `[ctr]`, `[tr]`, `[grid]`, `[va]` tables alone (default: the
@@ -121,7 +121,7 @@ struct OutputArgs {
     out: PathBuf,
     /// Extra formats beside records.jsonl: a comma-separated list of llava, tsv (VLMEvalKit),
     /// oureval (the authors' evaluator's OurEval_*.tsv files).
-    #[arg(long, default_value = "none", value_parser = parse_with::<Formats>)]
+    #[arg(long, default_value = "none", value_parser = parse_name::<Formats>)]
     formats: Formats,
     /// Worker threads, 1 to 1024 (default: all cores); the output is the same for any number.
     #[arg(long, value_parser = parse_threads)]
@@ -135,11 +135,7 @@ impl OutputArgs {
     /// `--overwrite` replaces an existing dataset; without it one is refused.
     fn write_options(&self) -> WriteOptions {
         WriteOptions {
-            existing: if self.overwrite {
-                Existing::Overwrite
-            } else {
-                Existing::Refuse
-            },
+            existing: Existing::overwrite_if(self.overwrite),
             formats: self.formats,
         }
     }
@@ -151,11 +147,11 @@ struct MixtureArgs {
     #[arg(long, conflicts_with_all = ["task", "supervision", "budget"])]
     plan: Option<PathBuf>,
     /// Task(s): ctr, tr, grid, va; several (comma-separated) for a multi-task mixture.
-    #[arg(long, value_delimiter = ',', value_parser = parse_with::<TaskKind>, required_unless_present = "plan")]
+    #[arg(long, value_delimiter = ',', value_parser = parse_name::<TaskKind>, required_unless_present = "plan")]
     task: Vec<TaskKind>,
     /// Mixture: text, image, image_via_text, text_image, mix, mix_plus, image_via_text_plus,
     /// align, text_warmup.
-    #[arg(long, value_parser = parse_with::<MixtureKind>, required_unless_present = "plan")]
+    #[arg(long, value_parser = parse_name::<MixtureKind>, required_unless_present = "plan")]
     supervision: Option<MixtureKind>,
     /// Number of records.
     #[arg(long, required_unless_present = "plan")]
@@ -164,13 +160,13 @@ struct MixtureArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Supervision of the hard records (text, or image for the G.4 ablation).
-    #[arg(long, value_parser = parse_with::<Supervision>)]
+    #[arg(long, value_parser = parse_name::<Supervision>)]
     hard_supervision: Option<Supervision>,
     /// Repeat each hard record k times, keeping the budget (I.9 ablation).
     #[arg(long)]
     hard_repeat: Option<u64>,
     /// Chain of thought: full, none or truncated (I.7 ablation).
-    #[arg(long, default_value = "full", value_parser = parse_with::<CotMode>)]
+    #[arg(long, default_value = "full", value_parser = parse_name::<CotMode>)]
     cot: CotMode,
     /// Keep the nominal ratio of record types in every batch of this size.
     #[arg(long)]
@@ -189,13 +185,13 @@ struct MixtureArgs {
 
 #[derive(Args, Debug)]
 struct EvalSetArgs {
-    #[arg(long, value_parser = parse_with::<TaskKind>)]
+    #[arg(long, value_parser = parse_name::<TaskKind>)]
     task: TaskKind,
-    #[arg(long, value_parser = parse_with::<Split>)]
+    #[arg(long, value_parser = parse_name::<Split>)]
     split: Split,
     /// text, image, or image_via_text (image records whose target starts with the conversion
     /// to text: the sets of the loss decomposition, Eqs 4 and 5, in `analyze --hard-via-text`).
-    #[arg(long, value_parser = parse_with::<Supervision>)]
+    #[arg(long, value_parser = parse_name::<Supervision>)]
     modality: Supervision,
     /// Number of instances, at most 100,000,000.
     #[arg(long)]
@@ -207,10 +203,6 @@ struct EvalSetArgs {
     render: RenderArgs,
     #[command(flatten)]
     output: OutputArgs,
-}
-
-fn parse_with<T: std::str::FromStr<Err: std::fmt::Display>>(s: &str) -> Result<T, String> {
-    s.parse::<T>().map_err(|e| e.to_string())
 }
 
 fn main() -> std::process::ExitCode {
@@ -265,15 +257,7 @@ fn run_mixture(args: MixtureArgs) -> Result<()> {
     let options = args.output.write_options();
     let out = &args.output.out;
     match &args.plan {
-        Some(path) => {
-            if !args.render.flags().is_default() {
-                bail!(
-                    "--size, --font-scale, --text-format and --task-config come from the plan \
-                     with --plan (image_size, font_scale, text_format, task_config)"
-                );
-            }
-            generate::plan(&pool, &Plan::read(path)?, out, &check, &options)
-        }
+        Some(path) => generate::plan_file(&pool, path, &args.render.flags(), out, &check, &options),
         None => {
             let (Some(kind), Some(budget)) = (args.supervision, args.budget) else {
                 bail!("--supervision and --budget are required without --plan");

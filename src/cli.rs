@@ -38,6 +38,12 @@ pub fn parse_threads(text: &str) -> Result<usize, String> {
     check_threads(threads)
 }
 
+/// Any `FromStr` value (a task, split, supervision, …) for clap's `value_parser`, its error
+/// as the type words it: `#[arg(long, value_parser = s2h::cli::parse_name::<TaskKind>)]`.
+pub fn parse_name<T: std::str::FromStr<Err: std::fmt::Display>>(text: &str) -> Result<T, String> {
+    text.parse::<T>().map_err(|e| e.to_string())
+}
+
 /// A rayon pool of `threads` workers ([`check_threads`]), or of every core when `None`.
 pub fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, String> {
     let mut pool = rayon::ThreadPoolBuilder::new();

@@ -128,6 +128,27 @@ pub fn plan(
     Ok(())
 }
 
+/// Every phase of the plan in the file `path` ([`plan`]). A plan carries its own rendering
+/// (`image_size`, `font_scale`, `text_format`, `task_config`), so rendering flags beside it are
+/// refused rather than silently ignored.
+pub fn plan_file(
+    pool: &ThreadPool,
+    path: &Path,
+    flags: &RenderFlags,
+    out: &Path,
+    check: &EvalCheck,
+    options: &WriteOptions,
+) -> Result<()> {
+    if !flags.is_default() {
+        return Err(MixtureError::InvalidRequest(
+            "--size, --font-scale, --text-format and --task-config come from the plan with \
+             --plan (image_size, font_scale, text_format, task_config)"
+                .into(),
+        ));
+    }
+    plan(pool, &Plan::read(path)?, out, check, options)
+}
+
 /// A fixed-size evaluation set into `out` (`write_eval_set`).
 pub fn eval_set(
     pool: &ThreadPool,

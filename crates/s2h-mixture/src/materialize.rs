@@ -111,6 +111,17 @@ pub enum Existing {
     Keep,
 }
 
+impl Existing {
+    /// What an `--overwrite` flag asks for: replace an existing dataset, or refuse it.
+    pub fn overwrite_if(overwrite: bool) -> Self {
+        if overwrite {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
+        }
+    }
+}
+
 /// What to do about existing output and which extra formats to write.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteOptions {
@@ -379,13 +390,8 @@ pub fn write_dataset(
     overwrite: bool,
     progress: &(dyn Fn() + Sync),
 ) -> Result<ExportSummary> {
-    let existing = if overwrite {
-        Existing::Overwrite
-    } else {
-        Existing::Refuse
-    };
     let options = WriteOptions {
-        existing,
+        existing: Existing::overwrite_if(overwrite),
         formats: Formats::default(),
     };
     write_range(spec, out, &options, progress)
