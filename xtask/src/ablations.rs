@@ -10,10 +10,10 @@ use s2h::render::AnalogyTextFormat;
 use s2h::tasks::{Modality, Split, TaskKind};
 
 use crate::evaluated::task_title;
-use crate::experiments::{Arm, RunSpec, Variant};
+use crate::experiments::{Arm, RunSpec, Variant, part_scale};
 use crate::parts::{
-    CurveOf, Part, accuracy, align_recipes, bars, curves, first_phase, hard_curves, largest, pct,
-    per_task, table_per_task,
+    CurveOf, LeftOut, Part, accuracy, align_recipes, bars, curves, first_phase, hard_curves,
+    largest, none_made, pct, per_task, table_per_task,
 };
 use crate::{Ctx, Output};
 
@@ -263,12 +263,19 @@ pub fn fig25(ctx: &Ctx) -> Result<Output> {
 /// hard-image accuracy per task, joint and individual, and their averages.
 pub fn fig26(ctx: &Ctx) -> Result<Output> {
     let candidates = [TaskKind::Tr, TaskKind::Grid, TaskKind::Va];
+    let made = |t| part_scale(ctx.tier, ctx.id, t);
     let tasks: Vec<TaskKind> = candidates
         .into_iter()
-        .filter(|&t| crate::experiments::scale(ctx.tier, t).is_some())
+        .filter(|&t| made(t).is_ok())
         .collect();
     let Some(&lead) = tasks.first() else {
-        return Ok(crate::evaluated::no_scale(ctx));
+        let mut left_out = LeftOut::default();
+        for t in candidates {
+            if let Err(why) = made(t) {
+                left_out.push(t, why);
+            }
+        }
+        return Ok(none_made(ctx, &left_out));
     };
     let mut joint_acc: Vec<(String, TaskKind, f64)> = Vec::new();
     let output = per_task(
@@ -302,11 +309,8 @@ pub fn fig26(ctx: &Ctx) -> Result<Output> {
             }
             let alone = cache.measure(&arms)?;
             // The joint runs live in the lead task's cache (its scale and canvas).
-            let lead_cache = crate::experiments::Cache::new(
-                &ctx.cache,
-                crate::experiments::scale(ctx.tier, lead)
-                    .ok_or_else(|| anyhow::anyhow!("no scale for {lead}"))?,
-            );
+            let lead_cache =
+                crate::experiments::Cache::new(&ctx.cache, made(lead).map_err(anyhow::Error::msg)?);
             let n = tasks.len() as u64;
             let mut joint_arms = Vec::new();
             for (name, run) in &recipes {

@@ -762,6 +762,7 @@ mod tests {
     #[test]
     fn failure_directions_are_checked_on_the_numbers() {
         let cpu = Ctx {
+            id: "fig30",
             tier: Tier::Cpu,
             dir: "unused".into(),
             cache: "unused".into(),

@@ -56,6 +56,8 @@ struct Args {
 
 /// What a target's maker gets.
 pub struct Ctx {
+    /// The target's id (`fig05`, …).
+    pub id: &'static str,
     pub tier: Tier,
     /// The target's own directory (`OUT/<id>/`), created.
     pub dir: PathBuf,
@@ -150,6 +152,7 @@ pub fn make(target: &Target, tier: Tier, out: &Path) -> Result<Output> {
     let dir = target.dir(out);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let ctx = Ctx {
+        id: target.id,
         tier,
         dir: dir.clone(),
         cache: out.join(".cache"),

@@ -10,7 +10,7 @@ use crate::evaluated::{not_run, smoke_agreement, unchecked};
 use s2h::mixture::MixtureKind;
 
 use crate::data::write_table;
-use crate::experiments::{Cache, Planned, RunSpec, scale};
+use crate::experiments::{Cache, Planned, RunSpec, part_scale};
 use crate::registry::Tier;
 use crate::{Agreement, Ctx, Output};
 
@@ -89,8 +89,49 @@ pub fn verdict(ctx: &Ctx, checks: &[(String, bool)]) -> Agreement {
     }
 }
 
-/// A target made once per task of `tasks` that has a scale at the tier: `make` writes each
-/// task's part; the caption is `what`, the tasks left out at this tier and the scale.
+/// The tasks a tier leaves out of a target, each with why; tasks left out for the same reason
+/// are named together (`tr, grid (why); va (why)`).
+#[derive(Default)]
+pub struct LeftOut(Vec<(Vec<TaskKind>, String)>);
+
+impl LeftOut {
+    pub fn push(&mut self, task: TaskKind, why: String) {
+        match self.0.iter_mut().find(|(_, w)| *w == why) {
+            Some((tasks, _)) => tasks.push(task),
+            None => self.0.push((vec![task], why)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (tasks, why)) in self.0.iter().enumerate() {
+            let tasks: Vec<String> = tasks.iter().map(|t| t.to_string()).collect();
+            let sep = if i == 0 { "" } else { "; " };
+            write!(f, "{sep}{} ({why})", tasks.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A target the tier makes on none of its tasks.
+pub fn none_made(ctx: &Ctx, left_out: &LeftOut) -> Output {
+    not_run(
+        ctx,
+        &format!(
+            "no task of the target is made at the {} tier: {left_out}",
+            ctx.tier
+        ),
+    )
+}
+
+/// A target made once per task of `tasks` that the tier makes it on
+/// (`experiments::part_scale`): `make` writes each task's part; the caption is `what`, the
+/// tasks left out at this tier with why, and the scale.
 pub fn per_task(
     ctx: &Ctx,
     tasks: &[TaskKind],
@@ -101,12 +142,15 @@ pub fn per_task(
     let mut numbers = Vec::new();
     let mut checks = Vec::new();
     let mut labels = Vec::new();
-    let mut left_out = Vec::new();
+    let mut left_out = LeftOut::default();
     let mut planned = Planned::default();
     for &task in tasks {
-        let Some(scale) = scale(ctx.tier, task) else {
-            left_out.push(task.to_string());
-            continue;
+        let scale = match part_scale(ctx.tier, ctx.id, task) {
+            Ok(scale) => scale,
+            Err(why) => {
+                left_out.push(task, why);
+                continue;
+            }
         };
         let cache = Cache::new(&ctx.cache, scale);
         // At the paper tier every task's runs are planned, not only the first task's.
@@ -124,22 +168,12 @@ pub fn per_task(
         return Err(planned.into());
     }
     if labels.is_empty() {
-        return Ok(not_run(
-            ctx,
-            &format!(
-                "no task of the target ({}) has a {} tier scale yet",
-                tasks
-                    .iter()
-                    .map(|t| t.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                ctx.tier
-            ),
-        ));
+        return Ok(none_made(ctx, &left_out));
     }
-    let left_out = match left_out.as_slice() {
-        [] => String::new(),
-        tasks => format!(" Not run at this tier: {}.", tasks.join(", ")),
+    let left_out = if left_out.is_empty() {
+        String::new()
+    } else {
+        format!(" Not run at this tier: {left_out}.")
     };
     Ok(Output {
         files,
@@ -360,8 +394,20 @@ mod tests {
     }
 
     #[test]
+    fn tasks_left_out_for_one_reason_are_named_together() {
+        let mut left = LeftOut::default();
+        assert!(left.is_empty());
+        left.push(TaskKind::Tr, "a".into());
+        left.push(TaskKind::Va, "b".into());
+        left.push(TaskKind::Grid, "a".into());
+        assert!(!left.is_empty());
+        assert_eq!(left.to_string(), "tr, grid (a); va (b)");
+    }
+
+    #[test]
     fn claims_make_the_verdict() {
         let ctx = |tier| Ctx {
+            id: "fig05",
             tier,
             dir: "unused".into(),
             cache: "unused".into(),

@@ -136,6 +136,7 @@ pub(crate) mod tests {
     pub fn make(f: fn(&Ctx) -> Result<Output>, tier: Tier) -> (tempfile::TempDir, Output) {
         let tmp = tempfile::tempdir().unwrap();
         let ctx = Ctx {
+            id: "data",
             tier,
             dir: tmp.path().to_path_buf(),
             cache: tmp.path().join(".cache"),
