@@ -421,7 +421,7 @@ pub fn analyze<B: AutodiffBackend>(
     out: &Path,
     overwrite: bool,
     device: &B::Device,
-    progress: &mut (dyn FnMut(u64, &str, usize, usize) + Send),
+    progress: &mut dyn FnMut(u64, &str, usize, usize),
 ) -> Result<Vec<StepReport>> {
     let checkpoints = source.select(steps)?;
     fs::create_dir_all(out).map_err(|e| AnalysisError::file(out, e))?;
@@ -473,7 +473,7 @@ pub fn analyze_on(
     options: &Options,
     out: &Path,
     overwrite: bool,
-    progress: &mut (dyn FnMut(u64, &str, usize, usize) + Send),
+    progress: &mut dyn FnMut(u64, &str, usize, usize),
 ) -> Result<Vec<StepReport>> {
     struct Task<'a> {
         source: &'a Source,
@@ -482,7 +482,7 @@ pub fn analyze_on(
         options: &'a Options,
         out: &'a Path,
         overwrite: bool,
-        progress: &'a mut (dyn FnMut(u64, &str, usize, usize) + Send),
+        progress: &'a mut dyn FnMut(u64, &str, usize, usize),
     }
     impl s2h_vlm::BackendTask for Task<'_> {
         type Output = Result<Vec<StepReport>>;

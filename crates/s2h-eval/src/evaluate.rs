@@ -269,7 +269,7 @@ pub fn evaluate_on(
     eval: &Path,
     limit: Option<usize>,
     passes: &[EvalOptions],
-    progress: &mut (dyn FnMut(usize, usize, usize) + Send),
+    progress: &mut dyn FnMut(usize, usize, usize),
 ) -> Result<Vec<EvalReport>> {
     let expected = passes.first().and_then(|p| p.task);
     let (records, data_dir) = open_eval_set(model_dir, eval, limit, expected)?;
@@ -288,7 +288,7 @@ struct EvaluateTask<'a> {
     records: &'a [Record],
     data_dir: &'a Path,
     passes: &'a [EvalOptions],
-    progress: &'a mut (dyn FnMut(usize, usize, usize) + Send),
+    progress: &'a mut dyn FnMut(usize, usize, usize),
 }
 
 impl BackendTask for EvaluateTask<'_> {

@@ -120,26 +120,21 @@ pub trait BackendTask {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
 }
 
-/// Run `task` on backend `kind` (with autodiff). The CPU backends run it on a thread of rayon's
-/// pool ([`in_pool`]); GPU backends run it under `catch_unwind`, so a device failure inside the
-/// backend becomes an error instead of a crash.
+/// Run `task` on backend `kind` (with autodiff). GPU backends run under `catch_unwind`, so a
+/// device failure inside the backend becomes an error instead of a crash.
 // Built without any backend feature, no arm uses `task`.
 #[allow(unused_variables)]
-pub fn run_on<T>(kind: BackendKind, task: T) -> Result<T::Output>
-where
-    T: BackendTask + Send,
-    T::Output: Send,
-{
+pub fn run_on<T: BackendTask>(kind: BackendKind, task: T) -> Result<T::Output> {
     kind.check()?;
     match kind {
         #[cfg(feature = "flex")]
-        BackendKind::Flex => Ok(in_pool(move || {
-            task.run::<burn::backend::Autodiff<burn::backend::Flex>>(Default::default())
-        })),
+        BackendKind::Flex => {
+            Ok(task.run::<burn::backend::Autodiff<burn::backend::Flex>>(Default::default()))
+        }
         #[cfg(feature = "ndarray")]
-        BackendKind::Ndarray => Ok(in_pool(move || {
-            task.run::<burn::backend::Autodiff<burn::backend::NdArray>>(Default::default())
-        })),
+        BackendKind::Ndarray => {
+            Ok(task.run::<burn::backend::Autodiff<burn::backend::NdArray>>(Default::default()))
+        }
         #[cfg(feature = "wgpu")]
         BackendKind::Wgpu => guarded("wgpu", move || {
             task.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(Default::default())
@@ -154,17 +149,6 @@ where
             compiled: String::new(),
         }),
     }
-}
-
-/// `f` run on a thread of rayon's global pool. The CPU backends split their kernels with rayon;
-/// called from outside the pool, each parallel op hands its work to the pool's threads and waits
-/// for them (a wake-up and a sleep per op, hundreds of ops per training step), while from inside
-/// the calling thread takes its share. The thread count and the splits are the same, so are the
-/// results, bit for bit. The quickstart's training step: 0.89× the time at one thread, 0.90× at
-/// two (docs/performance.md).
-#[cfg(any(feature = "flex", feature = "ndarray"))]
-fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    rayon::scope(|_| f())
 }
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
