@@ -10,10 +10,10 @@ use s2h::render::AnalogyTextFormat;
 use s2h::tasks::{Modality, Split, TaskKind};
 
 use crate::evaluated::task_title;
-use crate::experiments::{Arm, RunSpec, Variant, part_scale};
+use crate::experiments::{Arm, RunSpec, Variant};
 use crate::parts::{
-    CurveOf, LeftOut, Part, accuracy, align_recipes, bars, curves, first_phase, hard_curves,
-    largest, none_made, pct, per_task, table_per_task,
+    CurveOf, Part, accuracy, align_recipes, bars, curves, first_phase, hard_curves, largest,
+    none_made, pct, per_task, table_per_task, tasks_made,
 };
 use crate::{Ctx, Output};
 
@@ -263,18 +263,9 @@ pub fn fig25(ctx: &Ctx) -> Result<Output> {
 /// hard-image accuracy per task, joint and individual, and their averages.
 pub fn fig26(ctx: &Ctx) -> Result<Output> {
     let candidates = [TaskKind::Tr, TaskKind::Grid, TaskKind::Va];
-    let made = |t| part_scale(ctx.tier, ctx.id, t);
-    let tasks: Vec<TaskKind> = candidates
-        .into_iter()
-        .filter(|&t| made(t).is_ok())
-        .collect();
-    let Some(&lead) = tasks.first() else {
-        let mut left_out = LeftOut::default();
-        for t in candidates {
-            if let Err(why) = made(t) {
-                left_out.push(t, why);
-            }
-        }
+    let (made, left_out) = tasks_made(ctx, &candidates);
+    let tasks: Vec<TaskKind> = made.iter().map(|(t, _)| *t).collect();
+    let Some((lead, lead_scale)) = made.into_iter().next() else {
         return Ok(none_made(ctx, &left_out));
     };
     let mut joint_acc: Vec<(String, TaskKind, f64)> = Vec::new();
@@ -309,8 +300,7 @@ pub fn fig26(ctx: &Ctx) -> Result<Output> {
             }
             let alone = cache.measure(&arms)?;
             // The joint runs live in the lead task's cache (its scale and canvas).
-            let lead_cache =
-                crate::experiments::Cache::new(&ctx.cache, made(lead).map_err(anyhow::Error::msg)?);
+            let lead_cache = crate::experiments::Cache::new(&ctx.cache, lead_scale.clone());
             let n = tasks.len() as u64;
             let mut joint_arms = Vec::new();
             for (name, run) in &recipes {

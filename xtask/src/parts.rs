@@ -10,7 +10,7 @@ use crate::evaluated::{not_run, smoke_agreement, unchecked};
 use s2h::mixture::MixtureKind;
 
 use crate::data::write_table;
-use crate::experiments::{Cache, Planned, RunSpec, part_scale};
+use crate::experiments::{Cache, Planned, RunSpec, Scale, part_scale};
 use crate::registry::Tier;
 use crate::{Agreement, Ctx, Output};
 
@@ -118,6 +118,20 @@ impl std::fmt::Display for LeftOut {
     }
 }
 
+/// The tasks of `tasks` the tier makes `ctx`'s target on, each with its scale
+/// ([`part_scale`]), and the others with why.
+pub fn tasks_made(ctx: &Ctx, tasks: &[TaskKind]) -> (Vec<(TaskKind, Scale)>, LeftOut) {
+    let mut made = Vec::new();
+    let mut left_out = LeftOut::default();
+    for &task in tasks {
+        match part_scale(ctx.tier, ctx.id, task) {
+            Ok(scale) => made.push((task, scale)),
+            Err(why) => left_out.push(task, why),
+        }
+    }
+    (made, left_out)
+}
+
 /// A target the tier makes on none of its tasks.
 pub fn none_made(ctx: &Ctx, left_out: &LeftOut) -> Output {
     not_run(
@@ -129,8 +143,8 @@ pub fn none_made(ctx: &Ctx, left_out: &LeftOut) -> Output {
     )
 }
 
-/// A target made once per task of `tasks` that the tier makes it on
-/// (`experiments::part_scale`): `make` writes each task's part; the caption is `what`, the
+/// A target made once per task of `tasks` that the tier makes it on ([`tasks_made`]): `make`
+/// writes each task's part; the caption is `what`, the
 /// tasks left out at this tier with why, and the scale.
 pub fn per_task(
     ctx: &Ctx,
@@ -142,16 +156,9 @@ pub fn per_task(
     let mut numbers = Vec::new();
     let mut checks = Vec::new();
     let mut labels = Vec::new();
-    let mut left_out = LeftOut::default();
+    let (made, left_out) = tasks_made(ctx, tasks);
     let mut planned = Planned::default();
-    for &task in tasks {
-        let scale = match part_scale(ctx.tier, ctx.id, task) {
-            Ok(scale) => scale,
-            Err(why) => {
-                left_out.push(task, why);
-                continue;
-            }
-        };
+    for (task, scale) in made {
         let cache = Cache::new(&ctx.cache, scale);
         // At the paper tier every task's runs are planned, not only the first task's.
         let Some(part) = planned.collect(make(&cache, task))? else {
